@@ -1,0 +1,329 @@
+"""Envio HyperIndex project files -> chains, contracts, entities, fields and modes.
+
+Reads `schema.graphql` (Envio's entity schema) with graphql-core's parser and `config.yaml` with
+PyYAML. Nothing here does network I/O. The same entity model drives the sandbox's Hasura-dialect
+server (which must expose what Hasura would) and belt_gate's plan (which must ask for it).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from graphql import (
+    EnumTypeDefinitionNode,
+    GraphQLSyntaxError,
+    ListTypeNode,
+    NamedTypeNode,
+    NonNullTypeNode,
+    ObjectTypeDefinitionNode,
+    TypeNode,
+    parse,
+)
+
+from belt_gate.errors import SettingsError
+
+#: Envio scalar -> the Hasura/Postgres type name Hasura exposes for it.
+HASURA_SCALAR: dict[str, str] = {
+    "ID": "String",
+    "String": "String",
+    "Bytes": "String",
+    "Int": "Int",
+    "BigInt": "numeric",
+    "BigDecimal": "numeric",
+    "Float": "float8",
+    "Boolean": "Boolean",
+    "Timestamp": "timestamptz",
+    "Json": "jsonb",
+}
+
+#: Scalars whose values are numbers that a fingerprint may sum.
+NUMERIC_SCALARS = frozenset({"Int", "BigInt", "BigDecimal", "Float"})
+#: Scalars whose values have an order (min/max are meaningful in Hasura).
+ORDERABLE_SCALARS = frozenset(
+    {"ID", "String", "Bytes", "Int", "BigInt", "BigDecimal", "Float", "Timestamp"}
+)
+
+BLOCK_FIELDS = ("blockNumber", "block_number")
+TIMESTAMP_FIELDS = ("timestamp", "blockTimestamp", "block_timestamp")
+CHAIN_FIELDS = ("chainId", "chain_id")
+
+
+class Mode(enum.StrEnum):
+    """How an entity is reconciled between two belts (see DESIGN.md §2)."""
+
+    AT_BLOCK = "A"
+    AT_TIMESTAMP = "B"
+    CONVERGED = "C"
+
+
+@dataclass(frozen=True)
+class Field:
+    """One field of an Envio entity as it appears in the schema file."""
+
+    name: str
+    type_name: str  # the named type at the core: "BigInt", "LoanStatus", "Token", ...
+    nullable: bool
+    is_list: bool
+    kind: str  # "scalar" | "enum" | "relation" | "derived"
+
+    @property
+    def column(self) -> str:
+        """The column name Envio/Hasura expose: a relation `token: Token!` is `token_id`."""
+        return f"{self.name}_id" if self.kind == "relation" else self.name
+
+    @property
+    def is_column(self) -> bool:
+        return self.kind != "derived"
+
+    @property
+    def hasura_type(self) -> str:
+        if self.kind == "enum":
+            return self.type_name.lower()
+        if self.kind == "relation":
+            return "String"
+        return HASURA_SCALAR.get(self.type_name, "String")
+
+    @property
+    def is_numeric(self) -> bool:
+        return self.kind == "scalar" and not self.is_list and self.type_name in NUMERIC_SCALARS
+
+    @property
+    def is_orderable(self) -> bool:
+        if self.is_list:
+            return False
+        if self.kind in ("enum", "relation"):
+            return True
+        return self.kind == "scalar" and self.type_name in ORDERABLE_SCALARS
+
+
+@dataclass(frozen=True)
+class Entity:
+    name: str
+    fields: tuple[Field, ...]
+
+    def field(self, name: str) -> Field | None:
+        return next((f for f in self.fields if f.name == name), None)
+
+    @property
+    def columns(self) -> tuple[Field, ...]:
+        return tuple(f for f in self.fields if f.is_column)
+
+    def _first(self, names: Sequence[str]) -> str | None:
+        for name in names:
+            f = self.field(name)
+            if f is not None and f.is_column and not f.is_list:
+                return f.column
+        return None
+
+    @property
+    def block_column(self) -> str | None:
+        return self._first(BLOCK_FIELDS)
+
+    @property
+    def timestamp_column(self) -> str | None:
+        return self._first(TIMESTAMP_FIELDS)
+
+    @property
+    def chain_column(self) -> str | None:
+        return self._first(CHAIN_FIELDS)
+
+    @property
+    def inferred_mode(self) -> Mode:
+        if self.block_column:
+            return Mode.AT_BLOCK
+        if self.timestamp_column:
+            return Mode.AT_TIMESTAMP
+        return Mode.CONVERGED
+
+    @property
+    def numeric_columns(self) -> tuple[str, ...]:
+        return tuple(f.column for f in self.columns if f.is_numeric)
+
+    @property
+    def orderable_columns(self) -> tuple[str, ...]:
+        return tuple(f.column for f in self.columns if f.is_orderable)
+
+
+@dataclass(frozen=True)
+class EnvioSchema:
+    entities: tuple[Entity, ...]
+    enums: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def entity(self, name: str) -> Entity | None:
+        return next((e for e in self.entities if e.name == name), None)
+
+    @property
+    def entity_names(self) -> tuple[str, ...]:
+        return tuple(e.name for e in self.entities)
+
+
+def _unwrap(node: TypeNode) -> tuple[str, bool, bool]:
+    """(core type name, nullable, is_list) of a field type node."""
+    nullable = True
+    if isinstance(node, NonNullTypeNode):
+        nullable = False
+        node = node.type
+    is_list = False
+    if isinstance(node, ListTypeNode):
+        is_list = True
+        node = node.type
+        if isinstance(node, NonNullTypeNode):
+            node = node.type
+    if isinstance(node, ListTypeNode):  # nested lists: Envio does not emit them; treat as list
+        return _unwrap(node)[0], nullable, True
+    assert isinstance(node, NamedTypeNode)
+    return node.name.value, nullable, is_list
+
+
+def parse_schema(sdl: str, source: str = "schema.graphql") -> EnvioSchema:
+    """Parse an Envio `schema.graphql`. Raises SettingsError naming the file on bad input."""
+    try:
+        document = parse(sdl, no_location=False)
+    except GraphQLSyntaxError as exc:
+        raise SettingsError(f"{source}: not a valid GraphQL schema: {exc.message}") from None
+    enums: dict[str, tuple[str, ...]] = {}
+    objects: list[ObjectTypeDefinitionNode] = []
+    for definition in document.definitions:
+        if isinstance(definition, EnumTypeDefinitionNode):
+            enums[definition.name.value] = tuple(v.name.value for v in definition.values or ())
+        elif isinstance(definition, ObjectTypeDefinitionNode):
+            objects.append(definition)
+    entity_names = {o.name.value for o in objects}
+    entities = []
+    for obj in objects:
+        fields = []
+        for f in obj.fields or ():
+            type_name, nullable, is_list = _unwrap(f.type)
+            derived = any(d.name.value == "derivedFrom" for d in f.directives or ())
+            if derived:
+                kind = "derived"
+            elif type_name in enums:
+                kind = "enum"
+            elif type_name in entity_names:
+                kind = "relation"
+            elif type_name in HASURA_SCALAR:
+                kind = "scalar"
+            else:
+                raise SettingsError(
+                    f"{source}: {obj.name.value}.{f.name.value} has unknown type {type_name}"
+                )
+            fields.append(Field(f.name.value, type_name, nullable, is_list, kind))
+        if not any(f.name == "id" for f in fields):
+            raise SettingsError(f"{source}: entity {obj.name.value} has no id field")
+        entities.append(Entity(obj.name.value, tuple(fields)))
+    if not entities:
+        raise SettingsError(f"{source}: no entity types found")
+    return EnvioSchema(tuple(entities), enums)
+
+
+def load_schema(path: Path) -> EnvioSchema:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise SettingsError(f"cannot read schema {path}: {exc.strerror}") from None
+    return parse_schema(text, str(path))
+
+
+@dataclass(frozen=True)
+class ContractEvent:
+    contract: str
+    event: str  # the event signature as written in config.yaml, e.g. "Transfer(address indexed from, ...)"
+
+
+@dataclass(frozen=True)
+class ChainConfig:
+    chain_id: int
+    start_block: int
+    rpc_url: str | None
+    contracts: Mapping[str, tuple[str, ...]]  # contract name -> addresses
+
+
+@dataclass(frozen=True)
+class EnvioConfig:
+    name: str
+    chains: tuple[ChainConfig, ...]
+    events: Mapping[str, tuple[str, ...]]  # contract name -> event signatures
+    schema_path: str | None
+
+    @property
+    def chain_ids(self) -> tuple[int, ...]:
+        return tuple(c.chain_id for c in self.chains)
+
+
+def _int(value: Any, what: str, source: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SettingsError(f"{source}: {what} must be an integer, got {value!r}")
+    return value
+
+
+def parse_config(text: str, source: str = "config.yaml") -> EnvioConfig:
+    """Parse an Envio `config.yaml` (networks/chains, contracts, events)."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise SettingsError(f"{source}: not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise SettingsError(f"{source}: expected a mapping at the top level")
+    events: dict[str, tuple[str, ...]] = {}
+    for c in data.get("contracts") or []:
+        if isinstance(c, dict) and "name" in c:
+            events[str(c["name"])] = tuple(
+                str(e["event"]) for e in c.get("events") or [] if isinstance(e, dict) and "event" in e
+            )
+    networks = data.get("networks", data.get("chains"))
+    if not isinstance(networks, list) or not networks:
+        raise SettingsError(f"{source}: no networks (chains) listed")
+    chains = []
+    for n in networks:
+        if not isinstance(n, dict):
+            raise SettingsError(f"{source}: each network must be a mapping")
+        chain_id = _int(n.get("id"), "network id", source)
+        rpc = n.get("rpc") or n.get("rpc_config")
+        rpc_url = rpc.get("url") if isinstance(rpc, dict) else rpc if isinstance(rpc, str) else None
+        contracts: dict[str, tuple[str, ...]] = {}
+        for c in n.get("contracts") or []:
+            if not isinstance(c, dict) or "name" not in c:
+                raise SettingsError(f"{source}: chain {chain_id}: each contract needs a name")
+            address = c.get("address") or []
+            addresses = (address,) if isinstance(address, str) else tuple(str(a) for a in address)
+            contracts[str(c["name"])] = addresses
+            if c.get("events"):
+                events.setdefault(
+                    str(c["name"]), tuple(str(e["event"]) for e in c["events"] if "event" in e)
+                )
+        chains.append(
+            ChainConfig(chain_id, _int(n.get("start_block", 0), "start_block", source), rpc_url, contracts)
+        )
+    ids = [c.chain_id for c in chains]
+    if len(set(ids)) != len(ids):
+        raise SettingsError(f"{source}: a chain id is listed twice")
+    schema = data.get("schema")
+    return EnvioConfig(str(data.get("name", "")), tuple(chains), events, str(schema) if schema else None)
+
+
+def load_config(path: Path) -> EnvioConfig:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise SettingsError(f"cannot read Envio config {path}: {exc.strerror}") from None
+    return parse_config(text, str(path))
+
+
+__all__ = [
+    "ChainConfig",
+    "ContractEvent",
+    "Entity",
+    "EnvioConfig",
+    "EnvioSchema",
+    "Field",
+    "Mode",
+    "load_config",
+    "load_schema",
+    "parse_config",
+    "parse_schema",
+]

@@ -1,0 +1,81 @@
+"""Start, wait for and stop the sandbox's background processes, by pid, on loopback ports."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from belt_gate.errors import SandboxError
+
+
+def free_port() -> int:
+    """A currently free TCP port on 127.0.0.1 (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.2)
+        return s.connect_ex((host, port)) == 0
+
+
+def spawn(argv: Sequence[str], log: Path, *, env: dict[str, str] | None = None,
+          cwd: Path | None = None) -> subprocess.Popen[bytes]:
+    """Start a detached process (own session, survives the caller), output to `log`."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            list(argv), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True, env={**os.environ, **(env or {})}, cwd=cwd,
+        )
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child still answers kill(0); reap it if it is ours.
+    with contextlib.suppress(ChildProcessError):
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return False
+    return True
+
+
+def wait_for_port(port: int, *, pid: int | None = None, timeout: float = 30.0, what: str = "") -> None:
+    """Block until something listens on `port`; fail early if `pid` died."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if port_open(port):
+            return
+        if pid is not None and not alive(pid):
+            raise SandboxError(f"{what or 'process'} (pid {pid}) exited before listening on port {port}")
+        time.sleep(0.02)
+    raise SandboxError(f"{what or 'process'} did not listen on 127.0.0.1:{port} within {timeout:g}s")
+
+
+def stop(pid: int, *, timeout: float = 10.0) -> None:
+    """SIGTERM the process group of `pid`, then SIGKILL whatever is left after `timeout`."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, sig)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not alive(pid):
+                return
+            time.sleep(0.02)
+    if alive(pid):
+        raise SandboxError(f"process {pid} did not stop")
