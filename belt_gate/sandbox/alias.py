@@ -13,23 +13,19 @@ Everything Caddy writes (data, config autosave, log) stays under `run_dir/alias/
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-from belt_gate.errors import SandboxError
+from belt_gate.errors import SandboxError, SwapError
+from belt_gate.promote.caddy import UPSTREAM_ID, upstream_address, write_atomic
 from belt_gate.sandbox import procs, tools
 
-UPSTREAM_ID = "belt_upstream"
 SERVER_NAME = "belt"
 MIN_CADDY = (2, 8)
-_HOSTPORT = re.compile(r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-]+):\d{1,5}$")
 
 
 @dataclass(frozen=True)
@@ -60,18 +56,10 @@ class Alias:
 
 def upstream_dial(upstream: str) -> str:
     """`127.0.0.1:8080` or `http://127.0.0.1:8080/any/path` -> `127.0.0.1:8080` (what Caddy dials)."""
-    value = upstream.strip()
-    if "://" in value:
-        parts = urlsplit(value)
-        if parts.scheme != "http":
-            raise SandboxError(f"the alias dials plain HTTP upstreams, not {parts.scheme}://")
-        if not parts.hostname or parts.port is None:
-            raise SandboxError("upstream URL needs an explicit host and port")
-        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-        value = f"{host}:{parts.port}"
-    if not _HOSTPORT.match(value) or not 0 < int(value.rsplit(":", 1)[1]) < 65536:
-        raise SandboxError(f"not a host:port upstream: {value!r}")
-    return value
+    try:
+        return upstream_address(upstream)
+    except SwapError as e:
+        raise SandboxError(str(e)) from None
 
 
 def caddy_version(binary: Path) -> tuple[int, int, int]:
@@ -83,24 +71,6 @@ def caddy_version(binary: Path) -> tuple[int, int, int]:
     if not m:
         raise SandboxError(f"cannot read caddy's version from {out.stdout.strip()!r}")
     return int(m.group(1)), int(m.group(2)), int(m.group(3))
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Replace `path` with `text` in one rename (readers see the old or the new content, never a gap)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        if path.exists():
-            os.chmod(tmp, path.stat().st_mode & 0o7777)
-        else:
-            os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def caddy_config(*, port: int, admin_port: int, upstream_file: Path, data_dir: Path) -> dict[str, Any]:
