@@ -163,7 +163,7 @@ def test_unknown_id_and_unreachable_admin_say_state_is_unknown(alias: Alias, blu
     with pytest.raises(SwapError, match="unknown"):
         CaddyAlias(alias.admin_url, upstream_id="nope").current_upstream()
     dead = f"http://127.0.0.1:{procs.free_port()}"
-    with pytest.raises(SwapError, match="unreachable.*unknown"):
+    with pytest.raises(SwapError, match=r"unreachable.*unknown"):
         CaddyAlias(dead).swap(blue.addr, blue.addr)
 
 
