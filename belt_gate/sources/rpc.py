@@ -1,0 +1,731 @@
+"""JSON-RPC to the chains themselves (L1 ground truth): the only module that does chain I/O.
+
+Every request is a JSON-RPC *batch* sent with httpx (one HTTP round trip carrying several calls), so the
+golden checks of one chain cost one round trip when the RPC answers well, and two at most after one retry
+of the calls that failed. ABI, topics and decoding stay with eth-abi/eth-utils (see belt_gate.golden).
+
+This module never decides pass/fail. An empty `[]` from eth_getLogs is returned as `[]` (the rules call it
+a GAP); a null receipt or block is returned as None. What it does decide is whether an *answer* arrived:
+HTTP non-2xx, timeouts, connection errors, malformed JSON, malformed results and JSON-RPC error objects
+are retried with bounded exponential backoff and full jitter, then raised as RpcError naming the chain
+and the redacted URL. A range that a provider refuses as too large is split and retried in halves.
+
+The client is synchronous and not shared between threads; run one client per chain (the plugin may call
+it through `asyncio.to_thread` to fetch several chains concurrently).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import httpx
+
+from belt_gate.errors import RpcError
+from belt_gate.redact import redact_text, redact_url
+
+DEFAULT_TIMEOUT = 10.0
+DEFAULT_RETRIES = 4
+DEFAULT_BACKOFF = 0.5
+DEFAULT_BACKOFF_CAP = 8.0
+#: Calls per HTTP request: providers cap batch sizes (commonly 100..1000).
+MAX_BATCH = 100
+#: Ranges sent at once while splitting eth_getLogs ranges.
+SPLIT_BATCH = 16
+#: Upper bound on eth_getLogs calls for one get_logs_many(): a provider that refuses every range must
+#: not make us bisect a million-block range down to single blocks.
+MAX_LOG_CALLS = 4096
+
+_HEX_QTY = re.compile(r"^0x[0-9a-fA-F]{1,64}$")
+_HASH = re.compile(r"^0x[0-9a-fA-F]{64}$")
+_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+_DATA = re.compile(r"^0x(?:[0-9a-fA-F]{2})*$")
+
+# Provider messages meaning "this range/result set is too large, ask for less" (anchors.md §6.2).
+_RANGE_MESSAGE = re.compile(
+    r"more than \d+ (results|logs)|block range|range (is )?too (large|wide|big|long)|too (many|large)"
+    r" (results|logs|blocks)|limit (exceeded|reached)|exceeds? (the )?(max|limit|range)|max(imum)? results"
+    r"|response (is )?too (large|big)|response size|try with this block range|retry with the range"
+    r"|query timeout|log response size|range limit",
+    re.I,
+)
+_RANGE_CODES = (-32005, -32602)
+_SUGGESTED = re.compile(r"\[\s*(0x[0-9a-fA-F]+|\d+)\s*,\s*(0x[0-9a-fA-F]+|\d+)\s*\]")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Values
+
+
+@dataclass(frozen=True)
+class ItemError:
+    """A JSON-RPC error object (or a malformed result) for one call of a batch."""
+
+    code: int | None
+    message: str
+
+    def __str__(self) -> str:
+        return f"RPC error {self.code}: {self.message}" if self.code is not None else self.message
+
+
+@dataclass(frozen=True)
+class Log:
+    address: str  # lowercase 0x-hex
+    topics: tuple[str, ...]  # lowercase
+    data: str  # lowercase 0x-hex
+    block_number: int
+    block_hash: str
+    tx_hash: str
+    log_index: int
+    removed: bool = False
+
+    @property
+    def topic0(self) -> str | None:
+        return self.topics[0] if self.topics else None
+
+
+@dataclass(frozen=True)
+class Block:
+    number: int
+    hash: str
+    parent_hash: str
+    timestamp: int
+    logs_bloom: str | None = None
+
+
+@dataclass(frozen=True)
+class Receipt:
+    tx_hash: str
+    block_number: int
+    block_hash: str
+    status: int | None
+    logs: tuple[Log, ...]
+
+    def log_at(self, log_index: int) -> Log | None:
+        return next((log for log in self.logs if log.log_index == log_index), None)
+
+
+@dataclass(frozen=True)
+class Heads:
+    head: int
+    safe: int | None  # None: the provider does not support the tag
+    finalized: int | None
+
+
+class ProbeTarget(Protocol):
+    """What golden_probe needs of a golden event (belt_gate.golden.GoldenEvent has these)."""
+
+    @property
+    def tx_hash(self) -> str: ...
+    @property
+    def block_number(self) -> int: ...
+    @property
+    def block_hash(self) -> str: ...
+    @property
+    def address(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """L1's answers about one golden event, as given (None = the RPC answered null)."""
+
+    tx_hash: str
+    block_number: int
+    block_hash: str
+    receipt: Receipt | None
+    canonical: Block | None  # eth_getBlockByNumber(block_number)
+    logs_by_hash: tuple[Log, ...] | None  # eth_getLogs({blockHash, address}); None if it errored
+    logs_error: str | None = None  # the JSON-RPC error for logs_by_hash (e.g. unknown block hash)
+
+
+@dataclass(frozen=True)
+class GoldenProbe:
+    chain_id: int
+    endpoint: str  # redacted
+    results: Mapping[tuple[str, int], ProbeResult]  # (tx hash lowercase, log block number) -> result
+    round_trips: int
+
+    def for_event(self, target: ProbeTarget) -> ProbeResult | None:
+        return self.results.get((target.tx_hash.lower(), target.block_number))
+
+
+@dataclass(frozen=True)
+class LogQuery:
+    address: str | Sequence[str] | None
+    topic0: str | None
+    from_block: int
+    to_block: int
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    params: list[Any]
+    parse: Callable[[Any], Any] = field(default=lambda v: v)
+
+
+_PENDING = object()
+#: (call index, its error, results so far) -> is this error an answer (kept) rather than a failure (retried)?
+FinalPredicate = Callable[[int, ItemError, list[Any]], bool]
+
+
+class _Transient(Exception):
+    """The whole request failed (HTTP, timeout, connection, malformed JSON): retry everything pending."""
+
+
+# ---------------------------------------------------------------------------------------------------
+# Parsing (ValueError on anything malformed: the batch treats it as a failed call and retries)
+
+
+def qty(value: Any) -> int:
+    if not isinstance(value, str) or not _HEX_QTY.match(value):
+        raise ValueError(f"not a hex quantity: {value!r}")
+    return int(value, 16)
+
+
+def to_hex(n: int) -> str:
+    if n < 0:
+        raise ValueError(f"negative block number {n}")
+    return hex(n)
+
+
+def _hash(value: Any) -> str:
+    if not isinstance(value, str) or not _HASH.match(value):
+        raise ValueError(f"not a 32-byte hash: {value!r}")
+    return value.lower()
+
+
+def _address(value: Any) -> str:
+    if not isinstance(value, str) or not _ADDRESS.match(value):
+        raise ValueError(f"not an address: {value!r}")
+    return value.lower()
+
+
+def _data(value: Any) -> str:
+    if not isinstance(value, str) or not _DATA.match(value):
+        raise ValueError(f"not hex data: {value!r}")
+    return value.lower()
+
+
+def parse_log(raw: Any) -> Log:
+    if not isinstance(raw, dict):
+        raise ValueError(f"log is not an object: {raw!r:.80}")
+    topics = raw.get("topics")
+    if not isinstance(topics, list):
+        raise ValueError("log has no topics list")
+    return Log(
+        address=_address(raw.get("address")),
+        topics=tuple(_hash(t) for t in topics),
+        data=_data(raw.get("data")),
+        block_number=qty(raw.get("blockNumber")),
+        block_hash=_hash(raw.get("blockHash")),
+        tx_hash=_hash(raw.get("transactionHash")),
+        log_index=qty(raw.get("logIndex")),
+        removed=bool(raw.get("removed", False)),
+    )
+
+
+def parse_logs(raw: Any) -> tuple[Log, ...]:
+    if not isinstance(raw, list):
+        raise ValueError(f"eth_getLogs result is not a list: {raw!r:.80}")
+    return tuple(parse_log(x) for x in raw)
+
+
+def parse_block(raw: Any) -> Block | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ValueError(f"block is not an object: {raw!r:.80}")
+    bloom = raw.get("logsBloom")
+    return Block(
+        number=qty(raw.get("number")),
+        hash=_hash(raw.get("hash")),
+        parent_hash=_hash(raw.get("parentHash")),
+        timestamp=qty(raw.get("timestamp")),
+        logs_bloom=_data(bloom) if bloom is not None else None,
+    )
+
+
+def parse_receipt(raw: Any) -> Receipt | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ValueError(f"receipt is not an object: {raw!r:.80}")
+    status = raw.get("status")
+    logs = raw.get("logs")
+    if not isinstance(logs, list):
+        raise ValueError("receipt has no logs list")
+    return Receipt(
+        tx_hash=_hash(raw.get("transactionHash")),
+        block_number=qty(raw.get("blockNumber")),
+        block_hash=_hash(raw.get("blockHash")),
+        status=qty(status) if status is not None else None,
+        logs=tuple(parse_log(x) for x in logs),
+    )
+
+
+def is_range_error(error: ItemError) -> bool:
+    """Does this eth_getLogs error mean "ask for a smaller range"?"""
+    return error.code in _RANGE_CODES or bool(_RANGE_MESSAGE.search(error.message))
+
+
+def suggested_split(error: ItemError, lo: int, hi: int) -> int | None:
+    """The last block of the first part, from a provider's "try with this block range [a, b]" hint."""
+    m = _SUGGESTED.search(error.message)
+    if not m:
+        return None
+    try:
+        a, b = (int(x, 16) if x.startswith("0x") else int(x) for x in m.groups())
+    except ValueError:
+        return None
+    if a == lo and lo <= b < hi:
+        return b
+    return None
+
+
+def split_range(error: ItemError, lo: int, hi: int) -> list[tuple[int, int]]:
+    """Two non-empty sub-ranges covering [lo, hi] exactly (hi > lo)."""
+    mid = suggested_split(error, lo, hi)
+    if mid is None:
+        mid = lo + (hi - lo) // 2
+    return [(lo, mid), (mid + 1, hi)]
+
+
+def backoff_delay(attempt: int, base: float, cap: float, rand: Callable[[], float]) -> float:
+    """Full jitter: uniform in [0, min(cap, base * 2**(attempt-1))] for attempt >= 1."""
+    ceiling = float(min(cap, base * float(2 ** max(0, attempt - 1))))
+    return max(0.0, min(ceiling, float(rand()) * ceiling))
+
+
+# ---------------------------------------------------------------------------------------------------
+# The client
+
+
+class RpcClient:
+    """JSON-RPC client for one chain's RPC endpoint.
+
+    `retries` is the number of retries after the first attempt; the delay before retry n is drawn
+    uniformly from [0, min(backoff_cap, backoff * 2**(n-1))] (full jitter). `sleep` and `rand` are
+    injectable for tests; `transport` is an httpx transport (tests use httpx.MockTransport).
+    """
+
+    def __init__(
+        self,
+        chain_id: int,
+        url: str,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        retries: int = DEFAULT_RETRIES,
+        backoff: float = DEFAULT_BACKOFF,
+        backoff_cap: float = DEFAULT_BACKOFF_CAP,
+        max_batch: int = MAX_BATCH,
+        sleep: Callable[[float], None] = time.sleep,
+        rand: Callable[[], float] = random.random,
+        transport: httpx.BaseTransport | None = None,
+        check_chain_id: bool = True,
+    ) -> None:
+        if retries < 0 or timeout <= 0 or backoff < 0 or max_batch < 1:
+            raise ValueError("retries >= 0, timeout > 0, backoff >= 0 and max_batch >= 1 are required")
+        self.chain_id = chain_id
+        self._url = url
+        self.endpoint = redact_url(url)
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        self.backoff_cap = backoff_cap
+        self.max_batch = max_batch
+        self.check_chain_id = check_chain_id
+        self._sleep = sleep
+        self._rand = rand
+        self._http = httpx.Client(timeout=timeout, transport=transport)
+        #: HTTP requests sent (JSON-RPC round trips) and JSON-RPC calls carried, for benchmarks/certificates.
+        self.round_trips = 0
+        self.calls = 0
+        self.seconds = 0.0
+        self._chain_verified = False
+
+    # -- lifecycle
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> RpcClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"RpcClient(chain {self.chain_id}, {self.endpoint})"
+
+    @property
+    def label(self) -> str:
+        return f"chain {self.chain_id} RPC"
+
+    def _error(self, message: str, asked: str) -> RpcError:
+        return RpcError(redact_text(message), belt=self.label, endpoint=self.endpoint, asked=asked)
+
+    # -- transport
+    def _post(self, calls: Sequence[Call]) -> list[Any]:
+        """One HTTP request carrying `calls`; returns per call a raw result or an ItemError."""
+        single = len(calls) == 1
+        body: Any = [
+            {"jsonrpc": "2.0", "id": i, "method": c.method, "params": c.params} for i, c in enumerate(calls)
+        ]
+        if single:
+            body = body[0]
+        self.round_trips += 1
+        self.calls += len(calls)
+        started = time.monotonic()
+        try:
+            response = self._http.post(self._url, json=body, headers={"content-type": "application/json"})
+        except httpx.TimeoutException:
+            raise _Transient(f"timeout after {self.timeout:g}s") from None
+        except httpx.HTTPError as exc:
+            raise _Transient(f"connection failed: {type(exc).__name__}: {exc}") from None
+        finally:
+            self.seconds += time.monotonic() - started
+        if not 200 <= response.status_code < 300:
+            raise _Transient(f"HTTP {response.status_code}")
+        try:
+            payload = json.loads(response.content)
+        except (ValueError, UnicodeDecodeError):
+            raise _Transient(f"malformed JSON in HTTP {response.status_code} answer") from None
+        if single and isinstance(payload, dict):
+            payload = [payload]
+        if not isinstance(payload, list):
+            if isinstance(payload, dict) and isinstance(payload.get("error"), dict):
+                raise _Transient(f"batch refused: {_item_error(payload['error'])}")
+            raise _Transient("malformed JSON-RPC answer: not a batch response")
+        by_id: dict[int, Any] = {}
+        for item in payload:
+            if not isinstance(item, dict) or not isinstance(item.get("id"), int):
+                raise _Transient("malformed JSON-RPC answer: item without an integer id")
+            if "error" in item and item["error"] is not None:
+                by_id[item["id"]] = _item_error(item["error"])
+            elif "result" in item:
+                by_id[item["id"]] = item["result"]
+            else:
+                by_id[item["id"]] = ItemError(None, "answer has neither result nor error")
+        missing = [i for i in range(len(calls)) if i not in by_id]
+        if missing:
+            raise _Transient(f"malformed JSON-RPC answer: {len(missing)} of {len(calls)} calls unanswered")
+        return [by_id[i] for i in range(len(calls))]
+
+    def batch(
+        self,
+        calls: Sequence[Call],
+        *,
+        asked: str,
+        final: FinalPredicate | None = None,
+    ) -> list[Any]:
+        """Run `calls` in as few HTTP requests as possible; return parsed results in order.
+
+        A failed call (JSON-RPC error or malformed result) is retried with the others pending, unless
+        `final(index, error, results_so_far)` says the error is an answer (then the ItemError is
+        returned in its slot). After the retries, raise RpcError (fail closed).
+        """
+        results: list[Any] = [_PENDING] * len(calls)
+        pending = list(range(len(calls)))
+        last = "no attempt made"
+        attempts = self.retries + 1
+        for attempt in range(attempts):
+            if attempt:
+                self._sleep(backoff_delay(attempt, self.backoff, self.backoff_cap, self._rand))
+            failed: list[int] = []
+            transient: str | None = None
+            for start in range(0, len(pending), self.max_batch):
+                chunk = pending[start : start + self.max_batch]
+                try:
+                    raw = self._post([calls[i] for i in chunk])
+                except _Transient as exc:
+                    transient = str(exc)
+                    failed.extend(chunk)
+                    continue
+                for i, value in zip(chunk, raw, strict=True):
+                    if isinstance(value, ItemError):
+                        results[i] = value
+                        failed.append(i)
+                        continue
+                    try:
+                        results[i] = calls[i].parse(value)
+                    except (ValueError, TypeError, KeyError) as exc:
+                        results[i] = ItemError(None, f"malformed {calls[i].method} result: {exc}")
+                        failed.append(i)
+            retry = [i for i in failed if not self._is_final(final, i, results)]
+            if not retry:
+                return results
+            pending = retry
+            if transient is not None:
+                last = transient
+            else:
+                shown = "; ".join(f"{calls[i].method}: {results[i]}" for i in retry[:3])
+                more = f" (+{len(retry) - 3} more)" if len(retry) > 3 else ""
+                last = shown + more
+        raise self._error(f"{last} (after {attempts} attempts)", asked)
+
+    @staticmethod
+    def _is_final(final: FinalPredicate | None, i: int, results: list[Any]) -> bool:
+        value = results[i]
+        return isinstance(value, ItemError) and final is not None and final(i, value, results)
+
+    def call(
+        self, method: str, params: list[Any], *, asked: str = "", parse: Callable[[Any], Any] | None = None
+    ) -> Any:
+        result = self.batch([Call(method, params, parse or (lambda v: v))], asked=asked or method)
+        return result[0]
+
+    def _chain_id_call(self) -> Call:
+        return Call("eth_chainId", [], qty)
+
+    def _verify_chain(self, got: Any, asked: str) -> None:
+        if not self.check_chain_id:
+            return
+        if got != self.chain_id:
+            raise self._error(f"this RPC serves chain {got}, not chain {self.chain_id}", asked)
+        self._chain_verified = True
+
+    # -- heads and blocks
+    def heads(self) -> Heads:
+        """Head, safe and finalized block numbers in one round trip (safe/finalized None if unsupported)."""
+        asked = "eth_blockNumber, safe and finalized blocks"
+
+        def tag_unsupported(i: int, err: ItemError, _: list[Any]) -> bool:
+            return i in (2, 3)
+
+        calls = [
+            self._chain_id_call(),
+            Call("eth_blockNumber", [], qty),
+            Call("eth_getBlockByNumber", ["safe", False], parse_block),
+            Call("eth_getBlockByNumber", ["finalized", False], parse_block),
+        ]
+        chain, head, safe, final = self.batch(calls, asked=asked, final=tag_unsupported)
+        self._verify_chain(chain, asked)
+        return Heads(
+            head=head,
+            safe=safe.number if isinstance(safe, Block) else None,
+            finalized=final.number if isinstance(final, Block) else None,
+        )
+
+    def head_block(self) -> int:
+        return int(self.call("eth_blockNumber", [], asked="eth_blockNumber", parse=qty))
+
+    def safe_block(self) -> int | None:
+        return self.heads().safe
+
+    def finalized_block(self) -> int | None:
+        return self.heads().finalized
+
+    def blocks(self, numbers: Iterable[int]) -> dict[int, Block | None]:
+        wanted = sorted(set(numbers))
+        calls = [Call("eth_getBlockByNumber", [to_hex(n), False], parse_block) for n in wanted]
+        got = self.batch(calls, asked=f"eth_getBlockByNumber x{len(wanted)}") if calls else []
+        return dict(zip(wanted, got, strict=True))
+
+    def block(self, number: int) -> Block | None:
+        return self.blocks([number])[number]
+
+    def receipts(self, tx_hashes: Iterable[str]) -> dict[str, Receipt | None]:
+        wanted = sorted({h.lower() for h in tx_hashes})
+        calls = [Call("eth_getTransactionReceipt", [h], parse_receipt) for h in wanted]
+        got = self.batch(calls, asked=f"eth_getTransactionReceipt x{len(wanted)}") if calls else []
+        return dict(zip(wanted, got, strict=True))
+
+    def logs_by_block_hash(self, block_hash: str, address: str | None = None) -> tuple[Log, ...]:
+        flt: dict[str, Any] = {"blockHash": block_hash}
+        if address:
+            flt["address"] = address
+        result: tuple[Log, ...] = self.call(
+            "eth_getLogs", [flt], asked=f"eth_getLogs by blockHash {block_hash}", parse=parse_logs
+        )
+        return result
+
+    # -- golden events
+    def golden_probe(self, targets: Sequence[ProbeTarget]) -> GoldenProbe:
+        """Receipts, canonical blocks and logs-by-blockHash for all `targets` of this chain, batched.
+
+        One HTTP round trip when the RPC answers; eth_getLogs by a block hash that is no longer canonical
+        may legitimately error (EIP-234: unknown hash), so such an error is kept as an answer when the
+        canonical block at that number has another hash; other errors are retried, then fail closed.
+        """
+        trips0 = self.round_trips
+        tx_hashes = sorted({t.tx_hash.lower() for t in targets})
+        numbers = sorted({t.block_number for t in targets})
+        by_hash = sorted({(t.block_hash.lower(), t.address.lower()) for t in targets})
+        calls: list[Call] = [self._chain_id_call()]
+        calls += [Call("eth_getTransactionReceipt", [h], parse_receipt) for h in tx_hashes]
+        calls += [Call("eth_getBlockByNumber", [to_hex(n), False], parse_block) for n in numbers]
+        calls += [Call("eth_getLogs", [{"blockHash": h, "address": a}], parse_logs) for h, a in by_hash]
+        first_block = 1 + len(tx_hashes)
+        first_logs = first_block + len(numbers)
+        number_of = {h: n for n, h in ((t.block_number, t.block_hash.lower()) for t in targets)}
+
+        def explained(i: int, err: ItemError, results: list[Any]) -> bool:
+            if i < first_logs:
+                return False
+            block_hash = by_hash[i - first_logs][0]
+            canonical = results[first_block + numbers.index(number_of[block_hash])]
+            # The golden hash is not (or no longer) canonical: an "unknown block" error is an answer.
+            return canonical is None or (isinstance(canonical, Block) and canonical.hash != block_hash)
+
+        asked = f"golden probe of {len(targets)} events (receipts, blocks, logs by blockHash)"
+        got = self.batch(calls, asked=asked, final=explained) if targets else [self.chain_id]
+        self._verify_chain(got[0], asked)
+        receipts = dict(zip(tx_hashes, got[1:first_block], strict=True))
+        blocks = dict(zip(numbers, got[first_block:first_logs], strict=True))
+        logs = dict(zip(by_hash, got[first_logs:], strict=True))
+        results: dict[tuple[str, int], ProbeResult] = {}
+        for t in targets:
+            lg = logs[(t.block_hash.lower(), t.address.lower())]
+            results[(t.tx_hash.lower(), t.block_number)] = ProbeResult(
+                tx_hash=t.tx_hash.lower(),
+                block_number=t.block_number,
+                block_hash=t.block_hash.lower(),
+                receipt=receipts[t.tx_hash.lower()],
+                canonical=blocks[t.block_number],
+                logs_by_hash=None if isinstance(lg, ItemError) else lg,
+                logs_error=str(lg) if isinstance(lg, ItemError) else None,
+            )
+        return GoldenProbe(self.chain_id, self.endpoint, results, self.round_trips - trips0)
+
+    # -- log ranges
+    def get_logs_many(self, queries: Sequence[LogQuery]) -> list[list[Log]]:
+        """eth_getLogs for each query (address + topic0 over an inclusive block range), batched.
+
+        Ranges a provider refuses as too large (-32005, -32602, "more than 10000 results", "block range
+        too large", ...) are split in halves (or at the provider's suggested bound) and retried; other
+        errors are retried with backoff, then raise. A range ending above the chain head raises (the
+        caller must clamp windows to a head or cutoff it fetched itself). `[]` is returned as `[]`.
+        """
+        asked_all = f"eth_getLogs for {len(queries)} ranges"
+        for q in queries:
+            if q.from_block < 0 or q.to_block < q.from_block:
+                raise self._error(f"invalid block range {q.from_block}..{q.to_block}", asked_all)
+        out: list[list[Log]] = [[] for _ in queries]
+        work: list[tuple[int, int, int]] = [(i, q.from_block, q.to_block) for i, q in enumerate(queries)]
+        sent = 0
+        first = True
+        while work:
+            chunk, work = (work, []) if first else (work[:SPLIT_BATCH], work[SPLIT_BATCH:])
+            calls = [
+                Call("eth_getLogs", [_filter(queries[i], lo, hi)], _checked_parser(queries[i], lo, hi))
+                for i, lo, hi in chunk
+            ]
+            extra = [self._chain_id_call(), Call("eth_blockNumber", [], qty)] if first else []
+            sent += len(calls)
+            if sent > MAX_LOG_CALLS:
+                raise self._error(f"eth_getLogs range splitting exceeded {MAX_LOG_CALLS} calls", asked_all)
+            n_extra = len(extra)
+
+            def splittable(i: int, err: ItemError, _: list[Any], n_extra: int = n_extra) -> bool:
+                return i >= n_extra and is_range_error(err)
+
+            got = self.batch(extra + calls, asked=asked_all, final=splittable)
+            if first:
+                self._verify_chain(got[0], asked_all)
+                head = got[1]
+                beyond = [q for q in queries if q.to_block > head]
+                if beyond:
+                    raise self._error(
+                        f"block range {beyond[0].from_block}..{beyond[0].to_block} ends above the chain head"
+                        f" {head}: an RPC may answer [] for blocks it does not have",
+                        asked_all,
+                    )
+                got = got[n_extra:]
+                first = False
+            splits: list[tuple[int, int, int]] = []
+            for (i, lo, hi), value in zip(chunk, got, strict=True):
+                if isinstance(value, ItemError):
+                    if lo == hi:
+                        raise self._error(f"eth_getLogs refused a single block {lo}: {value}", asked_all)
+                    splits += [(i, a, b) for a, b in split_range(value, lo, hi)]
+                    continue
+                out[i].extend(value)
+            work = splits + work  # depth first: finish a refused range before moving on
+        for logs in out:
+            logs.sort(key=lambda log: (log.block_number, log.log_index))
+            seen = {(log.block_hash, log.log_index) for log in logs}
+            if len(seen) != len(logs):
+                raise self._error("eth_getLogs returned the same log twice", asked_all)
+        return out
+
+    def get_logs(self, address: str | Sequence[str] | None, topic0: str | None, from_block: int,
+                 to_block: int) -> list[Log]:
+        return self.get_logs_many([LogQuery(address, topic0, from_block, to_block)])[0]
+
+    def count_logs(self, address: str | Sequence[str] | None, topic0: str | None, from_block: int,
+                   to_block: int) -> int:
+        """Number of logs of `topic0` from `address` in [from_block, to_block]; 0 when L1 says `[]`."""
+        return len(self.get_logs(address, topic0, from_block, to_block))
+
+    def count_logs_many(self, queries: Sequence[LogQuery]) -> list[int]:
+        return [len(logs) for logs in self.get_logs_many(queries)]
+
+
+def _item_error(raw: Any) -> ItemError:
+    if isinstance(raw, dict):
+        code = raw.get("code")
+        message = raw.get("message")
+        data = raw.get("data")
+        text = str(message) if message is not None else json.dumps(raw)[:200]
+        if isinstance(data, str) and data and data not in text:
+            text = f"{text} ({data[:200]})"
+        return ItemError(code if isinstance(code, int) and not isinstance(code, bool) else None, text)
+    return ItemError(None, f"malformed error object: {str(raw)[:200]}")
+
+
+def _filter(q: LogQuery, lo: int, hi: int) -> dict[str, Any]:
+    flt: dict[str, Any] = {"fromBlock": to_hex(lo), "toBlock": to_hex(hi)}
+    if q.address is not None:
+        flt["address"] = q.address if isinstance(q.address, str) else list(q.address)
+    if q.topic0 is not None:
+        flt["topics"] = [q.topic0]
+    return flt
+
+
+def _checked_parser(q: LogQuery, lo: int, hi: int) -> Callable[[Any], tuple[Log, ...]]:
+    """Parse eth_getLogs and refuse an answer that ignores the filter (a lying or broken provider)."""
+    addresses = (
+        None if q.address is None else {q.address.lower()} if isinstance(q.address, str)
+        else {a.lower() for a in q.address}
+    )
+    topic0 = q.topic0.lower() if q.topic0 is not None else None
+
+    def parse(raw: Any) -> tuple[Log, ...]:
+        logs = parse_logs(raw)
+        for log in logs:
+            if not lo <= log.block_number <= hi:
+                raise ValueError(f"log at block {log.block_number} outside the asked range {lo}..{hi}")
+            if addresses is not None and log.address not in addresses:
+                raise ValueError(f"log of {log.address}, not of the filtered address")
+            if topic0 is not None and log.topic0 != topic0:
+                raise ValueError(f"log with topic0 {log.topic0}, not the filtered one")
+        return logs
+
+    return parse
+
+
+__all__ = [
+    "Block",
+    "Call",
+    "GoldenProbe",
+    "Heads",
+    "ItemError",
+    "Log",
+    "LogQuery",
+    "ProbeResult",
+    "ProbeTarget",
+    "Receipt",
+    "RpcClient",
+    "backoff_delay",
+    "is_range_error",
+    "parse_block",
+    "parse_log",
+    "parse_logs",
+    "parse_receipt",
+    "split_range",
+]
