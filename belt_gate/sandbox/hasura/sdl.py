@@ -374,7 +374,8 @@ def _aggregate_types(t: Table) -> list[str]:
     if t.min_max:
         fields += [f"max: {n}_max_fields", f"min: {n}_min_fields"]
         for kind in ("max", "min"):
-            out.append(_block("type", f"{n}_{kind}_fields", [f"{c.name}: {c.gql_nullable}" for c in t.min_max]))
+            lines = [f"{c.name}: {c.gql_nullable}" for c in t.min_max]
+            out.append(_block("type", f"{n}_{kind}_fields", lines))
     if t.summable:
         fields.append(f"sum: {n}_sum_fields")
         out.append(_block("type", f"{n}_sum_fields", [f"{c.name}: {c.type}" for c in t.summable]))
@@ -435,7 +436,7 @@ __all__ = [
     "SdlOptions",
     "Table",
     "build_tables",
-    "hasura_sdl",
     "derived_from_map",
+    "hasura_sdl",
     "render_sdl",
 ]

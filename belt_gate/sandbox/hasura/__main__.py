@@ -1,0 +1,72 @@
+"""`python -m belt_gate.sandbox.hasura --db PATH --schema schema.graphql --port P [...]`.
+
+Options: --shape admin|public|newer, --aggregate-tables A,B (shape public), --admin-secret-env VAR
+(the secret is read from that environment variable, never from the command line), --fault F
+(repeatable; schema-remove, schema-nullable, slow, http5xx), --host (default 127.0.0.1).
+Bad options give one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from belt_gate.errors import BeltGateError, SettingsError
+from belt_gate.sandbox.faults import parse_fault
+
+SERVED_FAULTS = ("schema-remove", "schema-nullable", "slow", "http5xx")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m belt_gate.sandbox.hasura",
+                                description="Hasura-dialect GraphQL over a sandbox belt's SQLite file")
+    p.add_argument("--db", required=True, type=Path)
+    p.add_argument("--schema", required=True, type=Path)
+    p.add_argument("--port", required=True, type=int)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--shape", default="admin", choices=("admin", "public", "newer"))
+    p.add_argument("--aggregate-tables", default=None)
+    p.add_argument("--admin-secret-env", default=None)
+    p.add_argument("--fault", action="append", default=[])
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        from belt_gate.envio import load_schema
+        from belt_gate.sandbox.hasura.app import ServerConfig, create_app
+        from belt_gate.sandbox.hasura.sdl import derived_from_map
+
+        schema = load_schema(args.schema)
+        faults = tuple(parse_fault(f) for f in args.fault)
+        for f in faults:
+            if f.kind not in SERVED_FAULTS:
+                raise SettingsError(f"fault {f} does not apply to the GraphQL server "
+                                    f"(it serves: {', '.join(SERVED_FAULTS)})")
+        secret = None
+        if args.admin_secret_env:
+            secret = os.environ.get(args.admin_secret_env)
+            if not secret:
+                raise SettingsError(f"admin secret variable {args.admin_secret_env} is not set")
+        agg = None
+        if args.aggregate_tables is not None:
+            agg = frozenset(a.strip() for a in args.aggregate_tables.split(",") if a.strip())
+        config = ServerConfig(
+            db=args.db, schema=schema, shape=args.shape, aggregate_tables=agg, admin_secret=secret,
+            faults=faults, derived_from=derived_from_map(args.schema.read_text()),
+        )
+        app = create_app(config)
+    except BeltGateError as exc:
+        print(f"belt_gate.sandbox.hasura: {exc}", file=sys.stderr)
+        return 2
+    import uvicorn
+
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

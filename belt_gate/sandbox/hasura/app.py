@@ -1,0 +1,491 @@
+"""The sandbox's Hasura: a starlette app answering POST /v1/graphql over one belt's SQLite file.
+
+The schema is the Hasura-dialect SDL from `sdl.py`, executed by graphql-core with resolvers that
+run the SQL from `sql.py`. Each request reads one consistent snapshot (a read-only connection in
+one read transaction), so a batched fingerprint sees a single state even while an indexer writes.
+
+Hasura habits kept: numerics (`numeric`) are JSON strings, errors come back as HTTP 200 with
+`{"errors": [{"message", "extensions": {"path", "code"}}]}`, a missing root field reads
+"field 'X' not found in type: 'query_root'", and an optional admin secret is checked against
+the `x-hasura-admin-secret` header (the secret is never logged or echoed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import re
+import sqlite3
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from graphql import (
+    FieldNode,
+    FloatValueNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLInt,
+    GraphQLLeafType,
+    GraphQLObjectType,
+    GraphQLResolveInfo,
+    GraphQLScalarType,
+    GraphQLSchema,
+    InlineFragmentNode,
+    IntValueNode,
+    SelectionSetNode,
+    StringValueNode,
+    build_schema,
+    graphql_sync,
+)
+from graphql.execution import Executor
+from graphql.execution.values import get_argument_values
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from belt_gate.envio import EnvioSchema
+from belt_gate.sandbox.faults import Fault
+from belt_gate.sandbox.hasura.sdl import STAT_FUNCS, SdlOptions, Table, build_tables, render_sdl
+from belt_gate.sandbox.hasura.sql import Agg, QueryError, SqlBuilder, register_functions
+
+AGG_FUNCS = ("sum", "min", "max", *STAT_FUNCS)
+Info = GraphQLResolveInfo[Any]
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    db: Path
+    schema: EnvioSchema
+    shape: str = "admin"
+    aggregate_tables: frozenset[str] | None = None
+    admin_secret: str | None = None
+    faults: tuple[Fault, ...] = ()
+    derived_from: Mapping[tuple[str, str], str] = field(default_factory=dict)
+
+    def sdl_options(self) -> SdlOptions:
+        removed = frozenset((f.entity or "", f.field or "") for f in self.faults if f.kind == "schema-remove")
+        nullable = frozenset(
+            (f.entity or "", f.field or "") for f in self.faults if f.kind == "schema-nullable"
+        )
+        return SdlOptions(self.shape, self.aggregate_tables, removed, nullable, self.derived_from)
+
+
+# -- scalars -----------------------------------------------------------------------------------
+
+
+def _numeric_out(value: Any) -> str:
+    if isinstance(value, bool):
+        raise TypeError(f"numeric cannot represent {value!r}")
+    if isinstance(value, (int, Decimal, str)):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value) if not value.is_integer() else str(int(value))
+    raise TypeError(f"numeric cannot represent {value!r}")
+
+
+def _numeric_in(value: Any) -> int | Decimal:
+    if isinstance(value, bool):
+        raise TypeError(f"numeric cannot represent {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, (str, float)):
+        try:
+            d = Decimal(str(value).strip())
+        except InvalidOperation:
+            raise TypeError(f"invalid numeric value {value!r}") from None
+        if not d.is_finite():
+            raise TypeError(f"invalid numeric value {value!r}")
+        return int(d) if d == d.to_integral_value() and "e" not in str(value).lower() else d
+    raise TypeError(f"numeric cannot represent {value!r}")
+
+
+def _numeric_literal(node: Any) -> int | Decimal:
+    if isinstance(node, (StringValueNode, IntValueNode, FloatValueNode)):
+        return _numeric_in(node.value)
+    raise TypeError("numeric expects a number or a string")
+
+
+def _float_literal(node: Any) -> float:
+    if isinstance(node, (IntValueNode, FloatValueNode, StringValueNode)):
+        return float(node.value)
+    raise TypeError("float8 expects a number")
+
+
+def _text_literal(node: Any) -> str:
+    if isinstance(node, StringValueNode):
+        return node.value
+    raise TypeError("expected a string")
+
+
+def _json_out(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _setup_scalars(schema: GraphQLSchema) -> None:
+    for name, t in schema.type_map.items():
+        if not isinstance(t, GraphQLScalarType) or name in ("Int", "Float", "String", "Boolean", "ID"):
+            continue
+        if name == "numeric":
+            t.coerce_output_value = _numeric_out
+            t.coerce_input_value = _numeric_in
+            t.coerce_input_literal = _numeric_literal
+        elif name == "float8":
+            t.coerce_output_value = float
+            t.coerce_input_value = float
+            t.coerce_input_literal = _float_literal
+        elif name == "jsonb":
+            t.coerce_output_value = _json_out
+        else:  # timestamptz, timestamp and Postgres enum scalars: text
+            t.coerce_output_value = str
+            t.coerce_input_value = str
+            t.coerce_input_literal = _text_literal
+
+
+class _HasuraExecutor(Executor[Any]):
+    """Int results wider than 32 bits (a sum of Int columns) pass as JSON numbers, as in Hasura."""
+
+    @staticmethod
+    def complete_leaf_value(return_type: GraphQLLeafType, result: Any) -> Any:
+        if return_type is GraphQLInt and not isinstance(result, bool):
+            if isinstance(result, int):
+                return result
+            if isinstance(result, str) and re.fullmatch(r"-?\d+", result):
+                return int(result)
+        return Executor.complete_leaf_value(return_type, result)
+
+
+# -- request context ---------------------------------------------------------------------------
+
+
+class Context:
+    """One request: a read-only connection holding one read transaction, and a SQL builder."""
+
+    def __init__(self, db: sqlite3.Connection, tables: Sequence[Table]) -> None:
+        self.db = db
+        self.sql = SqlBuilder(tables)
+
+    def rows(self, table: Table, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
+        cur = self.db.execute(sql, params)
+        names = [d[0] for d in cur.description]
+        decode = _decoders(table)
+        out = []
+        for raw in cur.fetchall():
+            row = dict(zip(names, raw, strict=True))
+            for name, fn in decode:
+                v = row.get(name)
+                if v is not None:
+                    row[name] = fn(v)
+            out.append(row)
+        return out
+
+    def aggregate(self, table: Table, args: Mapping[str, Any], aggs: Sequence[Agg],
+                  match: tuple[str, Any] | None = None) -> dict[Agg, Any]:
+        sql, params = self.sql.aggregate(table, args, aggs, match=match)
+        try:
+            row = self.db.execute(sql, params).fetchone()
+        except sqlite3.OperationalError as exc:
+            if "overflow" not in str(exc):
+                raise
+            sql, params = self.sql.aggregate(table, args, aggs, exact=True, match=match)
+            row = self.db.execute(sql, params).fetchone()
+        return dict(zip(aggs, row, strict=True))
+
+
+_DECODERS: dict[int, list[tuple[str, Callable[[Any], Any]]]] = {}
+
+
+def _decoders(table: Table) -> list[tuple[str, Callable[[Any], Any]]]:
+    found = _DECODERS.get(id(table))
+    if found is None:
+        found = []
+        for c in table.columns:
+            if c.is_list or c.type == "jsonb":
+                found.append((c.name, json.loads))
+            elif c.type == "Boolean":
+                found.append((c.name, bool))
+        _DECODERS[id(table)] = found
+    return found
+
+
+# -- resolvers ---------------------------------------------------------------------------------
+
+
+def _ctx(info: Info) -> Context:
+    ctx = info.context
+    assert isinstance(ctx, Context)
+    return ctx
+
+
+def _fields(selection: SelectionSetNode | None, info: Info) -> Iterator[FieldNode]:
+    if selection is None:
+        return
+    for node in selection.selections:
+        if isinstance(node, FieldNode):
+            yield node
+        elif isinstance(node, InlineFragmentNode):
+            yield from _fields(node.selection_set, info)
+        elif isinstance(node, FragmentSpreadNode):
+            frag = info.fragments.get(node.name.value)
+            if frag is not None:
+                yield from _fields(frag.selection_set, info)
+
+
+def _count_key(columns: Sequence[str] | None, distinct: bool | None) -> Agg:
+    cols = tuple(columns or ())
+    return Agg("count", None, cols, bool(distinct) and bool(cols))
+
+
+def _wanted_aggs(table: Table, info: Info) -> tuple[list[Agg], bool]:
+    """The aggregates an `X_aggregate` field selects (one SQL column each) and whether `nodes` is."""
+    aggs: dict[Agg, None] = {}
+    nodes = False
+    fields_type = info.schema.get_type(f"{table.name}_aggregate_fields")
+    assert isinstance(fields_type, GraphQLObjectType)
+    count_def = fields_type.fields["count"]
+    for top in info.field_nodes:
+        for node in _fields(top.selection_set, info):
+            if node.name.value == "nodes":
+                nodes = True
+            if node.name.value != "aggregate":
+                continue
+            for sub in _fields(node.selection_set, info):
+                name = sub.name.value
+                if name == "count":
+                    args = get_argument_values(count_def, sub, info.variable_values)
+                    aggs[_count_key(args.get("columns"), args.get("distinct"))] = None
+                elif name in AGG_FUNCS:
+                    for col in _fields(sub.selection_set, info):
+                        if col.name.value != "__typename":
+                            aggs[Agg(name, col.name.value)] = None
+    return list(aggs), nodes
+
+
+def _agg_value(table: Table, a: Agg, value: Any) -> Any:
+    if value is None or a.column is None:
+        return value
+    c = table.column(a.column)
+    if c is not None and c.is_list and a.func in ("min", "max") and isinstance(value, str):
+        return json.loads(value)
+    return value
+
+
+def _aggregate_payload(table: Table, info: Info, ctx: Context,
+                       args: Mapping[str, Any], match: tuple[str, Any] | None) -> dict[str, Any]:
+    aggs, want_nodes = _wanted_aggs(table, info)
+    result: dict[str, Any] = {}
+    values = ctx.aggregate(table, args, aggs, match) if aggs else {}
+    agg: dict[str, Any] = {"__values": values}
+    for a, v in values.items():
+        if a.func != "count":
+            agg.setdefault(a.func, {})[a.column or ""] = _agg_value(table, a, v)
+    for func in AGG_FUNCS:
+        agg.setdefault(func, {})
+    result["aggregate"] = agg
+    if want_nodes:
+        sql, params = ctx.sql.select(table, args, match=match)
+        result["nodes"] = ctx.rows(table, sql, params)
+    return result
+
+
+def _resolve_count(agg: Mapping[str, Any], info: Info,
+                   columns: Sequence[str] | None = None, distinct: bool | None = None) -> Any:
+    return agg["__values"].get(_count_key(columns, distinct))
+
+
+def _wire(schema: GraphQLSchema, tables: Sequence[Table]) -> None:
+    by_name = {t.name: t for t in tables}
+    root = schema.query_type
+    assert root is not None
+    for t in tables:
+        _wire_table(schema, root, t, by_name)
+
+
+def _wire_table(schema: GraphQLSchema, root: GraphQLObjectType, t: Table,
+                by_name: Mapping[str, Table]) -> None:
+    def resolve_list(_src: Any, info: Info, **args: Any) -> Any:
+        ctx = _ctx(info)
+        sql, params = ctx.sql.select(t, args)
+        return ctx.rows(t, sql, params)
+
+    def resolve_by_pk(_src: Any, info: Info, **args: Any) -> Any:
+        ctx = _ctx(info)
+        sql, params = ctx.sql.by_pk(t, args)
+        rows = ctx.rows(t, sql, params)
+        return rows[0] if rows else None
+
+    def resolve_aggregate(_src: Any, info: Info, **args: Any) -> Any:
+        return _aggregate_payload(t, info, _ctx(info), args, None)
+
+    root.fields[t.name].resolve = resolve_list
+    if f"{t.name}_by_pk" in root.fields:
+        root.fields[f"{t.name}_by_pk"].resolve = resolve_by_pk
+    if f"{t.name}_aggregate" in root.fields:
+        root.fields[f"{t.name}_aggregate"].resolve = resolve_aggregate
+    fields_type = schema.get_type(f"{t.name}_aggregate_fields")
+    if isinstance(fields_type, GraphQLObjectType):
+        fields_type.fields["count"].resolve = _resolve_count
+    obj = schema.get_type(t.name)
+    assert isinstance(obj, GraphQLObjectType)
+    for rel in t.object_rels:
+        if rel.name in obj.fields:
+            obj.fields[rel.name].resolve = _object_rel(by_name[rel.target], rel.column)
+    for arr in t.array_rels:
+        if arr.name in obj.fields:
+            target = by_name[arr.target]
+            obj.fields[arr.name].resolve = _array_rel(target, arr.remote, arr.column)
+            if f"{arr.name}_aggregate" in obj.fields:
+                obj.fields[f"{arr.name}_aggregate"].resolve = _array_rel_agg(target, arr.remote, arr.column)
+
+
+def _object_rel(target: Table, column: str) -> Callable[..., Any]:
+    def resolve(src: Mapping[str, Any], info: Info) -> Any:
+        key = src.get(column)
+        if key is None:
+            return None
+        ctx = _ctx(info)
+        sql, params = ctx.sql.by_pk(target, {"id": key})
+        rows = ctx.rows(target, sql, params)
+        return rows[0] if rows else None
+    return resolve
+
+
+def _array_rel(target: Table, remote: str, column: str) -> Callable[..., Any]:
+    def resolve(src: Mapping[str, Any], info: Info, **args: Any) -> Any:
+        ctx = _ctx(info)
+        sql, params = ctx.sql.select(target, args, match=(remote, src.get(column)))
+        return ctx.rows(target, sql, params)
+    return resolve
+
+
+def _array_rel_agg(target: Table, remote: str, column: str) -> Callable[..., Any]:
+    def resolve(src: Mapping[str, Any], info: Info, **args: Any) -> Any:
+        return _aggregate_payload(target, info, _ctx(info), args, (remote, src.get(column)))
+    return resolve
+
+
+# -- the service -------------------------------------------------------------------------------
+
+
+_NOT_FOUND = re.compile(r"Cannot query field '([^']+)' on type '([^']+)'\.")
+
+
+def _hasura_error(err: GraphQLError, *, validation: bool) -> dict[str, Any]:
+    message = err.message
+    path = "$"
+    m = _NOT_FOUND.match(message)
+    if m:
+        message = f"field '{m.group(1)}' not found in type: '{m.group(2)}'"
+        path = f"$.selectionSet.{m.group(1)}"
+    code = "validation-failed" if validation else "unexpected"
+    original = err.original_error
+    if isinstance(original, QueryError):
+        code = "validation-failed"
+        message = str(original)
+    elif isinstance(original, sqlite3.Error):
+        code = "postgres-error"
+        message = f"database query error: {original}"
+    if err.path:
+        path = "$." + ".".join(str(p) for p in err.path)
+    return {"message": message, "extensions": {"path": path, "code": code}}
+
+
+class GraphQLService:
+    """The schema and the database of one belt; `execute` answers one GraphQL request body."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.tables = build_tables(config.schema, config.sdl_options())
+        self.sdl = render_sdl(self.tables)
+        self.schema = build_schema(self.sdl)
+        _setup_scalars(self.schema)
+        _wire(self.schema, self.tables)
+
+    @contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(
+            f"file:{self.config.db}?mode=ro", uri=True, isolation_level=None, check_same_thread=False,
+            cached_statements=1024,
+        )
+        try:
+            register_functions(db)
+            db.execute("BEGIN")
+            yield db
+        finally:
+            db.close()
+
+    def execute(self, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict) or not isinstance(body.get("query"), str):
+            return _error("the request body must be a JSON object with a string 'query'", "$", "bad-request")
+        variables = body.get("variables")
+        if variables is not None and not isinstance(variables, dict):
+            return _error("'variables' must be an object", "$.variables", "bad-request")
+        operation = body.get("operationName")
+        try:
+            with self._connection() as db:
+                result = graphql_sync(
+                    self.schema, body["query"], context_value=Context(db, self.tables),
+                    variable_values=variables,
+                    operation_name=operation if isinstance(operation, str) else None,
+                    executor_class=_HasuraExecutor, hide_suggestions=True, no_location=True,
+                )
+        except sqlite3.Error as exc:
+            return _error(f"database unavailable: {exc}", "$", "postgres-error")
+        if result.errors:
+            validation = result.data is None
+            return {"errors": [_hasura_error(e, validation=validation) for e in result.errors]}
+        return {"data": result.data}
+
+
+def _error(message: str, path: str, code: str) -> dict[str, Any]:
+    return {"errors": [{"message": message, "extensions": {"path": path, "code": code}}]}
+
+
+def create_app(config: ServerConfig) -> Starlette:
+    """The starlette application: POST /v1/graphql, GET /healthz."""
+    service = GraphQLService(config)
+    slow = sum(f.seconds or 0.0 for f in config.faults if f.kind == "slow")
+    broken = any(f.kind == "http5xx" for f in config.faults)
+    secret = config.admin_secret
+
+    async def graphql_endpoint(request: Request) -> Response:
+        if broken:
+            return PlainTextResponse("service unavailable (sandbox fault http5xx)", status_code=503)
+        if slow:
+            await asyncio.sleep(slow)
+        if secret is not None:
+            given = request.headers.get("x-hasura-admin-secret", "")
+            if not hmac.compare_digest(given.encode(), secret.encode()):
+                return JSONResponse(_error("invalid x-hasura-admin-secret/x-hasura-access-key", "$",
+                                           "access-denied"))
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            return JSONResponse(_error("invalid json", "$", "invalid-json"))
+        if isinstance(body, list):
+            answers = [await run_in_threadpool(service.execute, item) for item in body]
+            return JSONResponse(answers)
+        return JSONResponse(await run_in_threadpool(service.execute, body))
+
+    async def healthz(_request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    async def version(_request: Request) -> Response:
+        return JSONResponse({"version": "v2-belt-gate-sandbox"})
+
+    app = Starlette(routes=[
+        Route("/v1/graphql", graphql_endpoint, methods=["POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/v1/version", version, methods=["GET"]),
+    ])
+    app.state.service = service
+    return app
+
+
+__all__ = ["GraphQLService", "ServerConfig", "create_app"]
