@@ -1,0 +1,119 @@
+"""What one endpoint can answer, read from its introspection: a pure function, no I/O.
+
+Real Envio belts come in shapes (DESIGN.md §9): progress from `chain_metadata` or `_meta`; aggregates on
+every table, on some, or on none; enums shown as Postgres-enum scalars. This module says which.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from graphql import (
+    GraphQLEnumType,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLScalarType,
+    GraphQLSchema,
+    build_client_schema,
+)
+
+from belt_gate.envio import Entity, Field
+
+#: Envio's own tables: never entities of the user's schema.
+ENVIO_INTERNAL = frozenset({
+    "chain_metadata", "raw_events", "dynamic_contract_registry", "event_sync_state", "persisted_state",
+    "end_of_block_range_scanned_data", "entity_history", "entity_history_filter", "_meta",
+    "envio_chains", "envio_checkpoints", "_envio_chains", "_envio_checkpoints",
+})
+#: Scalars Hasura itself defines; any other custom scalar with a `_comparison_exp` is a Postgres enum.
+HASURA_BUILTIN_SCALARS = frozenset({
+    "String", "Int", "Float", "Boolean", "ID", "numeric", "bigint", "float8", "float4", "jsonb", "json",
+    "timestamptz", "timestamp", "date", "time", "timetz", "uuid", "smallint", "bpchar", "citext",
+    "_text", "_numeric", "contract_type", "interval", "bytea", "money", "cursor_ordering", "order_by",
+})
+_NUMERIC_SCALARS = {"Int": "Int", "numeric": "BigInt", "bigint": "BigInt", "float8": "Float",
+                    "float4": "Float", "smallint": "Int"}
+
+
+@dataclass(frozen=True)
+class Dialect:
+    progress_source: str | None  # "chain_metadata" | "_meta" | None
+    tables: tuple[str, ...]  # entity tables (query_root list fields with a matching object type)
+    aggregate_tables: frozenset[str]
+    sum_columns: dict[str, tuple[str, ...]]
+    minmax_columns: dict[str, tuple[str, ...]]
+    entities: dict[str, Entity]  # entity models reconstructed from the object types
+    enum_scalars: tuple[str, ...]
+
+    def has_aggregate(self, table: str) -> bool:
+        return table in self.aggregate_tables
+
+
+def _named(t: Any) -> Any:
+    while isinstance(t, (GraphQLNonNull, GraphQLList)):
+        t = t.of_type
+    return t
+
+
+def _field_of(name: str, gql_type: Any) -> Field:
+    nullable = not isinstance(gql_type, GraphQLNonNull)
+    inner = gql_type.of_type if isinstance(gql_type, GraphQLNonNull) else gql_type
+    is_list = isinstance(inner, GraphQLList)
+    core = _named(gql_type)
+    if isinstance(core, GraphQLScalarType):
+        envio = _NUMERIC_SCALARS.get(core.name)
+        if envio:
+            return Field(name, envio, nullable, is_list, "scalar")
+        if core.name == "Boolean":
+            return Field(name, "Boolean", nullable, is_list, "scalar")
+        if core.name in HASURA_BUILTIN_SCALARS:
+            return Field(name, "String", nullable, is_list, "scalar")
+        return Field(name, core.name, nullable, is_list, "enum")
+    if isinstance(core, GraphQLEnumType):
+        return Field(name, core.name, nullable, is_list, "enum")
+    return Field(name, core.name, nullable, is_list, "derived")  # relationships are not columns
+
+
+def schema_of(introspection: dict[str, Any]) -> GraphQLSchema:
+    return build_client_schema(introspection)  # type: ignore[arg-type]
+
+
+def read_dialect(introspection: dict[str, Any]) -> Dialect:
+    schema = schema_of(introspection)
+    root = schema.query_type
+    assert root is not None
+    fields = root.fields
+    progress = "chain_metadata" if "chain_metadata" in fields else "_meta" if "_meta" in fields else None
+    tables = []
+    aggregates = set()
+    sums: dict[str, tuple[str, ...]] = {}
+    minmax: dict[str, tuple[str, ...]] = {}
+    entities: dict[str, Entity] = {}
+    for name, f in fields.items():
+        obj = _named(f.type)
+        if name in ENVIO_INTERNAL or name.startswith("_") or not isinstance(f.type, GraphQLNonNull):
+            continue
+        if not isinstance(obj, GraphQLObjectType) or obj.name != name:
+            continue
+        tables.append(name)
+        entities[name] = Entity(name, tuple(_field_of(n, fd.type) for n, fd in obj.fields.items()))
+        agg_fields = schema.get_type(f"{name}_aggregate_fields")
+        if f"{name}_aggregate" in fields and isinstance(agg_fields, GraphQLObjectType):
+            aggregates.add(name)
+            sum_t = schema.get_type(f"{name}_sum_fields")
+            min_t = schema.get_type(f"{name}_min_fields")
+            max_t = schema.get_type(f"{name}_max_fields")
+            sums[name] = tuple(sorted(sum_t.fields)) if isinstance(sum_t, GraphQLObjectType) else ()
+            if isinstance(min_t, GraphQLObjectType) and isinstance(max_t, GraphQLObjectType):
+                minmax[name] = tuple(sorted(set(min_t.fields) & set(max_t.fields)))
+            else:
+                minmax[name] = ()
+    enum_scalars = sorted(
+        t.name for t in schema.type_map.values()
+        if isinstance(t, GraphQLScalarType) and t.name not in HASURA_BUILTIN_SCALARS
+        and not t.name.startswith("__") and f"{t.name}_comparison_exp" in schema.type_map
+    )
+    return Dialect(progress, tuple(sorted(tables)), frozenset(aggregates), sums, minmax, entities,
+                   tuple(enum_scalars))

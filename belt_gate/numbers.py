@@ -1,0 +1,59 @@
+"""Exact parsing of the numbers belts send: Hasura stringifies numerics, some setups send Int.
+
+Never through float: `"12345678901234567890"` stays an int, `"1.50"` becomes Decimal("1.50").
+Anything that is not a finite number raises NotANumber, which the rules turn into a failure.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+Number = int | Decimal
+
+
+class NotANumber(ValueError):
+    pass
+
+
+def parse_number(value: object) -> Number:
+    if isinstance(value, bool):
+        raise NotANumber(f"{value!r} is a boolean, not a number")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        # JSON floats (float4/float8 columns): take the shortest repr, exactly.
+        if value != value or value in (float("inf"), float("-inf")):
+            raise NotANumber(f"{value!r} is not finite")
+        return _normalise(Decimal(repr(value)))
+    if isinstance(value, str):
+        text = value.strip()
+        if text and (text.isdigit() or (text[0] in "+-" and text[1:].isdigit())):
+            return int(text)
+        try:
+            d = Decimal(text)
+        except InvalidOperation:
+            raise NotANumber(f"{value!r} is not a number") from None
+        if not d.is_finite():
+            raise NotANumber(f"{value!r} is not finite")
+        return _normalise(d)
+    raise NotANumber(f"{value!r} is not a number")
+
+
+def _normalise(d: Decimal) -> Number:
+    if d == d.to_integral_value():
+        return int(d)
+    return d
+
+
+def parse_optional(value: object) -> Number | None:
+    return None if value is None else parse_number(value)
+
+
+def same_value(a: object, b: object) -> bool:
+    """Field equality for row/fingerprint comparison: numbers by exact value, else by identity of JSON."""
+    if a is None or b is None or isinstance(a, bool) or isinstance(b, bool):
+        return a == b
+    try:
+        return parse_number(a) == parse_number(b)
+    except NotANumber:
+        return a == b

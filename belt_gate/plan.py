@@ -1,0 +1,92 @@
+"""Settings (+ what the controller discovered) -> a deterministic list of cases with stable ids.
+
+No I/O. Every worker computes the same plan from the same options and the same shipped discovery, so
+xdist sees identical item ids everywhere. A case the settings promise but an endpoint lacks stays in the
+plan: it becomes a failing test, never a missing one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from belt_gate.envio import Entity, Mode
+
+
+@dataclass(frozen=True)
+class Case:
+    rule: str  # chain_set | progress | counts | content | schema | enums | golden | golden_coverage | audit
+    chain: int | None = None
+    entity: str | None = None
+    key: str | None = None  # golden event id / audit window id
+
+    @property
+    def id(self) -> str:
+        if self.rule in ("chain_set", "enums"):
+            return self.rule
+        if self.rule == "schema":
+            return f"schema[{self.entity}]"
+        if self.key is not None:
+            return f"{self.rule}[{self.key}]"
+        if self.entity is not None and self.chain is not None:
+            return f"{self.rule}[{self.entity}@{self.chain}]"
+        if self.entity is not None:
+            return f"{self.rule}[{self.entity}]"
+        return f"{self.rule}[{self.chain}]"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"rule": self.rule, "chain": self.chain, "entity": self.entity, "key": self.key}
+
+
+ROOT = "_root"  # schema changes that belong to no entity (root fields, shared helper types)
+
+
+@dataclass(frozen=True)
+class EntityPlan:
+    name: str
+    mode: Mode
+    chain_column: str | None
+    block_column: str | None
+    timestamp_column: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "mode": self.mode.value, "chain_column": self.chain_column,
+                "block_column": self.block_column, "timestamp_column": self.timestamp_column}
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> EntityPlan:
+        return cls(d["name"], Mode(d["mode"]), d["chain_column"], d["block_column"], d["timestamp_column"])
+
+
+def entity_plans(models: Iterable[Entity], modes: Mapping[str, Mode]) -> list[EntityPlan]:
+    out = []
+    for e in sorted(models, key=lambda e: e.name):
+        out.append(EntityPlan(e.name, modes.get(e.name, e.inferred_mode), e.chain_column, e.block_column,
+                              e.timestamp_column))
+    return out
+
+
+def build_plan(
+    chains: Sequence[int],
+    entities: Sequence[EntityPlan],
+    *,
+    golden_ids: Sequence[tuple[int, str]] = (),
+    coverage_chains: Sequence[int] = (),
+    audit_ids: Sequence[tuple[int, str]] = (),
+) -> list[Case]:
+    """The ordered cases: chain set, progress per chain, counts and content per entity × chain,
+    schema per entity (+ root), enums, then the L1 cases."""
+    cases = [Case("chain_set")]
+    cases += [Case("progress", chain=c) for c in sorted(chains)]
+    for e in entities:
+        targets: list[int | None] = list(sorted(chains)) if e.chain_column else [None]
+        for rule in ("counts", "content"):
+            cases += [Case(rule, chain=c, entity=e.name) for c in targets]
+    cases += [Case("schema", entity=e.name) for e in entities]
+    cases.append(Case("schema", entity=ROOT))
+    cases.append(Case("enums"))
+    cases += [Case("golden", chain=c, key=k) for c, k in golden_ids]
+    cases += [Case("golden_coverage", chain=c) for c in sorted(coverage_chains)]
+    cases += [Case("audit", chain=c, key=k) for c, k in audit_ids]
+    return cases

@@ -1,0 +1,228 @@
+"""The pytest plugin: options, generated items, the xdist hand-off, report hooks.
+
+The only module that imports pytest. It costs nothing unless a `--belt-*` option is given: heavy
+modules (httpx, graphql-core, web3) are imported only then.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from belt_gate.plan import Case
+    from belt_gate.settings import Settings
+
+SNAPSHOT_KEY = "belt_snapshot"
+RULES = ("chain_set", "progress", "counts", "content", "schema", "enums", "golden", "golden_coverage", "audit")
+
+#: (option, ini key, help). Every option is also a pytest ini key `belt_<name>`.
+OPTIONS: tuple[tuple[str, str, str], ...] = (
+    ("blue", "string", "blue (live) GraphQL URL, or a recorded snapshot file; default: the alias"),
+    ("green", "string", "green (candidate) GraphQL URL, or a recorded snapshot file"),
+    ("alias", "string", "the alias URL consumers use (blue when --belt-blue is not given)"),
+    ("mode", "string", "parity (default: green holds exactly blue's data) or expansion"),
+    ("expected_chains", "string", "chain ids green must index, e.g. 1,10,8453 (required for expansion)"),
+    ("envio_config", "string", "Envio config.yaml (default ./config.yaml when present)"),
+    ("schema", "string", "Envio schema.graphql (default: next to config.yaml, or ./schema.graphql)"),
+    ("blue_schema", "string", "blue's Envio schema.graphql (to compare enum values)"),
+    ("green_schema", "string", "green's Envio schema.graphql (to compare enum values)"),
+    ("report", "string", "write the certificate JSON here"),
+    ("record", "string", "record both belts' answers into this folder (replay with --belt-blue=FILE)"),
+    ("golden", "string", "folder of golden event fixtures (default ./golden)"),
+    ("seed", "string", "seed of the content sample (default 0)"),
+    ("sample", "string", "rows sampled per entity and chain (default 5)"),
+    ("settle_timeout", "string", "seconds to wait for both belts to stand at the same block (mode C)"),
+    ("timeout", "string", "seconds before an endpoint counts as not answering (default 30)"),
+    ("reorg_margin", "string", "blocks below the chain head the cutoff must stay (with an RPC)"),
+    ("head_tolerance", "string", "blocks a chain blue lacks may trail the chain head (default 10)"),
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("belt_gate", "belt_gate: certify a green indexer deployment")
+    for name, _, help_text in OPTIONS:
+        group.addoption(f"--belt-{name.replace('_', '-')}", dest=f"belt_{name}", default=None, help=help_text)
+        parser.addini(f"belt_{name}", help_text, type="string", default="")
+    group.addoption("--belt-rpc", dest="belt_rpc", action="append", default=[], metavar="CHAIN=URL",
+                    help="JSON-RPC endpoint of a chain (repeatable; also BELT_RPC_<CHAIN>)")
+    parser.addini("belt_rpc", "CHAIN=URL lines", type="linelist", default=[])
+    group.addoption("--belt-config", dest="belt_config", default=None, help="belt.toml with [belt] settings")
+
+
+def _active(config: pytest.Config) -> bool:
+    if getattr(config.option, "belt_config", None) or getattr(config.option, "belt_rpc", None):
+        return True
+    return any(getattr(config.option, f"belt_{name}", None) for name, _, _ in OPTIONS)
+
+
+def _settings(config: pytest.Config) -> Settings:
+    from belt_gate.settings import build_settings
+
+    cli: dict[str, Any] = {name: getattr(config.option, f"belt_{name}") for name, _, _ in OPTIONS}
+    cli["rpc"] = list(config.option.belt_rpc or [])
+    ini: dict[str, Any] = {name: config.getini(f"belt_{name}") for name, _, _ in OPTIONS}
+    ini["rpc"] = list(config.getini("belt_rpc") or [])
+    config_path = Path(config.option.belt_config) if config.option.belt_config else None
+    return build_settings(cli, ini, config_path=config_path, cwd=Path(config.invocation_params.dir))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not _active(config):
+        return
+    from belt_gate.errors import BeltGateError
+
+    try:
+        settings = _settings(config)
+    except BeltGateError as exc:
+        from belt_gate.redact import redact_text
+
+        raise pytest.UsageError(f"belt_gate: {redact_text(str(exc))}") from None
+    config.addinivalue_line("markers", "belt_gate: a generated belt_gate certification test")
+    for rule in RULES:
+        config.addinivalue_line("markers", f"belt_{rule}: belt_gate {rule} tests")
+    config.pluginmanager.register(BeltSession(config, settings), "belt_gate_session")
+
+
+class BeltFailure(AssertionError):
+    """A failed rule: its text is the verdict."""
+
+
+class BeltItem(pytest.Item):
+    def __init__(self, *, case: Case, session_plugin: BeltSession, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.case = case
+        self.plugin = session_plugin
+        if case.chain is not None:
+            self.user_properties.append(("chain", str(case.chain)))
+        if case.entity is not None:
+            self.user_properties.append(("entity", case.entity))
+        self.add_marker(pytest.mark.belt_gate)
+        self.add_marker(getattr(pytest.mark, f"belt_{case.rule}"))
+
+    def runtest(self) -> None:
+        from belt_gate.redact import redact_text
+        from belt_gate.rules import evaluate
+
+        snapshot = self.plugin.snapshot
+        if snapshot is None:
+            raise BeltFailure(f"{self.case.id}: no snapshot: {self.plugin.snapshot_error}")
+        verdict = evaluate(self.case, snapshot)
+        for key, value in verdict.properties.items():
+            if key in ("cutoff", "blue", "green", "field", "seed", "head"):
+                self.user_properties.append((key, redact_text(str(value))))
+        self.user_properties.append(("verdict", redact_text(verdict.message)))
+        if not verdict.passed:
+            raise BeltFailure(redact_text(f"{self.case.id}: {verdict.message}"))
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        if isinstance(excinfo.value, BeltFailure):
+            return str(excinfo.value)
+        from belt_gate.redact import redact_text
+
+        return redact_text(str(super().repr_failure(excinfo, style=style)))
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, f"belt_gate {self.case.id}"
+
+
+class BeltCollector(pytest.Collector):
+    def __init__(self, *, session_plugin: BeltSession, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.plugin = session_plugin
+
+    def collect(self) -> list[pytest.Item]:
+        return [BeltItem.from_parent(self, name=case.id, case=case, session_plugin=self.plugin)
+                for case in self.plugin.cases()]
+
+
+class BeltSession:
+    """Per-run state: settings, the snapshot (controller-fetched or shipped), collected verdicts."""
+
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        self.config = config
+        self.settings = settings
+        self.snapshot: dict[str, Any] | None = None
+        self.snapshot_error = "not taken"
+        self.results: list[dict[str, Any]] = []
+        self.is_worker = hasattr(config, "workerinput")
+
+    # -- the snapshot, once per run, on the controller
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        if self.is_worker:
+            raw = self.config.workerinput.get(SNAPSHOT_KEY)  # type: ignore[attr-defined]
+            self.snapshot = json.loads(raw) if raw else None
+            self.snapshot_error = "the controller shipped no snapshot"
+            return
+        import asyncio
+
+        from belt_gate.redact import redact_text
+        from belt_gate.snapshot import take
+
+        try:
+            self.snapshot = asyncio.run(take(self.settings, extra=self._extra))
+        except Exception as exc:
+            self.snapshot = None
+            self.snapshot_error = redact_text(f"{type(exc).__name__}: {exc}")
+
+    def _extra(self, snap: dict[str, Any]) -> None:
+        from belt_gate import l1_checks
+
+        l1_checks.extend_snapshot(self.settings, snap)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput[SNAPSHOT_KEY] = json.dumps(self.snapshot) if self.snapshot is not None else ""
+
+    def cases(self) -> list[Case]:
+        from belt_gate import l1_checks
+        from belt_gate.plan import EntityPlan, build_plan
+
+        snap = self.snapshot
+        if snap is None:
+            from belt_gate.plan import Case
+
+            return [Case("chain_set")]
+        entities = [EntityPlan.from_json(e) for e in snap["entities"]]
+        return build_plan(snap["chains"], entities, **l1_checks.plan_args(snap))
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config,
+                                      items: list[pytest.Item]) -> None:
+        collector = BeltCollector.from_parent(session, name="belt_gate", session_plugin=self)
+        items.extend(collector.collect())
+
+    # -- results, certificate, summary (controller)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if self.is_worker or "belt_gate::" not in report.nodeid:
+            return
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            props = dict(report.user_properties)
+            self.results.append({
+                "id": report.nodeid.split("::", 1)[1], "outcome": report.outcome,
+                "seconds": round(report.duration, 4), **{k: str(v) for k, v in props.items()},
+            })
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if self.is_worker:
+            return
+        from belt_gate.report import certificate, write_certificate
+
+        doc = certificate(self.settings, self.snapshot, self.results, int(exitstatus),
+                          self.snapshot_error if self.snapshot is None else None)
+        self.certificate = doc
+        if self.settings.report is not None:
+            write_certificate(self.settings.report, doc)
+
+    def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+        if self.is_worker:
+            return
+        from belt_gate.report import render_summary
+
+        doc = getattr(self, "certificate", None)
+        if doc is not None:
+            render_summary(doc, terminalreporter)

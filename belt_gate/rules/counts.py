@@ -1,0 +1,96 @@
+"""Counts + fingerprints of one entity (on one chain) at the cutoff: a pure comparison."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from belt_gate.numbers import NotANumber, parse_number, same_value
+from belt_gate.rules.verdict import Verdict
+from belt_gate.settings import Tolerance
+
+
+def _flatten(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """{"count": n, "sum.x": .., "min.y": .., "max.y": ..} from Hasura's `aggregate` object."""
+    agg = raw.get("aggregate") if "aggregate" in raw else raw
+    if not isinstance(agg, Mapping):
+        raise NotANumber("aggregate missing")
+    out: dict[str, Any] = {"count": agg.get("count")}
+    for part in ("sum", "min", "max"):
+        values = agg.get(part)
+        if isinstance(values, Mapping):
+            out.update({f"{part}.{k}": v for k, v in values.items()})
+    return out
+
+
+def _count(flat: Mapping[str, Any]) -> int:
+    n = parse_number(flat.get("count"))
+    if not isinstance(n, int) or n < 0:
+        raise NotANumber(f"count {flat.get('count')!r} is not a row count")
+    return n
+
+
+def fingerprints(
+    label: str,
+    mode: str,
+    blue: Mapping[str, Any] | None,
+    green: Mapping[str, Any] | None,
+    *,
+    tolerance: Tolerance,
+    cutoff: str,
+    blue_error: str | None = None,
+    green_error: str | None = None,
+    blue_absent: bool = False,
+    green_absent: bool = False,
+) -> Verdict:
+    """`label` is e.g. "NftTransfer@8453"; `cutoff` says where both were read ("block <= 900").
+
+    parity: equal fingerprints (count within the tolerance; every sum/min/max equal when exact).
+    expansion: green's count >= blue's - allowed (green may hold more)."""
+    props: dict[str, Any] = {"cutoff": cutoff}
+    where = f"{label} at {cutoff}"
+    if green_error:
+        return Verdict.fail(f"{where}: green unreadable: {green_error}", **props)
+    if blue_error:
+        return Verdict.fail(f"{where}: blue unreadable: {blue_error}", **props)
+    try:
+        b_flat = {"count": 0} if blue_absent else _flatten(blue or {})
+        g_flat = {"count": 0} if green_absent else _flatten(green or {})
+        b, g = _count(b_flat), _count(g_flat)
+        for flat, side in ((b_flat, "blue"), (g_flat, "green")):
+            for k, v in flat.items():
+                if k.startswith("sum.") and v is not None:
+                    try:
+                        parse_number(v)
+                    except NotANumber as exc:
+                        raise NotANumber(f"{side} {k}: {exc}") from None
+    except NotANumber as exc:
+        return Verdict.fail(f"{where}: not a number: {exc}", **props)
+    props.update(blue=b, green=g)
+    if green_absent and not blue_absent:
+        return Verdict.fail(f"{where}: green has no {label.split('@')[0]} table (blue has {b} rows)", **props)
+    if blue_absent and not green_absent:
+        if mode == "parity" and g > 0:
+            return Verdict.fail(f"{where}: green-only entity with {g} rows (parity needs the same data)",
+                                **props)
+        return Verdict.ok(f"{where}: green-only, {g} rows (proven against L1 where configured)", **props)
+    allowed = tolerance.allowed(b)
+    if mode == "expansion":
+        if g < b - allowed:
+            return Verdict.fail(f"{where}: green {g} < blue {b} - allowed {allowed} (rows lost)", **props)
+        return Verdict.ok(f"{where}: green {g} >= blue {b}", **props)
+    if abs(g - b) > allowed:
+        return Verdict.fail(f"{where}: count blue {b} != green {g} (delta {g - b:+d}, allowed {allowed})",
+                            **props)
+    if tolerance.exact:
+        for key in sorted(set(b_flat) | set(g_flat)):
+            if key == "count":
+                continue
+            if key not in b_flat or key not in g_flat:
+                continue  # a field only one side exposes is the schema rule's business
+            if not same_value(b_flat[key], g_flat[key]):
+                props.update(field=key, blue_value=b_flat[key], green_value=g_flat[key])
+                return Verdict.fail(
+                    f"{where}: fingerprint {key} differs: blue {b_flat[key]!r} != green {g_flat[key]!r} "
+                    f"(count {b} on both)", **props)
+    return Verdict.ok(f"{where}: {b} rows, fingerprints equal", **props)

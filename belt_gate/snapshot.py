@@ -1,0 +1,535 @@
+"""What one run knows about blue, green and the chains: fetched once, on the controller, shipped as JSON.
+
+Order: introspection + progress of both belts (concurrently) -> chains and entities to plan -> chain
+heads and cutoff timestamps from the RPCs -> mode C settling -> one batched fingerprint request per belt
+-> sampled rows (one request per belt) -> schema changes. Every failure is kept as a message on the
+thing it concerns; nothing here decides pass/fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from belt_gate.dialect import Dialect, read_dialect, schema_of
+from belt_gate.envio import Entity, Mode
+from belt_gate.errors import BeltGateError, EndpointError
+from belt_gate.plan import EntityPlan, entity_plans
+from belt_gate.redact import redact_text, redact_url
+from belt_gate.rules.content import sample_offsets
+from belt_gate.rules.schema import schema_changes
+from belt_gate.settings import Settings, is_url
+from belt_gate.sources.graphql import AggregateAsk, GraphQLClient, Numeric, RowsAsk
+from belt_gate.sources.recorded import (
+    BeltSource,
+    LiveSource,
+    RecordedSource,
+    new_recording,
+    write_recording,
+)
+
+MAX_ALIASES_PER_REQUEST = 2000
+
+
+@dataclass
+class BeltState:
+    name: str
+    source: BeltSource
+    dialect: Dialect | None = None
+    introspection: dict[str, Any] | None = None
+    error: str | None = None  # the endpoint could not be read at all
+    progress: dict[int, dict[str, Any]] | None = None
+    progress_error: str | None = None
+    recording: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "endpoint": self.source.endpoint,
+            "error": self.error,
+            "progress_source": self.dialect.progress_source if self.dialect else None,
+            "progress": None if self.progress is None else {str(k): v for k, v in self.progress.items()},
+            "progress_error": self.progress_error,
+            "tables": list(self.dialect.tables) if self.dialect else None,
+            "requests": self.source.requests,
+            "seconds": round(self.source.seconds, 4),
+        }
+
+
+def _msg(exc: BaseException) -> str:
+    if isinstance(exc, BeltGateError):
+        return redact_text(str(exc))
+    return redact_text(f"{type(exc).__name__}: {exc}")
+
+
+def open_source(settings: Settings, belt: str) -> tuple[BeltSource, dict[str, Any] | None]:
+    target = settings.blue if belt == "blue" else settings.green
+    if not is_url(target):
+        return RecordedSource(belt, Path(target)), None
+    headers = settings.blue_headers if belt == "blue" else settings.green_headers
+    client = GraphQLClient(belt, target, headers=headers, timeout=settings.timeout)
+    recording = new_recording(belt, redact_url(target)) if settings.record else None
+    return LiveSource(client, recording), recording
+
+
+async def _read_belt(state: BeltState) -> None:
+    try:
+        state.introspection = await state.source.introspect()
+        state.dialect = read_dialect(state.introspection)
+    except Exception as exc:
+        state.error = _msg(exc)
+        return
+    await _read_progress(state)
+
+
+async def _read_progress(state: BeltState) -> None:
+    assert state.dialect is not None
+    source = state.dialect.progress_source
+    if source is None:
+        state.progress_error = (f"{state.name} {state.source.endpoint}: neither chain_metadata nor _meta is "
+                                "visible to this role (grant select on chain_metadata, or set "
+                                f"BELT_{state.name.upper()}_ADMIN_SECRET)")
+        return
+    try:
+        rows = await state.source.progress(source)
+        state.progress = _progress_map(rows)
+        state.progress_error = None
+    except Exception as exc:
+        state.progress_error = _msg(exc)
+
+
+def _progress_map(rows: Iterable[Mapping[str, Any]]) -> dict[int, dict[str, Any]]:
+    out: dict[int, dict[str, Any]] = {}
+    for row in rows:
+        try:
+            chain = int(str(row.get("chain_id")))
+        except ValueError:
+            continue
+        out[chain] = {"processed": row.get("processed"), "head": row.get("head")}
+    return out
+
+
+def _as_int(value: Any) -> int | None:
+    try:
+        n = int(str(value))
+    except (TypeError, ValueError):
+        return None
+    return n if n >= 0 else None
+
+
+@dataclass
+class L1Reader:
+    """Heads and block timestamps from the chains' RPCs (sync client, run in threads)."""
+
+    settings: Settings
+    heads: dict[int, int] = field(default_factory=dict)
+    errors: dict[int, str] = field(default_factory=dict)
+    round_trips: dict[int, int] = field(default_factory=dict)
+
+    def _client(self, chain: int) -> Any:
+        from belt_gate.sources.rpc import RpcClient
+
+        return RpcClient(chain, self.settings.rpc[chain], timeout=min(self.settings.timeout, 10.0))
+
+    def read_heads(self, chains: Iterable[int]) -> None:
+        for chain in chains:
+            if chain not in self.settings.rpc:
+                continue
+            try:
+                with self._client(chain) as rpc:
+                    self.heads[chain] = int(rpc.head_block())
+                    self.round_trips[chain] = self.round_trips.get(chain, 0) + rpc.round_trips
+            except Exception as exc:
+                self.errors[chain] = _msg(exc)
+
+    def timestamp(self, chain: int, block: int) -> int:
+        with self._client(chain) as rpc:
+            b = rpc.block(block)
+            self.round_trips[chain] = self.round_trips.get(chain, 0) + rpc.round_trips
+        if b is None:
+            raise EndpointError(f"block {block} not found", endpoint=redact_url(self.settings.rpc[chain]))
+        return int(b.timestamp)
+
+
+def plan_entities(settings: Settings, blue: BeltState, green: BeltState) -> list[EntityPlan]:
+    """Entities from the settings' schema, plus any table either belt serves that the schema lacks."""
+    models: dict[str, Entity] = {}
+    for state in (green, blue):
+        if state.dialect is not None:
+            models.update(state.dialect.entities)
+    if settings.schema is not None:
+        models.update({e.name: e for e in settings.schema.entities})
+    modes = {name: settings.entity_mode(name, e.inferred_mode) for name, e in models.items()}
+    return entity_plans(models.values(), modes)
+
+
+def plan_chains(settings: Settings, blue: BeltState, green: BeltState) -> list[int]:
+    chains = set(settings.expected_chains) | set(settings.config_chains)
+    for state in (blue, green):
+        chains |= set(state.progress or {})
+    return sorted(chains)
+
+
+def compute_cutoffs(
+    chains: Sequence[int], blue: BeltState, green: BeltState, l1: L1Reader, margin: int
+) -> dict[int, dict[str, Any]]:
+    cutoffs: dict[int, dict[str, Any]] = {}
+    for chain in chains:
+        b = _as_int((blue.progress or {}).get(chain, {}).get("processed"))
+        g = _as_int((green.progress or {}).get(chain, {}).get("processed"))
+        if b is None or g is None:
+            missing = [n for n, v in (("blue", b), ("green", g)) if v is None]
+            cutoffs[chain] = {"block": None, "error": f"no processed block on chain {chain} from "
+                              f"{' and '.join(missing)}", "blue": b, "green": g}
+            continue
+        block = min(b, g)
+        why = "lower processed block"
+        if chain in l1.heads and margin:
+            if l1.heads[chain] - margin < block:
+                block, why = max(l1.heads[chain] - margin, 0), f"chain head {l1.heads[chain]} - {margin}"
+        cutoffs[chain] = {"block": block, "why": why, "blue": b, "green": g, "settled": b == g}
+    return cutoffs
+
+
+def _column_type(models: Mapping[str, Entity], entity: str, column: str) -> str:
+    e = models.get(entity)
+    f = next((f for f in e.columns if f.column == column), None) if e else None
+    return f.type_name if f else "BigInt"
+
+
+def _lit(type_name: str, value: int) -> Any:
+    return value if type_name == "Int" else Numeric(value)
+
+
+@dataclass
+class FingerprintPlan:
+    label: str
+    entity: EntityPlan
+    chain: int | None
+    conditions: tuple[tuple[str, str, Any], ...]
+    cutoff_text: str
+    error: str | None = None
+
+
+def fingerprint_plans(
+    entities: Sequence[EntityPlan], chains: Sequence[int], cutoffs: Mapping[int, Mapping[str, Any]],
+    models: Mapping[str, Entity], timestamps: Mapping[int, int | None], ts_errors: Mapping[int, str],
+) -> list[FingerprintPlan]:
+    out = []
+    for e in entities:
+        targets: list[int | None] = list(chains) if e.chain_column else [None]
+        for chain in targets:
+            label = f"{e.name}@{chain}" if chain is not None else e.name
+            conds: list[tuple[str, str, Any]] = []
+            if chain is not None and e.chain_column:
+                conds.append((e.chain_column, "_eq", _lit(_column_type(models, e.name, e.chain_column), chain)))
+            cut = cutoffs.get(chain) if chain is not None else None
+            fp = FingerprintPlan(label, e, chain, (), "current state")
+            if e.mode == Mode.AT_BLOCK and chain is not None:
+                assert e.block_column
+                if cut is None or cut.get("block") is None:
+                    fp.error = (cut or {}).get("error", f"no cutoff for chain {chain}")
+                else:
+                    conds.append((e.block_column, "_lte",
+                                  _lit(_column_type(models, e.name, e.block_column), cut["block"])))
+                    fp.cutoff_text = f"block <= {cut['block']}"
+            elif e.mode == Mode.AT_TIMESTAMP and chain is not None:
+                assert e.timestamp_column
+                if cut is None or cut.get("block") is None:
+                    fp.error = (cut or {}).get("error", f"no cutoff for chain {chain}")
+                elif timestamps.get(chain) is not None:
+                    ts = timestamps[chain]
+                    assert ts is not None
+                    conds.append((e.timestamp_column, "_lte",
+                                  _lit(_column_type(models, e.name, e.timestamp_column), ts)))
+                    fp.cutoff_text = f"timestamp <= {ts} (block {cut['block']})"
+                elif cut.get("settled"):
+                    fp.cutoff_text = f"both at block {cut['block']}"
+                else:
+                    fp.error = ts_errors.get(chain) or (
+                        f"mode B needs the timestamp of cutoff block {cut['block']}: give --belt-rpc "
+                        f"{chain}=URL (blue at {cut.get('blue')}, green at {cut.get('green')})")
+            elif e.mode == Mode.CONVERGED:
+                if chain is not None:
+                    if cut is None or cut.get("block") is None:
+                        fp.error = (cut or {}).get("error", f"no cutoff for chain {chain}")
+                    elif not cut.get("settled"):
+                        fp.error = (f"not settled: blue at block {cut.get('blue')}, green at "
+                                    f"{cut.get('green')} (mode C compares only at the same block)")
+                    else:
+                        fp.cutoff_text = f"settled at block {cut['block']}"
+            fp.conditions = tuple(conds)
+            out.append(fp)
+    return out
+
+
+def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
+    return [items[i:i + size] for i in range(0, len(items), size)] or [[]]
+
+
+async def _batched(fetch: Callable[[Sequence[Any]], Any], asks: Sequence[Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for chunk in _chunks(asks, MAX_ALIASES_PER_REQUEST):
+        if chunk:
+            out.update(await fetch(chunk))
+    return out
+
+
+async def read_fingerprints(
+    blue: BeltState, green: BeltState, plans: Sequence[FingerprintPlan],
+) -> dict[str, dict[str, Any]]:
+    result: dict[str, dict[str, Any]] = {}
+    asks: dict[str, list[AggregateAsk]] = {"blue": [], "green": []}
+    aliases: dict[str, str] = {}
+    states = {"blue": blue, "green": green}
+    for i, fp in enumerate(plans):
+        entry: dict[str, Any] = {"cutoff": fp.cutoff_text, "blue": None, "green": None}
+        result[fp.label] = entry
+        if fp.error:
+            entry["error"] = fp.error
+            continue
+        name = fp.entity.name
+        dialects = [s.dialect for s in states.values() if s.dialect is not None]
+        sums = set.intersection(*(set(d.sum_columns.get(name, ())) for d in dialects)) if dialects else set()
+        minmax = set.intersection(*(set(d.minmax_columns.get(name, ())) for d in dialects)) if dialects else set()
+        for belt, state in states.items():
+            if state.error or state.dialect is None:
+                entry[f"{belt}_error"] = state.error or "unreadable"
+            elif name not in state.dialect.tables:
+                entry[f"{belt}_absent"] = True
+            elif not state.dialect.has_aggregate(name):
+                entry[f"{belt}_error"] = (
+                    f"{state.source.endpoint}: no aggregate permission on {name} for this role "
+                    f"(grant select with allow_aggregations, or set BELT_{belt.upper()}_ADMIN_SECRET)")
+            else:
+                alias = f"f{i}"
+                aliases[fp.label] = alias
+                asks[belt].append(AggregateAsk(alias, name, fp.conditions, tuple(sorted(sums)),
+                                               tuple(sorted(minmax))))
+
+    async def run(belt: str) -> None:
+        state = states[belt]
+        if not asks[belt]:
+            return
+        try:
+            data = await _batched(lambda chunk: state.source.aggregates(chunk, None), asks[belt])
+        except Exception as exc:
+            for fp in plans:
+                if fp.label in aliases and result[fp.label].get(f"{belt}_absent") is None:
+                    result[fp.label].setdefault(f"{belt}_error", _msg(exc))
+            return
+        for fp in plans:
+            alias = aliases.get(fp.label)
+            entry = result[fp.label]
+            if alias is None or f"{belt}_error" in entry or entry.get(f"{belt}_absent"):
+                continue
+            if alias not in data or data[alias] is None:
+                entry[f"{belt}_error"] = f"{state.source.endpoint}: no answer for {fp.label}"
+            else:
+                entry[belt] = data[alias]
+
+    await asyncio.gather(run("blue"), run("green"))
+    return result
+
+
+async def read_samples(
+    blue: BeltState, green: BeltState, plans: Sequence[FingerprintPlan],
+    fingerprints: Mapping[str, Mapping[str, Any]], models: Mapping[str, Entity], k: int, seed: int,
+) -> dict[str, dict[str, Any]]:
+    """Blue's rows at seeded offsets (ordered by id), then the same ids from green."""
+    samples: dict[str, dict[str, Any]] = {}
+    blue_asks: list[RowsAsk] = []
+    picks: dict[str, list[str]] = {}
+    for i, fp in enumerate(plans):
+        entry: dict[str, Any] = {"seed": seed}
+        samples[fp.label] = entry
+        fpe = fingerprints.get(fp.label, {})
+        if fp.error or fpe.get("error"):
+            entry["error"] = fp.error or fpe.get("error")
+            continue
+        if fpe.get("blue_absent") or fpe.get("green_absent"):
+            entry["skip"] = "entity absent on one side (see counts)"
+            continue
+        if fpe.get("blue_error") or fpe.get("green_error") or fpe.get("blue") is None:
+            entry["error"] = fpe.get("blue_error") or fpe.get("green_error") or "no blue count"
+            continue
+        try:
+            count = int(str(fpe["blue"]["aggregate"]["count"]))
+        except (KeyError, TypeError, ValueError):
+            entry["error"] = "blue count is not a number"
+            continue
+        columns = _sample_columns(blue, green, fp.entity.name)
+        offsets = sample_offsets(count, k, seed, fp.label)
+        entry["expected"] = len(offsets)
+        entry["columns"] = list(columns)
+        picks[fp.label] = []
+        for j, off in enumerate(offsets):
+            alias = f"s{i}_{j}"
+            picks[fp.label].append(alias)
+            blue_asks.append(RowsAsk(alias, fp.entity.name, columns, fp.conditions, True, 1, off))
+    if not blue_asks:
+        return samples
+    try:
+        data = await _batched(lambda chunk: blue.source.rows(chunk, "sample rows"), blue_asks)
+    except Exception as exc:
+        for label in picks:
+            samples[label]["blue_error"] = _msg(exc)
+        return samples
+    green_asks: list[RowsAsk] = []
+    for i, fp in enumerate(plans):
+        if fp.label not in picks:
+            continue
+        rows = []
+        for alias in picks[fp.label]:
+            got = data.get(alias)
+            if isinstance(got, list):
+                rows.extend(got)
+        samples[fp.label]["blue"] = rows
+        ids = [r.get("id") for r in rows if isinstance(r, dict)]
+        if ids:
+            green_asks.append(RowsAsk(f"g{i}", fp.entity.name, tuple(samples[fp.label]["columns"]),
+                                      (("id", "_in", ids),), True, None, None))
+        else:
+            samples[fp.label]["green"] = []
+    if green_asks:
+        try:
+            gdata = await _batched(lambda chunk: green.source.rows(chunk, "sample rows by id"), green_asks)
+        except Exception as exc:
+            for a in green_asks:
+                samples[plans[int(a.alias[1:])].label]["green_error"] = _msg(exc)
+            return samples
+        for a in green_asks:
+            got = gdata.get(a.alias)
+            label = plans[int(a.alias[1:])].label
+            if isinstance(got, list):
+                samples[label]["green"] = got
+            else:
+                samples[label]["green_error"] = f"{green.source.endpoint}: no answer for sample of {label}"
+    return samples
+
+
+def _sample_columns(blue: BeltState, green: BeltState, entity: str) -> tuple[str, ...]:
+    cols: set[str] | None = None
+    for state in (blue, green):
+        if state.dialect is None or entity not in state.dialect.entities:
+            continue
+        mine = {f.column for f in state.dialect.entities[entity].columns}
+        cols = mine if cols is None else cols & mine
+    ordered = sorted(cols or {"id"})
+    return tuple(["id", *[c for c in ordered if c != "id"]])
+
+
+async def settle(
+    blue: BeltState, green: BeltState, chains: Sequence[int], timeout: float
+) -> None:
+    """Wait (polling progress) until blue and green stand at the same block on `chains`, or time out."""
+    deadline = time.monotonic() + timeout
+
+    def unsettled() -> list[int]:
+        out = []
+        for c in chains:
+            b = _as_int((blue.progress or {}).get(c, {}).get("processed"))
+            g = _as_int((green.progress or {}).get(c, {}).get("processed"))
+            if b is not None and g is not None and b != g:
+                out.append(c)
+        return out
+
+    while unsettled() and time.monotonic() < deadline:
+        await asyncio.sleep(0.25)
+        await asyncio.gather(_read_progress(blue), _read_progress(green))
+
+
+async def take(settings: Settings, *, extra: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """The whole snapshot as a JSON-able dict."""
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    blue_src, blue_rec = open_source(settings, "blue")
+    green_src, green_rec = open_source(settings, "green")
+    blue = BeltState("blue", blue_src, recording=blue_rec)
+    green = BeltState("green", green_src, recording=green_rec)
+    clients = [s.client for s in (blue_src, green_src) if isinstance(s, LiveSource)]
+    for c in clients:
+        await c.__aenter__()
+    try:
+        await asyncio.gather(_read_belt(blue), _read_belt(green))
+        timings["progress"] = time.perf_counter() - started
+        chains = plan_chains(settings, blue, green)
+        entities = plan_entities(settings, blue, green)
+        models: dict[str, Entity] = {}
+        for state in (green, blue):
+            if state.dialect:
+                models.update(state.dialect.entities)
+        l1 = L1Reader(settings)
+        await asyncio.to_thread(l1.read_heads, chains)
+        mode_c_chains = sorted({c for c in chains} if any(e.mode == Mode.CONVERGED for e in entities) else set())
+        if mode_c_chains and blue.progress is not None and green.progress is not None:
+            await settle(blue, green, mode_c_chains, settings.settle_timeout)
+        cutoffs = compute_cutoffs(chains, blue, green, l1, settings.reorg_margin)
+        timestamps: dict[int, int | None] = {}
+        ts_errors: dict[int, str] = {}
+        if any(e.mode == Mode.AT_TIMESTAMP for e in entities):
+            for chain, cut in cutoffs.items():
+                if cut.get("block") is None or chain not in settings.rpc:
+                    continue
+                try:
+                    timestamps[chain] = await asyncio.to_thread(l1.timestamp, chain, cut["block"])
+                except Exception as exc:
+                    ts_errors[chain] = _msg(exc)
+        plans = fingerprint_plans(entities, chains, cutoffs, models, timestamps, ts_errors)
+        t0 = time.perf_counter()
+        fingerprints = await read_fingerprints(blue, green, plans)
+        timings["fingerprints"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        samples = await read_samples(blue, green, plans, fingerprints, models, settings.sample, settings.seed)
+        timings["samples"] = time.perf_counter() - t0
+    finally:
+        for c in clients:
+            await c.__aexit__(None, None, None)
+    schema_doc: dict[str, Any] = {"changes": None, "error": None}
+    if blue.introspection is not None and green.introspection is not None:
+        try:
+            schema_doc["changes"] = schema_changes(
+                schema_of(blue.introspection), schema_of(green.introspection), [e.name for e in entities])
+        except Exception as exc:
+            schema_doc["error"] = _msg(exc)
+    else:
+        schema_doc["error"] = "; ".join(f"{s.name}: {s.error}" for s in (blue, green) if s.error) or "unreadable"
+    live_enums = sorted({*(blue.dialect.enum_scalars if blue.dialect else ()),
+                         *(green.dialect.enum_scalars if green.dialect else ())})
+    snap: dict[str, Any] = {
+        "version": 1,
+        "mode": settings.mode,
+        "seed": settings.seed,
+        "head_tolerance": settings.head_tolerance,
+        "expected": list(settings.expected_chains),
+        "settings": settings.describe(),
+        "chains": chains,
+        "entities": [e.to_json() for e in entities],
+        "belts": {"blue": blue.to_json(), "green": green.to_json()},
+        "l1": {"heads": {str(k): v for k, v in l1.heads.items()},
+               "errors": {str(k): v for k, v in l1.errors.items()},
+               "rpc": sorted(settings.rpc)},
+        "cutoffs": {str(k): v for k, v in cutoffs.items()},
+        "fingerprints": fingerprints,
+        "samples": samples,
+        "schema": schema_doc,
+        "enums": {
+            "blue": {k: list(v) for k, v in settings.blue_schema.enums.items()} if settings.blue_schema else None,
+            "green": {k: list(v) for k, v in settings.green_schema.enums.items()} if settings.green_schema else None,
+            "live": live_enums,
+        },
+        "tolerances": {e.name: {"rel": str(settings.tolerance(e.name).rel), "abs": settings.tolerance(e.name).abs}
+                       for e in entities},
+    }
+    if extra is not None:
+        extra(snap)
+    timings["total"] = time.perf_counter() - started
+    snap["timings"] = {k: round(v, 4) for k, v in timings.items()}
+    if settings.record:
+        for state in (blue, green):
+            if state.recording is not None:
+                write_recording(settings.record, state.name, state.recording)
+    return snap

@@ -1,0 +1,238 @@
+"""Hasura/Envio GraphQL dialect: introspection, progress, batched fingerprints, sample rows.
+
+The only module that talks GraphQL to belts. It never decides pass/fail: it returns raw values (as the
+belt sent them) or raises EndpointError naming the belt and the redacted endpoint. GraphQL `errors`
+inside an HTTP 200 are errors. Every request is counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from graphql import get_introspection_query
+
+from belt_gate.errors import EndpointError
+from belt_gate.redact import redact_text, redact_url
+
+PROGRESS_FIELDS_CHAIN_METADATA = ("chain_id", "block_height", "latest_processed_block")
+PROGRESS_FIELDS_META = ("chainId", "progressBlock", "sourceBlock")
+
+
+@dataclass
+class GraphQLClient:
+    """One belt's endpoint. `headers` may hold the admin secret; it is never printed."""
+
+    belt: str
+    url: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+    timeout: float = 30.0
+    requests: int = 0
+    seconds: float = 0.0
+    _client: httpx.AsyncClient | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return redact_url(self.url)
+
+    async def __aenter__(self) -> GraphQLClient:
+        self._client = httpx.AsyncClient(timeout=self.timeout, headers=dict(self.headers))
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    def _fail(self, message: str, asked: str) -> EndpointError:
+        return EndpointError(redact_text(message), belt=self.belt, endpoint=self.endpoint, asked=asked)
+
+    async def query(self, query: str, asked: str, variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """POST one GraphQL operation; return `data`, or raise EndpointError (fail closed)."""
+        assert self._client is not None, "use `async with GraphQLClient(...)`"
+        payload: dict[str, Any] = {"query": query}
+        if variables:
+            payload["variables"] = dict(variables)
+        self.requests += 1
+        started = time.perf_counter()
+        try:
+            response = await self._client.post(self.url, json=payload)
+        except httpx.TimeoutException:
+            raise self._fail(f"timed out after {self.timeout:g}s", asked) from None
+        except httpx.HTTPError as exc:
+            raise self._fail(f"HTTP request failed: {type(exc).__name__}", asked) from None
+        finally:
+            self.seconds += time.perf_counter() - started
+        if response.status_code != 200:
+            raise self._fail(f"HTTP {response.status_code}", asked)
+        try:
+            body = response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise self._fail("answered with a body that is not JSON", asked) from None
+        if not isinstance(body, dict):
+            raise self._fail("answered with JSON that is not an object", asked)
+        errors = body.get("errors")
+        if errors:
+            first = errors[0] if isinstance(errors, list) and errors else errors
+            msg = first.get("message", first) if isinstance(first, dict) else first
+            more = f" (+{len(errors) - 1} more)" if isinstance(errors, list) and len(errors) > 1 else ""
+            raise self._fail(f"GraphQL error: {str(msg)[:300]}{more}", asked)
+        data = body.get("data")
+        if not isinstance(data, dict):
+            raise self._fail("answered without data", asked)
+        return data
+
+
+async def introspect(client: GraphQLClient) -> dict[str, Any]:
+    """The endpoint's introspection result (the `data` of the standard introspection query)."""
+    return await client.query(get_introspection_query(descriptions=False), "introspection")
+
+
+def progress_query(source: str) -> str:
+    if source == "_meta":
+        return "_meta { " + " ".join(PROGRESS_FIELDS_META) + " }"
+    return "chain_metadata(order_by: {chain_id: asc}) { " + " ".join(PROGRESS_FIELDS_CHAIN_METADATA) + " }"
+
+
+def normalise_progress(source: str, rows: object) -> list[dict[str, Any]]:
+    """Rows of either progress source as {chain_id, processed, head} with raw values kept."""
+    if not isinstance(rows, list):
+        raise ValueError(f"{source} is not a list")
+    out = []
+    for row in rows:
+        if not isinstance(row, dict):
+            raise ValueError(f"{source} row is not an object")
+        if source == "_meta":
+            out.append({"chain_id": row.get("chainId"), "processed": row.get("progressBlock"),
+                        "head": row.get("sourceBlock")})
+        else:
+            out.append({"chain_id": row.get("chain_id"), "processed": row.get("latest_processed_block"),
+                        "head": row.get("block_height")})
+    return out
+
+
+async def fetch_progress(client: GraphQLClient, source: str) -> list[dict[str, Any]]:
+    data = await client.query("query BeltProgress { " + progress_query(source) + " }", f"{source} progress")
+    key = "_meta" if source == "_meta" else "chain_metadata"
+    try:
+        return normalise_progress(source, data.get(key))
+    except ValueError as exc:
+        raise client._fail(str(exc), f"{source} progress") from None
+
+
+@dataclass(frozen=True)
+class Numeric:
+    """An integer for a Hasura `numeric` column: sent as a string, as stringified numerics are."""
+
+    value: int
+
+
+def literal(value: Any) -> str:
+    """A GraphQL literal for a Python value (numbers as strings, as Hasura expects for numeric)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Numeric):
+        return json.dumps(str(value.value))
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, Sequence):
+        return "[" + ", ".join(literal(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{k}: {literal(v)}" for k, v in value.items()) + "}"
+    raise TypeError(f"no GraphQL literal for {value!r}")
+
+
+def where_literal(conditions: Sequence[tuple[str, str, Any]]) -> str:
+    """`where:` argument for AND-ed (column, operator, value) conditions; '' for none."""
+    if not conditions:
+        return ""
+    parts = [f"{{{col}: {{{op}: {literal(val)}}}}}" for col, op, val in conditions]
+    return f"where: {{_and: [{', '.join(parts)}]}}"
+
+
+@dataclass(frozen=True)
+class AggregateAsk:
+    """One aliased `X_aggregate` field of a batched fingerprint request."""
+
+    alias: str
+    entity: str
+    conditions: tuple[tuple[str, str, Any], ...]
+    sum_columns: tuple[str, ...]
+    minmax_columns: tuple[str, ...]
+
+    @property
+    def signature(self) -> str:
+        """The field without its alias: the key a recording stores the answer under."""
+        return self.render().split(": ", 1)[1]
+
+    def render(self) -> str:
+        parts = ["count"]
+        if self.sum_columns:
+            parts.append("sum { " + " ".join(self.sum_columns) + " }")
+        if self.minmax_columns:
+            cols = " ".join(self.minmax_columns)
+            parts.append(f"min {{ {cols} }} max {{ {cols} }}")
+        where = where_literal(self.conditions)
+        args = f"({where})" if where else ""
+        return f"{self.alias}: {self.entity}_aggregate{args} {{ aggregate {{ {' '.join(parts)} }} }}"
+
+
+async def fetch_aggregates(
+    client: GraphQLClient, asks: Sequence[AggregateAsk], *, with_progress: str | None = None
+) -> dict[str, Any]:
+    """All asks in ONE request (plus the progress source, read in the same transaction)."""
+    if not asks and not with_progress:
+        return {}
+    body = " ".join(a.render() for a in asks)
+    if with_progress:
+        body = f"_progress: {progress_query(with_progress)} {body}"
+    return await client.query(f"query BeltFingerprints {{ {body} }}", f"{len(asks)} fingerprints")
+
+
+@dataclass(frozen=True)
+class RowsAsk:
+    """One aliased list query of a batched sample request."""
+
+    alias: str
+    entity: str
+    columns: tuple[str, ...]
+    conditions: tuple[tuple[str, str, Any], ...] = ()
+    order_by_id: bool = True
+    limit: int | None = None
+    offset: int | None = None
+
+    @property
+    def signature(self) -> str:
+        return self.render().split(": ", 1)[1]
+
+    def render(self) -> str:
+        args = []
+        where = where_literal(self.conditions)
+        if where:
+            args.append(where)
+        if self.order_by_id:
+            args.append("order_by: {id: asc}")
+        if self.limit is not None:
+            args.append(f"limit: {self.limit}")
+        if self.offset is not None:
+            args.append(f"offset: {self.offset}")
+        arg_text = f"({', '.join(args)})" if args else ""
+        return f"{self.alias}: {self.entity}{arg_text} {{ {' '.join(self.columns)} }}"
+
+
+async def fetch_rows(client: GraphQLClient, asks: Sequence[RowsAsk], asked: str) -> dict[str, Any]:
+    if not asks:
+        return {}
+    return await client.query("query BeltRows { " + " ".join(a.render() for a in asks) + " }", asked)
+
+
+async def gather_belts(*coros: Any) -> list[Any]:
+    """Run per-belt fetches concurrently; exceptions are returned, not raised (each belt fails alone)."""
+    return list(await asyncio.gather(*coros, return_exceptions=True))
