@@ -21,7 +21,7 @@ import random
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 import httpx
@@ -141,6 +141,26 @@ class ProbeResult:
     canonical: Block | None  # eth_getBlockByNumber(block_number)
     logs_by_hash: tuple[Log, ...] | None  # eth_getLogs({blockHash, address}); None if it errored
     logs_error: str | None = None  # the JSON-RPC error for logs_by_hash (e.g. unknown block hash)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form (the snapshot ships it to xdist workers)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ProbeResult:
+        def log(x: Mapping[str, Any]) -> Log:
+            return Log(**{**x, "topics": tuple(x["topics"])})
+
+        r = d.get("receipt")
+        c = d.get("canonical")
+        lb = d.get("logs_by_hash")
+        return cls(
+            tx_hash=d["tx_hash"], block_number=d["block_number"], block_hash=d["block_hash"],
+            receipt=None if r is None else Receipt(**{**r, "logs": tuple(log(x) for x in r["logs"])}),
+            canonical=None if c is None else Block(**c),
+            logs_by_hash=None if lb is None else tuple(log(x) for x in lb),
+            logs_error=d.get("logs_error"),
+        )
 
 
 @dataclass(frozen=True)
