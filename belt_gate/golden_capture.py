@@ -1,0 +1,215 @@
+"""`belt-gate golden capture`: turn a belt's entity rows into golden fixtures, confirmed by L1.
+
+The caller fetches rows from a belt (blue by default; the GraphQL part lives in sources/graphql.py) and
+hands them here with an RpcClient for the chain. For every row: L1 must have the transaction's receipt
+holding the log at the row's log index, from an allowed address with the mapped event's topic0, in the
+row's block; the log's decoded parameters must equal the row's mapped fields; and the golden L1 rule
+itself (block still canonical, eth_getLogs by block hash returns the log) must pass. If any row is not
+confirmed, nothing is written and CaptureRefused lists every reason. Two JSON-RPC round trips in all.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from belt_gate.errors import BeltGateError, SettingsError
+from belt_gate.golden import EventAbi, GoldenEvent, Value, parse_fixture, values_equal, write_fixture
+from belt_gate.rules.golden import golden_l1
+from belt_gate.sources.rpc import RpcClient
+
+_HASH = re.compile(r"^0x[0-9a-fA-F]{64}$")
+_SKIP_FIELDS = frozenset({"__typename"})
+
+
+class CaptureRefused(BeltGateError):
+    """L1 did not confirm every row: nothing was written."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        shown = "\n  ".join(self.problems[:20])
+        more = f"\n  (+{len(self.problems) - 20} more)" if len(self.problems) > 20 else ""
+        super().__init__(f"golden capture refused, nothing written; L1 does not confirm:\n  {shown}{more}")
+
+
+@dataclass(frozen=True)
+class EntityEvent:
+    """How rows of one entity map to the log that made each of them.
+
+    `params` maps event parameter -> entity field (default: parameters whose names are row fields).
+    `addresses` are the contracts allowed to emit it (empty: any). Row column names default to the
+    sample schema's (transactionHash, logIndex, blockNumber, chainId, id); `block_field`/`chain_field`
+    may be None when the entity has no such column (the receipt then gives the block)."""
+
+    entity: str
+    event: EventAbi
+    addresses: tuple[str, ...] = ()
+    params: Mapping[str, str] = field(default_factory=dict)
+    tx_field: str = "transactionHash"
+    log_index_field: str = "logIndex"
+    block_field: str | None = "blockNumber"
+    chain_field: str | None = "chainId"
+    id_field: str = "id"
+    fields: tuple[str, ...] | None = None  # row fields recorded as expected values (default: all but id)
+
+
+@dataclass(frozen=True)
+class CaptureResult:
+    path: Path
+    events: tuple[GoldenEvent, ...]  # the captured ones (the file may hold more)
+    round_trips: int
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def _expected_value(value: Any) -> Value | None:
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return repr(value)  # exact decimal text; fixtures never hold floats
+    if isinstance(value, list):
+        items = [_expected_value(v) for v in value]
+        return items
+    return None
+
+
+def capture(
+    rows_by_entity: Mapping[str, Sequence[Mapping[str, Any]]],
+    rpc: RpcClient,
+    event_map: Mapping[str, EntityEvent],
+    out_dir: Path,
+    *,
+    file_name: str | None = None,
+    note: str = "",
+) -> CaptureResult:
+    """Verify every row against L1 (rpc's chain) and write them to `out_dir/<chain>.yaml` (merged with
+    what the file holds; a log already there is replaced by the fresh capture). Raises CaptureRefused
+    (nothing written) if any row is not confirmed, SettingsError for rows of unmapped entities."""
+    chain = rpc.chain_id
+    trips0 = rpc.round_trips
+    problems: list[str] = []
+    staged: list[tuple[EntityEvent, Mapping[str, Any], str, int, int | None, str]] = []
+    for entity, rows in sorted(rows_by_entity.items()):
+        mapping = event_map.get(entity)
+        if mapping is None:
+            raise SettingsError(f"golden capture: no event mapping for entity {entity}")
+        for row in rows:
+            rid = row.get(mapping.id_field)
+            label = f"{entity} {rid!r}"
+            if not isinstance(rid, str | int) or isinstance(rid, bool) or str(rid) == "":
+                problems.append(f"{label}: row has no {mapping.id_field}")
+                continue
+            tx = row.get(mapping.tx_field)
+            log_index = _int(row.get(mapping.log_index_field))
+            if not isinstance(tx, str) or not _HASH.match(tx):
+                problems.append(f"{label}: {mapping.tx_field} is not a tx hash: {tx!r}")
+                continue
+            if log_index is None:
+                problems.append(f"{label}: {mapping.log_index_field} is not a log index: "
+                                f"{row.get(mapping.log_index_field)!r}")
+                continue
+            if mapping.chain_field and mapping.chain_field in row and _int(row[mapping.chain_field]) != chain:
+                problems.append(f"{label}: row is on chain {row[mapping.chain_field]!r}, the RPC serves {chain}")
+                continue
+            block = None
+            if mapping.block_field and row.get(mapping.block_field) is not None:
+                block = _int(row[mapping.block_field])
+                if block is None:
+                    problems.append(f"{label}: {mapping.block_field} is not a block number")
+                    continue
+            staged.append((mapping, row, tx.lower(), log_index, block, str(rid)))
+
+    receipts = rpc.receipts([s[2] for s in staged]) if staged else {}
+    candidates: list[GoldenEvent] = []
+    for mapping, row, tx, log_index, block, rid in staged:
+        label = f"{mapping.entity} {rid!r} (chain {chain}, tx {tx}, log index {log_index})"
+        receipt = receipts.get(tx)
+        if receipt is None:
+            problems.append(f"{label}: L1 has no receipt for the transaction")
+            continue
+        if block is not None and receipt.block_number != block:
+            problems.append(f"{label}: the row says block {block}, L1 puts the tx in {receipt.block_number}")
+            continue
+        log = receipt.log_at(log_index)
+        if log is None:
+            problems.append(f"{label}: the receipt has no log with that index")
+            continue
+        allowed = {a.lower() for a in mapping.addresses}
+        if allowed and log.address not in allowed:
+            problems.append(f"{label}: log emitted by {log.address}, not by {sorted(allowed)}")
+            continue
+        if mapping.event.topic0 is not None and log.topic0 != mapping.event.topic0:
+            problems.append(f"{label}: log is not {mapping.event.signature} (topic0 {log.topic0})")
+            continue
+        try:
+            decoded = mapping.event.decode(log.topics, log.data)
+        except ValueError as exc:
+            problems.append(f"{label}: {exc}")
+            continue
+        params = dict(mapping.params) or {
+            p: p for p in decoded if p in row and mapping.event.comparable(p)
+        }
+        wrong = [
+            f"{p}={decoded[p]!r} on L1, row {f}={row.get(f)!r}"
+            for p, f in params.items()
+            if p in decoded and (f not in row or not values_equal(decoded[p], row[f]))
+        ]
+        if wrong:
+            problems.append(f"{label}: decoded log differs from the row: {'; '.join(wrong)}")
+            continue
+        names = mapping.fields if mapping.fields is not None else tuple(
+            k for k in row if k != mapping.id_field and k not in _SKIP_FIELDS
+        )
+        fields: dict[str, Value] = {}
+        for name in names:
+            if name not in row:
+                problems.append(f"{label}: row has no field {name}")
+                break
+            value = _expected_value(row[name])
+            if value is not None or row[name] is None:
+                fields[name] = value
+        else:
+            if not fields:
+                problems.append(f"{label}: no fields to record")
+                continue
+            candidates.append(GoldenEvent(
+                chain=chain, tx_hash=tx, log_index=log_index, block_number=receipt.block_number,
+                block_hash=receipt.block_hash, address=log.address, event=mapping.event,
+                entity=mapping.entity, entity_id=rid, fields=fields, topics=log.topics, data=log.data,
+                params={p: f for p, f in (mapping.params or {}).items() if f in fields}, note=note,
+            ))
+
+    if candidates:
+        probe = rpc.golden_probe(candidates)
+        for c in candidates:
+            verdict = golden_l1(c, probe.for_event(c), endpoint=rpc.endpoint)
+            if not verdict.passed:
+                problems.append(verdict.message)
+    if problems:
+        raise CaptureRefused(problems)
+    if not candidates:
+        raise CaptureRefused(["no rows given: nothing to capture"])
+
+    path = out_dir / (file_name or f"{chain}.yaml")
+    existing: list[GoldenEvent] = []
+    if path.exists():
+        existing = parse_fixture(path.read_text(), str(path))
+    fresh = {(c.chain, c.tx_hash, c.log_index) for c in candidates}
+    kept = [e for e in existing if (e.chain, e.tx_hash, e.log_index) not in fresh]
+    ordered = sorted([*kept, *candidates], key=lambda e: (e.chain, e.block_number, e.tx_hash, e.log_index))
+    write_fixture(path, ordered, header=f"golden events captured by belt-gate, confirmed on L1 (chain {chain})")
+    return CaptureResult(path, tuple(candidates), rpc.round_trips - trips0)
+
+
+__all__ = ["CaptureRefused", "CaptureResult", "EntityEvent", "capture"]
