@@ -57,6 +57,14 @@ def _named(t: Any) -> Any:
     return t
 
 
+def _is_list_of(t: Any, name: str) -> bool:
+    """`[name!]!`: the shape of a table's list query (not `_aggregate`, `_by_pk`, `_stream`)."""
+    if not isinstance(t, GraphQLNonNull) or not isinstance(t.of_type, GraphQLList):
+        return False
+    core = _named(t)
+    return isinstance(core, GraphQLObjectType) and core.name == name
+
+
 def _field_of(name: str, gql_type: Any) -> Field:
     nullable = not isinstance(gql_type, GraphQLNonNull)
     inner = gql_type.of_type if isinstance(gql_type, GraphQLNonNull) else gql_type
@@ -92,11 +100,9 @@ def read_dialect(introspection: dict[str, Any]) -> Dialect:
     minmax: dict[str, tuple[str, ...]] = {}
     entities: dict[str, Entity] = {}
     for name, f in fields.items():
+        if name in ENVIO_INTERNAL or name.startswith("_") or not _is_list_of(f.type, name):
+            continue
         obj = _named(f.type)
-        if name in ENVIO_INTERNAL or name.startswith("_") or not isinstance(f.type, GraphQLNonNull):
-            continue
-        if not isinstance(obj, GraphQLObjectType) or obj.name != name:
-            continue
         tables.append(name)
         entities[name] = Entity(name, tuple(_field_of(n, fd.type) for n, fd in obj.fields.items()))
         agg_fields = schema.get_type(f"{name}_aggregate_fields")

@@ -193,7 +193,8 @@ class BeltSession:
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config,
                                       items: list[pytest.Item]) -> None:
-        collector = BeltCollector.from_parent(session, name="belt_gate", session_plugin=self)
+        collector = BeltCollector.from_parent(session, name="belt_gate", nodeid="belt_gate",
+                                              session_plugin=self)
         items.extend(collector.collect())
 
     # -- results, certificate, summary (controller)

@@ -59,8 +59,7 @@ def render_summary(doc: dict[str, Any], terminalreporter: Any) -> None:
     from rich.table import Table
 
     settings = doc["settings"]
-    table = Table(title=f"belt_gate {settings['mode']}: blue {settings['blue']} -> green {settings['green']}",
-                  title_justify="left")
+    table = Table()
     table.add_column("rule")
     table.add_column("passed", justify="right")
     table.add_column("failed", justify="right")
@@ -71,7 +70,8 @@ def render_summary(doc: dict[str, Any], terminalreporter: Any) -> None:
     for rule, c in by_rule.items():
         table.add_row(rule, str(c.get("passed", 0)), str(c.get("failed", 0)))
     out = StringIO()
-    console = Console(file=out, width=110, force_terminal=False, color_system=None)
+    console = Console(file=out, width=110, force_terminal=False, color_system=None, soft_wrap=True)
+    console.print(f"{settings['mode']}: blue {settings['blue']} -> green {settings['green']}")
     console.print(table)
     cutoffs = doc.get("cutoffs") or {}
     if cutoffs:
