@@ -60,7 +60,8 @@ def run(args: argparse.Namespace, run_dir: Path) -> dict[str, Any]:
         if args.mode == "dial":
             r = httpx.patch(f"{alias.admin_url}/id/belt_upstream/upstreams", json=[{"dial": addr["blue"]}])
             r.raise_for_status()
-        return load_and_switch(args, alias.url, CaddyAlias(alias.admin_url), addr)
+        with CaddyAlias(alias.admin_url) as target:
+            return load_and_switch(args, alias.url, target, addr)
     finally:
         if alias is not None:
             stop_alias(alias)

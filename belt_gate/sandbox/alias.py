@@ -26,6 +26,8 @@ from belt_gate.sandbox import procs, tools
 
 SERVER_NAME = "belt"
 MIN_CADDY = (2, 8)
+# Popen objects of the aliases this process started, kept so they are reaped (not warned about) on stop.
+_children: dict[int, subprocess.Popen[bytes]] = {}
 
 
 @dataclass(frozen=True)
@@ -141,11 +143,12 @@ def start_alias(run_dir: Path, upstream: str, *, port: int | None = None,
         url=f"http://127.0.0.1:{port}", admin_url=f"http://127.0.0.1:{admin_port}", pid=proc.pid,
         port=port, admin_port=admin_port, upstream_file=upstream_file, config_file=config_file, log=log,
     )
+    _children[proc.pid] = proc
     try:
         procs.wait_for_port(admin_port, pid=proc.pid, timeout=timeout, what="caddy admin")
         procs.wait_for_port(port, pid=proc.pid, timeout=timeout, what="caddy alias")
     except SandboxError as e:
-        procs.stop(proc.pid)
+        _stop(proc.pid, timeout)
         tail = _log_tail(log)
         raise SandboxError(f"{e}{': ' + tail if tail else ''}") from None
     (base / "alias.json").write_text(json.dumps(alias.to_json(), indent=1), encoding="utf-8")
@@ -163,9 +166,16 @@ def read_alias(run_dir: Path) -> Alias:
 
 def stop_alias(alias: Alias, *, timeout: float = 10.0) -> None:
     """Stop Caddy (its whole process group) and wait until both its ports are free."""
-    procs.stop(alias.pid, timeout=timeout)
+    _stop(alias.pid, timeout)
     for p in (alias.port, alias.admin_port):
         _wait_port_closed(p, timeout)
+
+
+def _stop(pid: int, timeout: float) -> None:
+    procs.stop(pid, timeout=timeout)
+    child = _children.pop(pid, None)
+    if child is not None:
+        child.poll()  # reaped already by procs.alive; this only settles the Popen's returncode
 
 
 def _wait_port_closed(port: int, timeout: float) -> None:

@@ -6,9 +6,10 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -95,19 +96,36 @@ def alias(tmp_path: Path, caddy_bin: Path, blue: Upstream) -> Iterator[Alias]:
             stop_alias(a)
 
 
+Make = Callable[..., CaddyAlias]
+
+
+@pytest.fixture
+def make() -> Iterator[Make]:
+    """CaddyAlias factory whose admin clients are closed after the test."""
+    made: list[CaddyAlias] = []
+
+    def factory(*args: Any, cls: type[CaddyAlias] = CaddyAlias, **kwargs: Any) -> CaddyAlias:
+        made.append(cls(*args, **kwargs))
+        return made[-1]
+
+    yield factory
+    for m in made:
+        m.close()
+
+
 def who(client: httpx.Client, alias: Alias) -> str:
     r = client.post(f"{alias.url}/v1/graphql", json=QUERY)
     r.raise_for_status()
     return str(r.json()["data"]["who"])
 
 
-def test_alias_serves_blue_and_passes_the_path(alias: Alias, blue: Upstream) -> None:
+def test_alias_serves_blue_and_passes_the_path(make: Make, alias: Alias, blue: Upstream) -> None:
     with httpx.Client() as c:
         assert who(c, alias) == "blue"
         assert c.post(f"{alias.url}/elsewhere", json=QUERY).status_code == 404  # upstream's 404, path kept
     assert alias.upstream_file.read_text().strip() == blue.addr
     assert alias.upstream_file.parent == (alias.config_file.parent)
-    assert CaddyAlias(alias.admin_url).current_upstream() == blue.addr
+    assert make(alias.admin_url).current_upstream() == blue.addr
     assert read_alias(alias.upstream_file.parent.parent) == alias
 
 
@@ -118,8 +136,8 @@ def test_alias_writes_nothing_outside_run_dir(alias: Alias, tmp_path: Path) -> N
     assert alias.url.startswith("http://127.0.0.1:")
 
 
-def test_swap_to_green_is_served_by_the_next_request(alias: Alias, blue: Upstream, green: Upstream) -> None:
-    target = CaddyAlias(alias.admin_url)
+def test_swap_to_green_is_served_by_the_next_request(make: Make, alias: Alias, blue: Upstream, green: Upstream) -> None:
+    target = make(alias.admin_url)
     assert isinstance(target, SwapTarget)
     with httpx.Client() as c:
         assert who(c, alias) == "blue"  # keep-alive connection opened on blue
@@ -131,9 +149,9 @@ def test_swap_to_green_is_served_by_the_next_request(alias: Alias, blue: Upstrea
 
 
 def test_swap_with_wrong_expected_raises_and_changes_nothing(
-    alias: Alias, blue: Upstream, green: Upstream
+    make: Make, alias: Alias, blue: Upstream, green: Upstream
 ) -> None:
-    target = CaddyAlias(alias.admin_url)
+    target = make(alias.admin_url)
     before = alias.upstream_file.stat()
     with pytest.raises(SwapError, match=rf"serves {blue.addr}, not the expected {green.addr}"):
         target.swap(green.addr, green.addr)
@@ -145,32 +163,32 @@ def test_swap_with_wrong_expected_raises_and_changes_nothing(
         assert who(c, alias) == "blue"
 
 
-def test_swap_rejects_an_undialable_upstream(alias: Alias, blue: Upstream) -> None:
-    target = CaddyAlias(alias.admin_url)
+def test_swap_rejects_an_undialable_upstream(make: Make, alias: Alias, blue: Upstream) -> None:
+    target = make(alias.admin_url)
     for bad in ("not a host:port:x", "https://127.0.0.1:443/", "127.0.0.1:99999", ""):
         with pytest.raises(SwapError):
             target.swap(blue.addr, bad)
     assert target.current_upstream() == blue.addr
 
 
-def test_swap_error_when_upstream_file_is_gone(alias: Alias, blue: Upstream, green: Upstream) -> None:
+def test_swap_error_when_upstream_file_is_gone(make: Make, alias: Alias, blue: Upstream, green: Upstream) -> None:
     alias.upstream_file.unlink()
     with pytest.raises(SwapError, match="502"):
-        CaddyAlias(alias.admin_url).swap(blue.addr, green.addr)
+        make(alias.admin_url).swap(blue.addr, green.addr)
 
 
-def test_unknown_id_and_unreachable_admin_say_state_is_unknown(alias: Alias, blue: Upstream) -> None:
+def test_unknown_id_and_unreachable_admin_say_state_is_unknown(make: Make, alias: Alias, blue: Upstream) -> None:
     with pytest.raises(SwapError, match="unknown"):
-        CaddyAlias(alias.admin_url, upstream_id="nope").current_upstream()
+        make(alias.admin_url, upstream_id="nope").current_upstream()
     dead = f"http://127.0.0.1:{procs.free_port()}"
     with pytest.raises(SwapError, match=r"unreachable.*unknown"):
-        CaddyAlias(dead).swap(blue.addr, blue.addr)
+        make(dead).swap(blue.addr, blue.addr)
 
 
-def test_admin_url_secrets_are_redacted(alias: Alias) -> None:
+def test_admin_url_secrets_are_redacted(make: Make, alias: Alias) -> None:
     port = procs.free_port()
     secret_url = f"http://admin:hunter2hunter2@127.0.0.1:{port}/?token=abcdef123456"
-    target = CaddyAlias(secret_url)
+    target = make(secret_url)
     assert "hunter2" not in repr(target)
     with pytest.raises(SwapError) as info:
         target.current_upstream()
@@ -182,9 +200,9 @@ def _make_plain_dial(alias: Alias, addr: str) -> None:
     assert r.status_code == 200, r.text
 
 
-def test_plain_dial_fallback_uses_etag(alias: Alias, blue: Upstream, green: Upstream) -> None:
+def test_plain_dial_fallback_uses_etag(make: Make, alias: Alias, blue: Upstream, green: Upstream) -> None:
     _make_plain_dial(alias, blue.addr)
-    target = CaddyAlias(alias.admin_url)
+    target = make(alias.admin_url)
     state = target.state()
     assert (state.mode, state.upstream, state.file) == ("dial", blue.addr, None)
     assert state.etag.startswith('"/config/ ')
@@ -213,20 +231,20 @@ class _RacedAlias(CaddyAlias):
 
 
 def test_plain_dial_concurrent_change_gives_412_swap_error(
-    alias: Alias, blue: Upstream, green: Upstream
+    make: Make, alias: Alias, blue: Upstream, green: Upstream
 ) -> None:
     _make_plain_dial(alias, blue.addr)
     intruder = "127.0.0.1:9"
     with pytest.raises(SwapError, match=rf"changed concurrently.*serves {intruder} now"):
-        _RacedAlias(alias.admin_url, intruder).swap(blue.addr, green.addr)
-    assert CaddyAlias(alias.admin_url).current_upstream() == intruder
+        make(alias.admin_url, intruder, cls=_RacedAlias).swap(blue.addr, green.addr)
+    assert make(alias.admin_url).current_upstream() == intruder
 
 
 def test_install_file_switch_converts_a_plain_alias(
-    alias: Alias, tmp_path: Path, blue: Upstream, green: Upstream
+    make: Make, alias: Alias, tmp_path: Path, blue: Upstream, green: Upstream
 ) -> None:
     _make_plain_dial(alias, green.addr)
-    target = CaddyAlias(alias.admin_url)
+    target = make(alias.admin_url)
     new_file = tmp_path / "switch" / "active"
     new_file.parent.mkdir()
     target.install_file_switch(new_file)
@@ -257,7 +275,7 @@ def test_start_alias_refuses_a_busy_port(tmp_path: Path, caddy_bin: Path, blue: 
 
 
 def test_keep_alive_clients_see_no_failures_across_switches(
-    alias: Alias, blue: Upstream, green: Upstream
+    make: Make, alias: Alias, blue: Upstream, green: Upstream
 ) -> None:
     switches, threads, duration = 10, 2, 3.0
     stop = threading.Event()
@@ -281,7 +299,7 @@ def test_keep_alive_clients_see_no_failures_across_switches(
     workers = [threading.Thread(target=load, args=(i,), daemon=True) for i in range(threads)]
     for w in workers:
         w.start()
-    target = CaddyAlias(alias.admin_url)
+    target = make(alias.admin_url)
     current, other = blue.addr, green.addr
     try:
         for _ in range(switches):
