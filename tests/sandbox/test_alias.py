@@ -136,7 +136,9 @@ def test_alias_writes_nothing_outside_run_dir(alias: Alias, tmp_path: Path) -> N
     assert alias.url.startswith("http://127.0.0.1:")
 
 
-def test_swap_to_green_is_served_by_the_next_request(make: Make, alias: Alias, blue: Upstream, green: Upstream) -> None:
+def test_swap_to_green_is_served_by_the_next_request(
+    make: Make, alias: Alias, blue: Upstream, green: Upstream
+) -> None:
     target = make(alias.admin_url)
     assert isinstance(target, SwapTarget)
     with httpx.Client() as c:
@@ -171,13 +173,17 @@ def test_swap_rejects_an_undialable_upstream(make: Make, alias: Alias, blue: Ups
     assert target.current_upstream() == blue.addr
 
 
-def test_swap_error_when_upstream_file_is_gone(make: Make, alias: Alias, blue: Upstream, green: Upstream) -> None:
+def test_swap_error_when_upstream_file_is_gone(
+    make: Make, alias: Alias, blue: Upstream, green: Upstream
+) -> None:
     alias.upstream_file.unlink()
     with pytest.raises(SwapError, match="502"):
         make(alias.admin_url).swap(blue.addr, green.addr)
 
 
-def test_unknown_id_and_unreachable_admin_say_state_is_unknown(make: Make, alias: Alias, blue: Upstream) -> None:
+def test_unknown_id_and_unreachable_admin_say_state_is_unknown(
+    make: Make, alias: Alias, blue: Upstream
+) -> None:
     with pytest.raises(SwapError, match="unknown"):
         make(alias.admin_url, upstream_id="nope").current_upstream()
     dead = f"http://127.0.0.1:{procs.free_port()}"
