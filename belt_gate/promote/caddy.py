@@ -322,8 +322,8 @@ def _read_upstream_file(path: Path) -> str:
     try:
         value = path.read_text(encoding="utf-8").strip()
     except OSError as e:
-        raise SwapError(f"cannot read the alias's upstream file {path} ({e.strerror}); the alias "
-                        "answers 502 while it is missing") from None
+        raise SwapError(f"cannot read the alias's upstream file {path} ({e.strerror}): belt_gate must run "
+                        "where Caddy reads that file; if it is gone, the alias answers 502 now") from None
     if not value:
         raise SwapError(f"the alias's upstream file {path} is empty; the alias answers 502 now")
     return value
