@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -156,3 +157,20 @@ def test_sqlite_sums_stay_in_range(tmp_path: Path, started: list[Chain]) -> None
         for e in SCHEMA.entities for col in e.numeric_columns
     )
     assert 0 < biggest < 2**53
+
+
+def test_fast_abi_encoder_matches_eth_abi() -> None:
+    from eth_abi.abi import encode
+
+    rng = random.Random(7)
+    types = ["address[]", "uint8[]", "uint256[]", "string[]"]
+    for n in (0, 1, 5, 33):
+        columns = [
+            [rng.randbytes(20) for _ in range(n)],
+            [rng.randrange(256) for _ in range(n)],
+            [rng.randrange(2**256) for _ in range(n)],
+            ["".join(rng.choice("aZ €_") for _ in range(rng.randrange(80))) for _ in range(n)],
+        ]
+        assert traffic.abi_encode(types, columns) == encode(types, columns)
+    with pytest.raises(SandboxError):
+        traffic.abi_encode(["uint256[]"], [[-1]])
