@@ -353,6 +353,12 @@ def _shape(events: int) -> tuple[int, int]:
     return per_tx, txs_per_kind
 
 
+def _require_contracts(chain: Chain) -> None:
+    codes = chains.rpc_batch(chain.rpc_url, [("eth_getCode", [a, "latest"]) for a in CONTRACTS.values()])
+    if any(c in (None, "0x") for c in codes):
+        raise SandboxError(f"chain {chain.chain_id}: contracts not deployed (call chains.deploy first)")
+
+
 def traffic(chain: Chain, events: int = DEFAULT_EVENTS, *, seed: int | None = None) -> TrafficSummary:
     """Send `events` NftTransfer, Erc1155Transfer, Action and LoanOpened events (each) to a deployed chain.
 
@@ -360,6 +366,7 @@ def traffic(chain: Chain, events: int = DEFAULT_EVENTS, *, seed: int | None = No
     """
     if events < 1:
         raise SandboxError("traffic needs at least one event per entity")
+    _require_contracts(chain)
     st = state_from_chain(chain) if chains.head(chain) > 1 else TrafficState()
     rng = random.Random(f"belt-gate traffic {chain.chain_id if seed is None else seed} {chains.head(chain)}")
     quota = {"nft": events, "multi": events, "actions": events, "loans": events}
@@ -371,6 +378,7 @@ def more_traffic(chain: Chain, n: int = 1, *, per_tx: int = 4, seed: int | None 
     """Add `n` more blocks of traffic (about `per_tx` events per contract each) after what is there."""
     if n < 1:
         raise SandboxError("more_traffic needs at least one block")
+    _require_contracts(chain)
     st = state_from_chain(chain)
     rng = random.Random(f"belt-gate more {chain.chain_id if seed is None else seed} {chains.head(chain)}")
     quota = {k: per_tx * n * 2 for k in ("nft", "multi", "actions", "loans")}

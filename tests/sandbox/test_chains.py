@@ -174,3 +174,11 @@ def test_fast_abi_encoder_matches_eth_abi() -> None:
         assert traffic.abi_encode(types, columns) == encode(types, columns)
     with pytest.raises(SandboxError):
         traffic.abi_encode(["uint256[]"], [[-1]])
+
+
+def test_traffic_needs_deployed_contracts(tmp_path: Path, started: list[Chain]) -> None:
+    c = chains.start_chain(10, run_dir=tmp_path)
+    started.append(c)
+    with pytest.raises(SandboxError, match="not deployed"):
+        traffic.traffic(c)
+    assert chains.head(c) == 0
