@@ -1,0 +1,248 @@
+"""`belt-gate`: the command line.
+
+    belt-gate sandbox up [--json] [--state-dir D] [--events N] [--chains 1,10,..] [--fault BELT:FAULT ...]
+    belt-gate sandbox status [--json] [--state-dir D]
+    belt-gate sandbox down [--state-dir D]
+    belt-gate demo [--state-dir D] [--events N] [--fault BELT:FAULT ...] [--keep]
+
+Bad options and expected failures print one line on stderr (never a traceback): exit 2 for bad
+usage or settings, 1 for a sandbox that cannot be started, found or stopped. Imports stay lazy so the
+command starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:
+    from belt_gate.sandbox.world import WorldState
+
+PROG = "belt-gate"
+EXPANSION_CHAINS = "1,10,8453,42161,80094,7777777"
+
+
+class UsageFailure(Exception):
+    """Bad command-line usage: one line, exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageFailure(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+def _chain_list(text: str) -> tuple[int, ...]:
+    try:
+        ids = tuple(int(p) for p in text.split(",") if p.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected chain ids like 1,10,8453, not {text!r}") from None
+    if not ids or any(i <= 0 for i in ids):
+        raise argparse.ArgumentTypeError(f"expected positive chain ids like 1,10,8453, not {text!r}")
+    return ids
+
+
+def _events(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+    if not 1 <= n <= 1_000_000:
+        raise argparse.ArgumentTypeError(f"must be between 1 and 1000000, not {n}")
+    return n
+
+
+def _world_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--state-dir", type=Path, default=Path(".belt-sandbox"),
+                   help="where the state file and run files live (default .belt-sandbox)")
+    p.add_argument("--events", type=_events, default=None,
+                   help="events per entity per chain (default 40)")
+    p.add_argument("--chains", type=_chain_list, default=None,
+                   help="chain ids of the world (default 1,10,8453,42161,80094,7777777)")
+    p.add_argument("--fault", action="append", default=[], metavar="BELT:FAULT",
+                   help="e.g. green:drop:NftTransfer@8453, green:skip:42161, blue:http5xx (repeatable)")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the world (default 60)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description="Certify a green indexer deployment; run the sandbox world.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    sandbox = sub.add_parser("sandbox", help="the embedded world: chains, belts, alias")
+    ssub = sandbox.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    ssub.required = True
+    up = ssub.add_parser("up", help="start the world and print its URLs")
+    _world_options(up)
+    up.add_argument("--json", action="store_true", help="print one JSON object")
+    status = ssub.add_parser("status", help="print the URLs of the running world")
+    status.add_argument("--state-dir", type=Path, default=Path(".belt-sandbox"))
+    status.add_argument("--json", action="store_true", help="print one JSON object")
+    down = ssub.add_parser("down", help="stop every process of the world (by pid)")
+    down.add_argument("--state-dir", type=Path, default=Path(".belt-sandbox"))
+
+    demo = sub.add_parser("demo", help="sandbox up, certify green against blue with belt_gate, sandbox down")
+    _world_options(demo)
+    demo.add_argument("--keep", action="store_true", help="leave the world running afterwards")
+    return parser
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _options(args: argparse.Namespace) -> Any:
+    from belt_gate.sandbox.world import DEFAULT_EVENTS, WorldOptions, parse_world_fault
+
+    for f in args.fault:
+        parse_world_fault(f)  # a bad fault is a usage error before anything starts
+    kw: dict[str, Any] = {"events": args.events or DEFAULT_EVENTS, "faults": tuple(args.fault),
+                          "timeout": args.timeout}
+    if args.chains is not None:
+        kw["chains"] = args.chains
+    return WorldOptions(**kw)
+
+
+def render(state: WorldState) -> str:
+    s = state.summary()
+    lines = [f"sandbox world in {state.state_dir} (state file {state.state_file})"]
+    if state.ready_seconds is not None:
+        lines[0] += f", ready in {state.ready_seconds:.1f} s"
+    for name, belt in state.belts.items():
+        chains = ",".join(str(c) for c in sorted(belt.chains))
+        faults = f"  faults {' '.join(belt.faults)}" if belt.faults else ""
+        lines.append(f"  {name:<8} {belt.url}  chains {chains}{faults}")
+    if s["alias"]:
+        lines.append(f"  {'alias':<8} {s['alias']}  (-> blue)")
+        lines.append(f"  {'admin':<8} {s['admin']}")
+    for chain, url in s["rpc"].items():
+        direct = s["rpc_direct"].get(chain)
+        note = f"  (fault proxy; anvil at {direct})" if direct and direct != url else ""
+        lines.append(f"  rpc {chain:<8} {url}{note}")
+    for name in ("blue", "green"):
+        if s.get(f"{name}_schema"):
+            lines.append(f"  {name + ' schema':<12} {s[f'{name}_schema']}")
+    return "\n".join(lines)
+
+
+def _print_state(state: WorldState, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(state.summary(), sort_keys=True))
+    else:
+        print(render(state))
+
+
+def sandbox_up(args: argparse.Namespace) -> int:
+    from belt_gate.sandbox.world import World
+
+    opts = _options(args)
+    state = World(args.state_dir).up(opts)
+    _print_state(state, args.json)
+    return 0
+
+
+def _running_state(state_dir: Path) -> WorldState:
+    from belt_gate.errors import SandboxError
+    from belt_gate.sandbox.world import load_state, running
+
+    state = load_state(state_dir)
+    if state is None:
+        raise SandboxError(f"no sandbox world runs in {state_dir} (start one: belt-gate sandbox up)")
+    if not running(state):
+        raise SandboxError(f"the sandbox world in {state_dir} is not (fully) running: "
+                           "belt-gate sandbox down, then up")
+    return state
+
+
+def sandbox_status(args: argparse.Namespace) -> int:
+    _print_state(_running_state(args.state_dir), args.json)
+    return 0
+
+
+def sandbox_down(args: argparse.Namespace) -> int:
+    from belt_gate.sandbox.world import World, load_state
+
+    if load_state(args.state_dir) is None:
+        print(f"no sandbox world recorded in {args.state_dir}: nothing to stop")
+        return 0
+    stopped = World(args.state_dir).down()
+    print(f"sandbox world in {args.state_dir} stopped ({len(stopped)} processes: "
+          f"{' '.join(map(str, stopped))})")
+    return 0
+
+
+def demo_command(state: WorldState, python: str = sys.executable) -> list[str]:
+    """The belt_gate certification run the demo makes: green (all six chains) against blue, expansion."""
+    s = state.summary()
+    argv = [python, "-m", "pytest", "-p", "no:cacheprovider", f"--belt-blue={s['blue']}",
+            f"--belt-green={s['green']}", f"--belt-blue-schema={s['blue_schema']}",
+            f"--belt-green-schema={s['green_schema']}", f"--belt-schema={s['green_schema']}"]
+    argv += [f"--belt-rpc={c}={u}" for c, u in s["rpc"].items()]
+    expected = ",".join(str(c) for c in sorted(state.belts["green"].chains)) if "green" in state.belts \
+        else EXPANSION_CHAINS
+    argv += ["--belt-mode=expansion", f"--belt-expected-chains={expected}"]
+    return argv
+
+
+def demo(args: argparse.Namespace) -> int:
+    import shlex
+    import subprocess
+    import tempfile
+
+    from belt_gate.sandbox.world import World, load_state, running
+
+    world = World(args.state_dir)
+    existing = load_state(args.state_dir)
+    started = False
+    if existing is not None and running(existing):
+        if args.fault or args.events or args.chains:
+            raise UsageFailure(f"{PROG} demo: a world already runs in {args.state_dir}; "
+                               "--fault/--events/--chains apply to a new one (belt-gate sandbox down first)")
+        state = existing
+        print(f"using the running sandbox world in {args.state_dir}")
+    else:
+        print("starting the sandbox world ...", flush=True)
+        state = world.up(_options(args))
+        started = True
+    try:
+        print(render(state))
+        with tempfile.TemporaryDirectory(prefix="belt-gate-demo-") as tmp:
+            report = Path(tmp) / "certificate.json"
+            argv = [*demo_command(state), f"--belt-report={report}"]
+            print(f"\nrunning (in {tmp}):\n  {shlex.join(argv)}\n", flush=True)
+            rc = subprocess.call(argv, cwd=tmp)
+            print(f"\nbelt_gate certification {'passed' if rc == 0 else f'FAILED (exit {rc})'}")
+    finally:
+        if started and not args.keep:
+            world.down(state)
+            print(f"sandbox world stopped (keep it with --keep; state was {state.state_file})")
+        elif started:
+            print(f"sandbox world left running: belt-gate sandbox down --state-dir {args.state_dir}")
+    return rc
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(list(argv) if argv is not None else None)
+        handler = {("sandbox", "up"): sandbox_up, ("sandbox", "status"): sandbox_status,
+                   ("sandbox", "down"): sandbox_down, ("demo", None): demo}
+        return handler[(args.command, getattr(args, "action", None))](args)
+    except UsageFailure as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        from belt_gate.errors import BeltGateError, SettingsError
+
+        if not isinstance(exc, BeltGateError):
+            raise
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, SettingsError) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
