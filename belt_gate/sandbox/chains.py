@@ -43,6 +43,20 @@ CONTRACTS: dict[str, str] = {
     "SandboxActions": "0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0",
     "SandboxLending": "0xCf7Ed3AccA5a467e9e704C703E8D87F634fB0Fc9",
 }
+#: Contract name -> its events as Envio's config.yaml writes them.
+EVENT_SIGNATURES: dict[str, tuple[str, ...]] = {
+    "SandboxNFT": ("Transfer(address indexed from, address indexed to, uint256 indexed tokenId)",),
+    "SandboxMulti": (
+        "TransferSingle(address indexed operator, address indexed from, address indexed to, uint256 id, "
+        "uint256 value)",
+    ),
+    "SandboxActions": ("ActionRecorded(address indexed actor, uint8 actionType, uint256 numeric1, string context)",),
+    "SandboxLending": (
+        "LoanOpened(uint256 indexed loanId, address indexed borrower, uint256 amount, uint256 expiry)",
+        "LoanRepaid(uint256 indexed loanId)",
+        "LoanDefaulted(uint256 indexed loanId)",
+    ),
+}
 #: Contract name -> ABI (from the committed artifacts).
 ABIS: dict[str, list[dict[str, Any]]] = {name: abi(name) for name in NAMES}
 
@@ -263,6 +277,7 @@ __all__ = [
     "CONTRACTS",
     "DEFAULT_CHAIN_IDS",
     "DEPLOYER",
+    "EVENT_SIGNATURES",
     "GENESIS_TIMESTAMP",
     "Chain",
     "block",

@@ -49,7 +49,7 @@ from eth_abi.abi import decode
 from eth_utils.crypto import keccak
 
 from belt_gate.envio import Entity, EnvioSchema, Field
-from belt_gate.errors import SandboxError
+from belt_gate.errors import BeltGateError, SandboxError
 from belt_gate.sandbox import chains as chainlib
 from belt_gate.sandbox.chains import CONTRACTS
 from belt_gate.sandbox.faults import Fault, parse_fault
@@ -81,6 +81,14 @@ EMITTER = {
     LOAN_OPENED: CONTRACTS["SandboxLending"].lower(),
     LOAN_REPAID: CONTRACTS["SandboxLending"].lower(),
     LOAN_DEFAULTED: CONTRACTS["SandboxLending"].lower(),
+}
+
+#: entity -> (contract address, topic0) of the event that creates its rows (for log-count audits)
+ENTITY_EVENTS: dict[str, tuple[str, str]] = {
+    "NftTransfer": (CONTRACTS["SandboxNFT"], TRANSFER),
+    "Erc1155Transfer": (CONTRACTS["SandboxMulti"], TRANSFER_SINGLE),
+    "Action": (CONTRACTS["SandboxActions"], ACTION_RECORDED),
+    "Loan": (CONTRACTS["SandboxLending"], LOAN_OPENED),
 }
 
 
@@ -335,7 +343,10 @@ def index_chain(db: sqlite3.Connection, schema: EnvioSchema, *, chain_id: int, r
 
     caught_up = None
     if processed >= head:
-        caught_up = iso_utc(int(chainlib.rpc(rpc_url, "eth_getBlockByNumber", hex(head), False)["timestamp"], 16))
+        top = chainlib.rpc(rpc_url, "eth_getBlockByNumber", hex(head), False)
+        if not isinstance(top, dict) or "timestamp" not in top:
+            raise SandboxError(f"RPC {rpc_url} has no block {head} although it is the head")
+        caught_up = iso_utc(int(top["timestamp"], 16))
     with db:
         _write_metadata(db, chain_id, head=head, processed=processed, first_event=first_event,
                         batches=batches_total + batches, events=events_total + events, caught_up=caught_up)
@@ -370,11 +381,11 @@ def follow(db_path: Path, schema: EnvioSchema, chains: Mapping[int, str],
                     break
                 try:
                     index_chain(db, schema, chain_id=chain_id, rpc_url=url, faults=fs)
-                except SandboxError as exc:
+                except (BeltGateError, sqlite3.Error) as exc:
                     log.warning("indexing chain %s: %s", chain_id, exc)
             stop_event.wait(interval)
     finally:
         db.close()
 
 
-__all__ = ["COUNTS_TABLE", "IndexResult", "chain_set", "follow", "index_chain", "iso_utc"]
+__all__ = ["COUNTS_TABLE", "ENTITY_EVENTS", "IndexResult", "chain_set", "follow", "index_chain", "iso_utc"]

@@ -15,7 +15,7 @@ from belt_gate.envio import load_schema
 from belt_gate.errors import SandboxError
 from belt_gate.sandbox import chains, traffic
 from belt_gate.sandbox.chains import CONTRACTS, Chain
-from belt_gate.sandbox.indexer import chain_set, follow, index_chain, iso_utc
+from belt_gate.sandbox.indexer import ENTITY_EVENTS, chain_set, follow, index_chain, iso_utc
 from belt_gate.sandbox.store import connect, quote
 
 pytestmark = pytest.mark.sandbox
@@ -251,3 +251,17 @@ def test_follow_indexes_new_blocks_until_stopped(tmp_path: Path) -> None:
     finally:
         stop.set()
         chains.stop_chain(c)
+
+
+def test_entity_events_count_the_logs(chain: Chain, tmp_path: Path,
+                                      clean: dict[str, dict[str, dict[str, Any]]]) -> None:
+    for entity, (address, topic0) in ENTITY_EVENTS.items():
+        logs = chains.rpc(chain.rpc_url, "eth_getLogs",
+                          {"fromBlock": "0x0", "toBlock": "latest", "address": address, "topics": [topic0]})
+        assert len(logs) == len(clean[entity]), entity
+
+
+def test_event_signatures_match_the_abis() -> None:
+    for name, signatures in chains.EVENT_SIGNATURES.items():
+        in_abi = {e["name"] for e in chains.ABIS[name] if e["type"] == "event"}
+        assert {s.split("(")[0] for s in signatures} == in_abi
