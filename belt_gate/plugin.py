@@ -195,7 +195,11 @@ class BeltSession:
                                       items: list[pytest.Item]) -> None:
         collector = BeltCollector.from_parent(session, name="belt_gate", nodeid="belt_gate",
                                               session_plugin=self)
-        items.extend(collector.collect())
+        generated = collector.collect()
+        # Report them as collected, so "collected N items" and -k/-m counts include them.
+        config.hook.pytest_collectreport(
+            report=pytest.CollectReport("belt_gate", "passed", None, generated))
+        items.extend(generated)
 
     # -- results, certificate, summary (controller)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:

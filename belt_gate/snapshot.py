@@ -212,12 +212,16 @@ class FingerprintPlan:
     conditions: tuple[tuple[str, str, Any], ...]
     cutoff_text: str
     error: str | None = None
+    new_chain: bool = False
 
 
 def fingerprint_plans(
     entities: Sequence[EntityPlan], chains: Sequence[int], cutoffs: Mapping[int, Mapping[str, Any]],
     models: Mapping[str, Entity], timestamps: Mapping[int, int | None], ts_errors: Mapping[int, str],
+    new_chains: Iterable[int] = (),
 ) -> list[FingerprintPlan]:
+    """`new_chains`: chains green adds in expansion; blue has no baseline there (the L1 checks judge)."""
+    new = set(new_chains)
     out = []
     for e in entities:
         targets: list[int | None] = list(chains) if e.chain_column else [None]
@@ -228,7 +232,10 @@ def fingerprint_plans(
                 conds.append((e.chain_column, "_eq", _lit(_column_type(models, e.name, e.chain_column), chain)))
             cut = cutoffs.get(chain) if chain is not None else None
             fp = FingerprintPlan(label, e, chain, (), "current state")
-            if e.mode == Mode.AT_BLOCK and chain is not None:
+            if chain in new:
+                fp.new_chain = True
+                fp.cutoff_text = "new chain"
+            elif e.mode == Mode.AT_BLOCK and chain is not None:
                 assert e.block_column
                 if cut is None or cut.get("block") is None:
                     fp.error = (cut or {}).get("error", f"no cutoff for chain {chain}")
@@ -291,6 +298,9 @@ async def read_fingerprints(
         if fp.error:
             entry["error"] = fp.error
             continue
+        if fp.new_chain:
+            entry["new_chain"] = True
+            continue
         name = fp.entity.name
         dialects = [s.dialect for s in states.values() if s.dialect is not None]
         sums = set.intersection(*(set(d.sum_columns.get(name, ())) for d in dialects)) if dialects else set()
@@ -349,6 +359,9 @@ async def read_samples(
         fpe = fingerprints.get(fp.label, {})
         if fp.error or fpe.get("error"):
             entry["error"] = fp.error or fpe.get("error")
+            continue
+        if fp.new_chain:
+            entry["skip"] = f"chain {fp.chain} is new in green: no blue rows to sample (L1 checks judge it)"
             continue
         if fpe.get("blue_absent") or fpe.get("green_absent"):
             entry["skip"] = "entity absent on one side (see counts)"
@@ -478,7 +491,10 @@ async def take(settings: Settings, *, extra: Callable[[dict[str, Any]], None] | 
                     timestamps[chain] = await asyncio.to_thread(l1.timestamp, chain, cut["block"])
                 except Exception as exc:
                     ts_errors[chain] = _msg(exc)
-        plans = fingerprint_plans(entities, chains, cutoffs, models, timestamps, ts_errors)
+        new_chains: set[int] = set()
+        if settings.mode == "expansion" and blue.progress is not None:
+            new_chains = {c for c in settings.expected_chains if c not in blue.progress}
+        plans = fingerprint_plans(entities, chains, cutoffs, models, timestamps, ts_errors, new_chains)
         t0 = time.perf_counter()
         fingerprints = await read_fingerprints(blue, green, plans)
         timings["fingerprints"] = time.perf_counter() - t0

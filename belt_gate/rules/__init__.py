@@ -56,6 +56,9 @@ def evaluate(case: Case, snap: Mapping[str, Any]) -> Verdict:
         fp = snap["fingerprints"].get(label)
         if fp is None:
             return Verdict.fail(f"{case.rule} {label}: not in the snapshot (nothing was read)")
+        if fp.get("new_chain"):
+            return Verdict.ok(f"{label}: chain {case.chain} is new in green (expected, no blue baseline): "
+                              "judged by its progress against the chain head and its golden/audit tests")
         if case.rule == "counts":
             if fp.get("error"):
                 return Verdict.fail(f"{label}: cannot compare: {fp['error']}", cutoff=fp.get("cutoff"))

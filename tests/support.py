@@ -1,0 +1,103 @@
+"""Helpers for plugin tests: small belts written straight into SQLite, served by the real sandbox
+Hasura-dialect server in its own process (real HTTP, no mocks)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from belt_gate.envio import load_schema
+from belt_gate.sandbox import procs
+from belt_gate.sandbox.store import connect, create_schema
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = ROOT / "schema.graphql"
+ZERO = "0x" + "0" * 40
+
+
+@dataclass
+class BeltData:
+    """Deterministic rows of the sample schema: `per_chain` events of each entity on each chain."""
+
+    chains: Sequence[int] = (1, 10)
+    per_chain: int = 12
+    processed: int = 40
+    drop: set[str] = field(default_factory=set)  # ids left out
+    extra_rows: int = 0  # rows appended past the others (same chain, new ids)
+    corrupt: dict[str, int] = field(default_factory=dict)  # NftTransfer id -> tokenId delta
+    lag: dict[int, int] = field(default_factory=dict)  # chain -> processed block instead
+
+    def write(self, path: Path) -> Path:
+        db = connect(path)
+        create_schema(db, load_schema(SCHEMA))
+        for chain in self.chains:
+            n = self.per_chain
+            for i in range(n + self.extra_rows):
+                block = i + 1
+                rid = f"{chain}_{block}_0"
+                token = i + self.corrupt.get(rid, 0)
+                if rid not in self.drop:
+                    db.execute('INSERT INTO "NftTransfer" VALUES (?,?,?,?,?,?,?,?,?,?,?)',
+                           (rid, chain, "0xc0", ZERO if i % 4 == 0 else "0xa1", "0xb2", token, int(i % 4 == 0),
+                            block, 1_700_000_000 + 12 * block, f"0x{chain:08x}{i:056x}", 0))
+                db.execute('INSERT INTO "Erc1155Transfer" VALUES (?,?,?,?,?,?,?,?,?,?,?,?)',
+                           (f"{chain}_{block}_1", chain, "0xd0", "0xo", ZERO, "0xb2", i, 1 + i % 3, block,
+                            1_700_000_000 + 12 * block, f"0x{chain:08x}{i:056x}", 1))
+                db.execute('INSERT INTO "Action" VALUES (?,?,?,?,?,?,?,?)',
+                           (f"{chain}_0x{i:064x}_2", chain, "0xa1", ["MINT", "BURN", "STAKE", "CLAIM"][i % 4],
+                            i if i % 3 else None, "ctx" if i % 2 else None, 1_700_000_000 + 12 * block,
+                            f"0x{i:064x}"))
+            for j in range(3):
+                db.execute('INSERT INTO "Loan" VALUES (?,?,?,?,?,?,?,?,?,?,?)',
+                           (f"{chain}_{j}", chain, j, "0xb2", 100 * (j + 1), 999, ["ACTIVE", "REPAID", "DEFAULTED"][j],
+                            1_700_000_000, 1_700_000_100 if j == 1 else None, 1_700_000_200 if j == 2 else None,
+                            f"0x{j:064x}"))
+            processed = self.lag.get(chain, self.processed)
+            db.execute("INSERT INTO chain_metadata VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                       (chain, 0, None, self.processed + 5, 1, processed, processed, 3, 4 * n, 0, None))
+        db.commit()
+        db.close()
+        return path
+
+
+@dataclass
+class Served:
+    url: str
+    pid: int
+    port: int
+
+
+@contextlib.contextmanager
+def serve_belt(db: Path, *, shape: str = "admin", faults: Sequence[str] = (), schema: Path = SCHEMA,
+               aggregate_tables: str | None = None, secret_env: str | None = None,
+               log: Path | None = None) -> Iterator[Served]:
+    port = procs.free_port()
+    argv = [sys.executable, "-m", "belt_gate.sandbox.hasura", "--db", str(db), "--schema", str(schema),
+            "--port", str(port), "--shape", shape]
+    for f in faults:
+        argv += ["--fault", f]
+    if aggregate_tables is not None:
+        argv += ["--aggregate-tables", aggregate_tables]
+    if secret_env:
+        argv += ["--admin-secret-env", secret_env]
+    proc = procs.spawn(argv, log or db.with_suffix(".log"), env=dict(os.environ))
+    try:
+        procs.wait_for_port(port, pid=proc.pid, timeout=30, what="belt server")
+        deadline_ok = False
+        for _ in range(200):
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    deadline_ok = True
+                    break
+        assert deadline_ok, "belt server never became healthy"
+        yield Served(f"http://127.0.0.1:{port}/v1/graphql", proc.pid, port)
+    finally:
+        procs.stop(proc.pid)
+        with contextlib.suppress(Exception):
+            proc.wait(timeout=5)
