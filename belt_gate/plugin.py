@@ -198,7 +198,7 @@ class BeltSession:
         generated = collector.collect()
         # Report them as collected, so "collected N items" and -k/-m counts include them.
         config.hook.pytest_collectreport(
-            report=pytest.CollectReport("belt_gate", "passed", None, generated))
+            report=pytest.CollectReport("belt_gate", "passed", None, list[pytest.Item | pytest.Collector](generated)))
         items.extend(generated)
 
     # -- results, certificate, summary (controller)
