@@ -13,10 +13,12 @@ the `x-hasura-admin-secret` header (the secret is never logged or echoed).
 from __future__ import annotations
 
 import asyncio
+import gc
 import hmac
 import json
 import re
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from graphql import (
+    DocumentNode,
     FieldNode,
     FloatValueNode,
     FragmentSpreadNode,
@@ -37,10 +40,13 @@ from graphql import (
     GraphQLSchema,
     InlineFragmentNode,
     IntValueNode,
+    OperationDefinitionNode,
     SelectionSetNode,
     StringValueNode,
     build_schema,
-    graphql_sync,
+    execute_sync,
+    parse,
+    validate,
 )
 from graphql.execution import Executor
 from graphql.execution.values import get_argument_values
@@ -169,7 +175,12 @@ class Context:
 
     def __init__(self, db: sqlite3.Connection, tables: Sequence[Table]) -> None:
         self.db = db
-        self.sql = SqlBuilder(tables)
+        self._tables = {t.name: t for t in tables}
+
+    @property
+    def sql(self) -> SqlBuilder:
+        """A fresh builder per statement: aliases restart at t1, so equal shapes share a prepared statement."""
+        return SqlBuilder(self._tables)
 
     def rows(self, table: Table, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
         cur = self.db.execute(sql, params)
@@ -427,20 +438,118 @@ class GraphQLService:
         if variables is not None and not isinstance(variables, dict):
             return _error("'variables' must be an object", "$.variables", "bad-request")
         operation = body.get("operationName")
-        try:
-            with self._connection() as db:
-                result = graphql_sync(
-                    self.schema, body["query"], context_value=Context(db, self.tables),
-                    variable_values=variables,
-                    operation_name=operation if isinstance(operation, str) else None,
-                    executor_class=_HasuraExecutor, hide_suggestions=True, no_location=True,
-                )
-        except sqlite3.Error as exc:
-            return _error(f"database unavailable: {exc}", "$", "postgres-error")
+        with _no_gc():
+            try:
+                document = parse(body["query"])
+            except GraphQLError as exc:
+                return _error(f"not a valid graphql query: {exc.message}", "$.query", "validation-failed")
+            errors = validate(self.schema, _dedup_root_fields(document), max_errors=20,
+                              hide_suggestions=True)
+            errors += _root_alias_conflicts(document)
+            if errors:
+                return {"errors": [_hasura_error(e, validation=True) for e in errors]}
+            try:
+                with self._connection() as db:
+                    result = execute_sync(
+                        self.schema, document, context_value=Context(db, self.tables),
+                        variable_values=variables,
+                        operation_name=operation if isinstance(operation, str) else None,
+                        executor_class=_HasuraExecutor, hide_suggestions=True,
+                    )
+            except sqlite3.Error as exc:
+                return _error(f"database unavailable: {exc}", "$", "postgres-error")
         if result.errors:
             validation = result.data is None
             return {"errors": [_hasura_error(e, validation=validation) for e in result.errors]}
         return {"data": result.data}
+
+
+# -- large batched documents -------------------------------------------------------------------
+#
+# A fingerprint request carries thousands of aliased root fields of a few shapes. graphql-core's
+# validation visits every node with every rule, and its garbage collector rescans the big AST
+# again and again; both made a 10,000-field request take ~40 s. So: validate one representative
+# root field per shape (alias dropped, integer literals reduced to their 32-bit class - nothing
+# a validation rule can tell apart), check root alias clashes directly, and pause the cyclic GC
+# while one request runs (reference counting still frees everything acyclic).
+
+_gc_lock = threading.Lock()
+_gc_users = 0
+
+
+@contextmanager
+def _no_gc() -> Iterator[None]:
+    global _gc_users
+    with _gc_lock:
+        _gc_users += 1
+        if _gc_users == 1:
+            gc.disable()
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_users -= 1
+            if _gc_users == 0:
+                gc.enable()
+
+
+_SMALL_INT = re.compile(r"(?<![\w.])\d{1,9}(?![\w.])")
+
+
+def _field_text(document: DocumentNode, sel: Any) -> str | None:
+    """The source text of a root field without its alias (None when the parser kept no locations)."""
+    if not isinstance(sel, FieldNode) or sel.loc is None or sel.name.loc is None:
+        return None
+    return " ".join(sel.loc.source.body[sel.name.loc.start:sel.loc.end].split())
+
+
+def _shape(document: DocumentNode, sel: Any) -> str:
+    """Root fields with equal shapes validate alike: 32-bit integer literals are all one class."""
+    text = _field_text(document, sel)
+    return _SMALL_INT.sub("0", text) if text is not None else str(id(sel))
+
+
+_DEDUP_ABOVE = 64
+
+
+def _dedup_root_fields(document: DocumentNode) -> DocumentNode:
+    definitions = []
+    changed = False
+    for d in document.definitions:
+        if isinstance(d, OperationDefinitionNode) and len(d.selection_set.selections) > _DEDUP_ABOVE:
+            seen: set[str] = set()
+            kept = []
+            for sel in d.selection_set.selections:
+                key = _shape(document, sel)
+                if key not in seen:
+                    seen.add(key)
+                    kept.append(sel)
+            if len(kept) < len(d.selection_set.selections):
+                changed = True
+                d = OperationDefinitionNode(
+                    operation=d.operation, name=d.name, variable_definitions=d.variable_definitions,
+                    directives=d.directives, selection_set=SelectionSetNode(selections=tuple(kept)),
+                )
+        definitions.append(d)
+    return DocumentNode(definitions=tuple(definitions)) if changed else document
+
+
+def _root_alias_conflicts(document: DocumentNode) -> list[GraphQLError]:
+    """Two root fields with one response name but different fields/arguments (full documents only)."""
+    errors: list[GraphQLError] = []
+    for d in document.definitions:
+        if not isinstance(d, OperationDefinitionNode) or len(d.selection_set.selections) <= _DEDUP_ABOVE:
+            continue
+        seen: dict[str, str] = {}
+        for sel in d.selection_set.selections:
+            if not isinstance(sel, FieldNode):
+                continue
+            name = (sel.alias or sel.name).value
+            key = _field_text(document, sel)
+            if key is not None and seen.setdefault(name, key) != key:
+                errors.append(GraphQLError(
+                    f"Fields '{name}' conflict because they have differing fields or arguments."))
+    return errors
 
 
 def _error(message: str, path: str, code: str) -> dict[str, Any]:

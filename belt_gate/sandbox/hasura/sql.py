@@ -51,8 +51,8 @@ class Agg:
 class SqlBuilder:
     """Builds SQL over the tables of one served schema."""
 
-    def __init__(self, tables: Sequence[Table]) -> None:
-        self.tables = {t.name: t for t in tables}
+    def __init__(self, tables: Sequence[Table] | Mapping[str, Table]) -> None:
+        self.tables = tables if isinstance(tables, Mapping) else {t.name: t for t in tables}
         self._n = 0
 
     def _alias(self) -> str:
