@@ -85,9 +85,12 @@ def plan_counts(rows: int, variant: str = "green") -> dict[str, dict[int, int]]:
     if variant not in VARIANTS:
         raise SettingsError(f"unknown variant {variant!r}: expected blue or green")
     scale = rows / sum(BASELINES.values())
+    totals = {e: max(len(CHAINS), round(b * scale)) for e, b in BASELINES.items()}
+    largest = max(totals, key=lambda e: totals[e])
+    totals[largest] += rows - sum(totals.values())  # rounding: green holds exactly `rows`
     plan: dict[str, dict[int, int]] = {}
-    for entity, baseline in BASELINES.items():
-        total = max(len(CHAINS), round(baseline * scale))
+    for entity in BASELINES:
+        total = totals[entity]
         per = {c: max(1, int(total * CHAINS[c][0])) for c in CHAINS}
         # the largest share takes the rounding remainder, so green holds exactly `total`
         per[max(CHAINS, key=lambda c: CHAINS[c][0])] += total - sum(per.values())

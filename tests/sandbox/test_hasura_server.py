@@ -165,7 +165,7 @@ def test_many_aliased_aggregates_in_one_request(server: Server) -> None:
     assert data["a4_8453"]["aggregate"]["count"] == 10
     assert data["a4_8453"]["aggregate"]["max"] == {"blockNumber": "5"}
     # a conflicting duplicate alias is still refused in a large document
-    dup = parts[:100] + [parts[0].replace('_eq: 1}', '_eq: 8453}')]
+    dup = [*parts[:100], parts[0].replace('_eq: 1}', '_eq: 8453}')]
     errors = server.query("{ " + " ".join(dup) + " }")["errors"]
     assert "conflict" in errors[0]["message"]
 
