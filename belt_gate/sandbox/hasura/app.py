@@ -493,6 +493,7 @@ def _no_gc() -> Iterator[None]:
                 gc.enable()
 
 
+_DIGIT_STRING = re.compile(r'"-?\d+"')  # valid for String and numeric alike, whatever the digits
 _SMALL_INT = re.compile(r"(?<![\w.])\d{1,9}(?![\w.])")
 
 
@@ -504,9 +505,12 @@ def _field_text(document: DocumentNode, sel: Any) -> str | None:
 
 
 def _shape(document: DocumentNode, sel: Any) -> str:
-    """Root fields with equal shapes validate alike: 32-bit integer literals are all one class."""
+    """Root fields with equal shapes validate alike: 32-bit integer literals are one class, and so
+    are strings of digits (a block or timestamp cutoff)."""
     text = _field_text(document, sel)
-    return _SMALL_INT.sub("0", text) if text is not None else str(id(sel))
+    if text is None:
+        return str(id(sel))
+    return _SMALL_INT.sub("0", _DIGIT_STRING.sub('"0"', text))
 
 
 _DEDUP_ABOVE = 64
