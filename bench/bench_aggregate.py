@@ -28,12 +28,15 @@ from belt_gate.sandbox import procs
 from belt_gate.sandbox.bulk import CHAINS, build_belt, load_footprint
 
 
+CLIENT = httpx.Client(timeout=600)  # keep-alive, like belt_gate's own client
+
+
 def timed(url: str, query: str, repeat: int) -> tuple[float, Any]:
     times = []
     body: Any = None
     for _ in range(repeat):
         started = time.perf_counter()
-        r = httpx.post(url, json={"query": query}, timeout=600)
+        r = CLIENT.post(url, json={"query": query})
         times.append((time.perf_counter() - started) * 1000)
         body = r.json()
         if "errors" in body:
