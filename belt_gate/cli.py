@@ -84,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     down = ssub.add_parser("down", help="stop every process of the world (by pid)")
     down.add_argument("--state-dir", type=Path, default=Path(".belt-sandbox"))
 
+    from belt_gate import golden_cli
+
+    golden_cli.add_parser(sub)
     demo = sub.add_parser("demo", help="sandbox up, certify green against blue with belt_gate, sandbox down")
     _world_options(demo)
     demo.add_argument("--keep", action="store_true", help="leave the world running afterwards")
@@ -211,6 +214,14 @@ def demo(args: argparse.Namespace) -> int:
         with tempfile.TemporaryDirectory(prefix="belt-gate-demo-") as tmp:
             report = Path(tmp) / "certificate.json"
             argv = [*demo_command(state), f"--belt-report={report}"]
+            new_chains = sorted(set(state.belts["green"].chains) - set(state.belts["blue"].chains))
+            if new_chains:
+                from belt_gate.sandbox.world import capture_golden
+
+                golden = capture_golden(state, Path(tmp) / "golden", new_chains)
+                print(f"captured golden events (confirmed on L1) for the chains blue lacks "
+                      f"({', '.join(map(str, new_chains))}) into {golden}")
+                argv.append(f"--belt-golden={golden}")
             print(f"\nrunning (in {tmp}):\n  {shlex.join(argv)}\n", flush=True)
             rc = subprocess.call(argv, cwd=tmp)
             print(f"\nbelt_gate certification {'passed' if rc == 0 else f'FAILED (exit {rc})'}")
@@ -228,6 +239,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(list(argv) if argv is not None else None)
         handler = {("sandbox", "up"): sandbox_up, ("sandbox", "status"): sandbox_status,
                    ("sandbox", "down"): sandbox_down, ("demo", None): demo}
+        if args.command == "golden":
+            from belt_gate import golden_cli
+
+            return golden_cli.run(args)
         return handler[(args.command, getattr(args, "action", None))](args)
     except UsageFailure as exc:
         print(str(exc), file=sys.stderr)

@@ -386,3 +386,12 @@ def test_cli_bad_options_give_one_line(tmp_path: Path, args: list[str]) -> None:
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
     assert not (tmp_path / "state.json").exists()
+
+
+def test_demo_certifies_green_on_the_running_world(world: WorldState) -> None:
+    result = cli("demo", "--state-dir", str(world.state_dir), timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    assert "using the running sandbox world" in result.stdout
+    assert "--belt-mode=expansion" in result.stdout and "--belt-expected-chains=" in result.stdout
+    assert "CERTIFIED" in result.stdout and "certification passed" in result.stdout
+    assert all(procs.alive(p) for p in world.pids())  # a world the demo did not start is left running
