@@ -27,7 +27,6 @@ import httpx
 from belt_gate.sandbox import procs
 from belt_gate.sandbox.bulk import CHAINS, build_belt, load_footprint
 
-
 CLIENT = httpx.Client(timeout=600)  # keep-alive, like belt_gate's own client
 
 
