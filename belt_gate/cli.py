@@ -186,6 +186,11 @@ def demo_command(state: WorldState, python: str = sys.executable) -> list[str]:
     expected = ",".join(str(c) for c in sorted(state.belts["green"].chains)) if "green" in state.belts \
         else EXPANSION_CHAINS
     argv += ["--belt-mode=expansion", f"--belt-expected-chains={expected}"]
+    from belt_gate.sandbox.tools import project_root
+
+    golden = project_root() / "golden"  # the sandbox world's committed golden events
+    if golden.is_dir():
+        argv.append(f"--belt-golden={golden}")
     return argv
 
 
