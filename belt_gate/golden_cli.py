@@ -92,6 +92,7 @@ def capture_command(args: argparse.Namespace) -> int:
     schema = load_schema(args.schema)
     event_map: dict[str, EntityEvent] = {}
     for i, name in enumerate(entities):
+        params: dict[str, str]
         if args.event:
             sig, address, params = args.event[i], (args.address[i] if i < len(args.address) else ""), {}
         elif name in SANDBOX_EVENTS:
