@@ -9,6 +9,7 @@ thing it concerns; nothing here decides pass/fail.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -375,10 +376,25 @@ async def read_samples(
             entry["error"] = "blue count is not a number"
             continue
         columns = _sample_columns(blue, green, fp.entity.name)
-        offsets = sample_offsets(count, k, seed, fp.label)
-        entry["expected"] = len(offsets)
         entry["columns"] = list(columns)
         picks[fp.label] = []
+        bounds = _id_bounds(fpe["blue"])
+        if count > k and bounds is not None:
+            # An index seek, not an OFFSET scan: k rows from a seeded id (wrapping to the start).
+            key = seeded_id(bounds[0], bounds[1], seed, fp.label)
+            entry["expected"] = k
+            entry["from_id"] = key
+            for j, conds in enumerate(((*fp.conditions, ("id", "_gt", key)), fp.conditions)):
+                alias = f"s{i}_{j}"
+                picks[fp.label].append(alias)
+                blue_asks.append(RowsAsk(alias, fp.entity.name, columns, conds, True, k, None))
+            continue
+        offsets = sample_offsets(count, k, seed, fp.label)
+        entry["expected"] = len(offsets)
+        if len(offsets) == count:  # the whole slice: one page
+            picks[fp.label].append(f"s{i}_0")
+            blue_asks.append(RowsAsk(f"s{i}_0", fp.entity.name, columns, fp.conditions, True, count, None))
+            continue
         for j, off in enumerate(offsets):
             alias = f"s{i}_{j}"
             picks[fp.label].append(alias)
@@ -395,12 +411,18 @@ async def read_samples(
     for i, fp in enumerate(plans):
         if fp.label not in picks:
             continue
-        rows = []
+        rows: list[Any] = []
+        seen: set[Any] = set()
         for alias in picks[fp.label]:
             got = data.get(alias)
             if isinstance(got, list):
-                rows.extend(got)
-        samples[fp.label]["blue"] = rows
+                for r in got:
+                    rid = r.get("id") if isinstance(r, dict) else None
+                    if rid not in seen:
+                        seen.add(rid)
+                        rows.append(r)
+        samples[fp.label]["blue"] = rows[: samples[fp.label]["expected"]]
+        rows = samples[fp.label]["blue"]
         ids = [r.get("id") for r in rows if isinstance(r, dict)]
         if ids:
             green_asks.append(RowsAsk(f"g{i}", fp.entity.name, tuple(samples[fp.label]["columns"]),
@@ -422,6 +444,28 @@ async def read_samples(
             else:
                 samples[label]["green_error"] = f"{green.source.endpoint}: no answer for sample of {label}"
     return samples
+
+
+def _id_bounds(raw: Any) -> tuple[str, str] | None:
+    """Blue's min and max id at the cutoff, from its fingerprint (when ids are orderable strings)."""
+    try:
+        lo, hi = raw["aggregate"]["min"]["id"], raw["aggregate"]["max"]["id"]
+    except (KeyError, TypeError):
+        return None
+    return (lo, hi) if isinstance(lo, str) and isinstance(hi, str) and lo < hi else None
+
+
+def seeded_id(lo: str, hi: str, seed: int, label: str) -> str:
+    """A string between lo and hi chosen from (seed, label): where the sample's id seek starts."""
+    p = 0
+    while p < min(len(lo), len(hi)) and lo[p] == hi[p]:
+        p += 1
+    a = ord(lo[p]) if p < len(lo) else 0
+    b = ord(hi[p]) if p < len(hi) else 0x7F
+    digest = hashlib.sha256(f"{seed}:{label}".encode()).digest()
+    if b - a <= 1:
+        return lo[: p + 1] + chr(0x30 + digest[0] % 75) if p < len(lo) else lo + "0"
+    return lo[:p] + chr(a + 1 + digest[0] % (b - a - 1))
 
 
 def _sample_columns(blue: BeltState, green: BeltState, entity: str) -> tuple[str, ...]:
