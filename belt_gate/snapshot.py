@@ -33,7 +33,7 @@ from belt_gate.sources.recorded import (
     write_recording,
 )
 
-MAX_ALIASES_PER_REQUEST = 2000
+MAX_ALIASES_PER_REQUEST = 20_000  # one request per belt even at 100 chains × 100 entities
 
 
 @dataclass
