@@ -186,12 +186,19 @@ def demo_command(state: WorldState, python: str = sys.executable) -> list[str]:
     expected = ",".join(str(c) for c in sorted(state.belts["green"].chains)) if "green" in state.belts \
         else EXPANSION_CHAINS
     argv += ["--belt-mode=expansion", f"--belt-expected-chains={expected}"]
-    from belt_gate.sandbox.tools import project_root
-
-    golden = project_root() / "golden"  # the sandbox world's committed golden events
-    if golden.is_dir():
-        argv.append(f"--belt-golden={golden}")
     return argv
+
+
+def committed_golden(state: WorldState) -> Path | None:
+    """The project's golden/ fixtures, which fit only the default (deterministic, fault-free) world."""
+    from belt_gate.sandbox.chains import DEFAULT_CHAIN_IDS
+    from belt_gate.sandbox.tools import project_root
+    from belt_gate.sandbox.world import DEFAULT_EVENTS
+
+    golden = project_root() / "golden"
+    default = (state.events == DEFAULT_EVENTS and not state.faults
+               and sorted(state.chains) == sorted(DEFAULT_CHAIN_IDS))
+    return golden if default and golden.is_dir() else None
 
 
 def demo(args: argparse.Namespace) -> int:
@@ -220,7 +227,11 @@ def demo(args: argparse.Namespace) -> int:
             report = Path(tmp) / "certificate.json"
             argv = [*demo_command(state), f"--belt-report={report}"]
             new_chains = sorted(set(state.belts["green"].chains) - set(state.belts["blue"].chains))
-            if new_chains:
+            golden = committed_golden(state)
+            if golden is not None:
+                print(f"using the project's golden events (confirmed on L1 when captured): {golden}")
+                argv.append(f"--belt-golden={golden}")
+            elif new_chains:
                 from belt_gate.sandbox.world import capture_golden
 
                 golden = capture_golden(state, Path(tmp) / "golden", new_chains)

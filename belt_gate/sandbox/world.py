@@ -675,42 +675,18 @@ def _wait_closed(ports: Iterable[int], *, timeout: float) -> None:
             time.sleep(0.02)
 
 
-NFT_TRANSFER = "Transfer(address indexed from, address indexed to, uint256 indexed tokenId)"
-
-
 def capture_golden(state: WorldState, out_dir: Path, chains: Iterable[int], *, belt: str = "green",
                    per_chain: int = 2) -> Path:
-    """Golden fixtures for `chains`: the first and last NftTransfer rows of `belt`, each confirmed on L1.
-
-    Rows come from the belt's GraphQL API; `belt_gate.golden_capture.capture` checks every one against
-    the chain's own anvil (never a fault proxy) and refuses to write anything L1 does not confirm. Used
-    by `belt-gate demo` so the expansion run has golden events for the chains blue lacks.
-    """
-    import httpx
-
-    from belt_gate.golden import parse_event
-    from belt_gate.golden_capture import EntityEvent, capture
-    from belt_gate.sandbox.chains import CONTRACTS
-    from belt_gate.sources.rpc import RpcClient
+    """Golden fixtures for `chains`: `per_chain` NftTransfer rows of `belt`, each confirmed on the chain's
+    own anvil (never a fault proxy); nothing is written that L1 does not confirm."""
+    from belt_gate.envio import load_schema
+    from belt_gate.golden_cli import capture_from_belt, sandbox_event_map
 
     source = state.belt(belt)
-    mapping = {"NftTransfer": EntityEvent("NftTransfer", parse_event(NFT_TRANSFER),
-                                          addresses=(CONTRACTS["SandboxNFT"].lower(),))}
-    query = ("query($c: Int!, $n: Int!) { first: NftTransfer(where: {chainId: {_eq: $c}}, order_by: "
-             "[{blockNumber: asc}, {logIndex: asc}], limit: $n) { %s } last: NftTransfer(where: {chainId: "
-             "{_eq: $c}}, order_by: [{blockNumber: desc}, {logIndex: desc}], limit: $n) { %s } }")
-    cols = "id chainId collection from to tokenId isMint blockNumber timestamp transactionHash logIndex"
+    schema = load_schema(source.schema)
     for chain in chains:
-        resp = httpx.post(source.url, json={"query": query % (cols, cols),
-                                            "variables": {"c": chain, "n": max(1, per_chain // 2)}}, timeout=30)
-        body: Any = resp.json() if resp.status_code == 200 else {"errors": [f"HTTP {resp.status_code}"]}
-        if "errors" in body:
-            raise SandboxError(f"golden capture: belt {belt} did not list chain {chain}'s rows: {body['errors']}")
-        rows = {r["id"]: r for r in body["data"]["first"] + body["data"]["last"]}
-        if not rows:
-            raise SandboxError(f"golden capture: belt {belt} has no NftTransfer rows on chain {chain}")
-        with RpcClient(chain, state.rpc_direct[chain], timeout=10.0) as rpc:
-            capture({"NftTransfer": list(rows.values())}, rpc, mapping, out_dir, note="captured by the sandbox")
+        capture_from_belt(source.url, state.rpc_direct[chain], chain, sandbox_event_map(["NftTransfer"]), schema,
+                          out_dir, count=per_chain, note="captured by the sandbox")
     return out_dir
 
 
