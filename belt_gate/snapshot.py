@@ -288,7 +288,11 @@ async def _batched(fetch: Callable[[Sequence[Any]], Any], asks: Sequence[Any]) -
 
 async def read_fingerprints(
     blue: BeltState, green: BeltState, plans: Sequence[FingerprintPlan],
+    cutoffs: Mapping[int, Mapping[str, Any]] | None = None,
 ) -> dict[str, dict[str, Any]]:
+    """One batched request per belt. Progress is read in the same request (one transaction), so a mode C
+    comparison is refused when a belt moved off the settled block while being read."""
+    read_at: dict[str, dict[int, dict[str, Any]]] = {}
     result: dict[str, dict[str, Any]] = {}
     asks: dict[str, list[AggregateAsk]] = {"blue": [], "green": []}
     aliases: dict[str, str] = {}
@@ -326,7 +330,10 @@ async def read_fingerprints(
         if not asks[belt]:
             return
         try:
-            data = await _batched(lambda chunk: state.source.aggregates(chunk, None), asks[belt])
+            progress = state.dialect.progress_source if state.dialect else None
+            data = await _batched(lambda chunk: state.source.aggregates(chunk, progress), asks[belt])
+            if isinstance(data.get("_progress"), list):
+                read_at[belt] = _progress_map(data["_progress"])
         except Exception as exc:
             for fp in plans:
                 if fp.label in aliases and result[fp.label].get(f"{belt}_absent") is None:
@@ -343,6 +350,16 @@ async def read_fingerprints(
                 entry[belt] = data[alias]
 
     await asyncio.gather(run("blue"), run("green"))
+    for fp in plans:
+        entry = result[fp.label]
+        if fp.entity.mode != Mode.CONVERGED or fp.chain is None or entry.get("error") or fp.new_chain:
+            continue
+        settled = (cutoffs or {}).get(fp.chain, {}).get("block")
+        for belt, progress in read_at.items():
+            now = _as_int(progress.get(fp.chain, {}).get("processed"))
+            if settled is not None and now != settled:
+                entry["error"] = (f"{belt} moved from block {settled} to {now} while its fingerprints were read "
+                                  "(mode C compares both belts at one block); run again")
     return result
 
 
@@ -521,7 +538,7 @@ async def take(settings: Settings, *, extra: Callable[[dict[str, Any]], None] | 
                 models.update(state.dialect.entities)
         l1 = L1Reader(settings)
         await asyncio.to_thread(l1.read_heads, chains)
-        mode_c_chains = sorted({c for c in chains} if any(e.mode == Mode.CONVERGED for e in entities) else set())
+        mode_c_chains = list(chains) if any(e.mode == Mode.CONVERGED for e in entities) else []
         if mode_c_chains and blue.progress is not None and green.progress is not None:
             await settle(blue, green, mode_c_chains, settings.settle_timeout)
         cutoffs = compute_cutoffs(chains, blue, green, l1, settings.reorg_margin)
@@ -540,7 +557,7 @@ async def take(settings: Settings, *, extra: Callable[[dict[str, Any]], None] | 
             new_chains = {c for c in settings.expected_chains if c not in blue.progress}
         plans = fingerprint_plans(entities, chains, cutoffs, models, timestamps, ts_errors, new_chains)
         t0 = time.perf_counter()
-        fingerprints = await read_fingerprints(blue, green, plans)
+        fingerprints = await read_fingerprints(blue, green, plans, cutoffs)
         timings["fingerprints"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         samples = await read_samples(blue, green, plans, fingerprints, models, settings.sample, settings.seed)

@@ -49,7 +49,7 @@ class GraphQLClient:
             await self._client.aclose()
             self._client = None
 
-    def _fail(self, message: str, asked: str) -> EndpointError:
+    def fail(self, message: str, asked: str) -> EndpointError:
         return EndpointError(redact_text(message), belt=self.belt, endpoint=self.endpoint, asked=asked)
 
     async def query(self, query: str, asked: str, variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -63,28 +63,28 @@ class GraphQLClient:
         try:
             response = await self._client.post(self.url, json=payload)
         except httpx.TimeoutException:
-            raise self._fail(f"timed out after {self.timeout:g}s", asked) from None
+            raise self.fail(f"timed out after {self.timeout:g}s", asked) from None
         except httpx.HTTPError as exc:
-            raise self._fail(f"HTTP request failed: {type(exc).__name__}", asked) from None
+            raise self.fail(f"HTTP request failed: {type(exc).__name__}", asked) from None
         finally:
             self.seconds += time.perf_counter() - started
         if response.status_code != 200:
-            raise self._fail(f"HTTP {response.status_code}", asked)
+            raise self.fail(f"HTTP {response.status_code}", asked)
         try:
             body = response.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
-            raise self._fail("answered with a body that is not JSON", asked) from None
+            raise self.fail("answered with a body that is not JSON", asked) from None
         if not isinstance(body, dict):
-            raise self._fail("answered with JSON that is not an object", asked)
+            raise self.fail("answered with JSON that is not an object", asked)
         errors = body.get("errors")
         if errors:
             first = errors[0] if isinstance(errors, list) and errors else errors
             msg = first.get("message", first) if isinstance(first, dict) else first
             more = f" (+{len(errors) - 1} more)" if isinstance(errors, list) and len(errors) > 1 else ""
-            raise self._fail(f"GraphQL error: {str(msg)[:300]}{more}", asked)
+            raise self.fail(f"GraphQL error: {str(msg)[:300]}{more}", asked)
         data = body.get("data")
         if not isinstance(data, dict):
-            raise self._fail("answered without data", asked)
+            raise self.fail("answered without data", asked)
         return data
 
 
@@ -122,7 +122,7 @@ async def fetch_progress(client: GraphQLClient, source: str) -> list[dict[str, A
     try:
         return normalise_progress(source, data.get(key))
     except ValueError as exc:
-        raise client._fail(str(exc), f"{source} progress") from None
+        raise client.fail(str(exc), f"{source} progress") from None
 
 
 @dataclass(frozen=True)

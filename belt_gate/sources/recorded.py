@@ -67,7 +67,11 @@ class LiveSource:
         for a in asks:
             self._store(f"aggregate:{a.signature}", data.get(a.alias))
         if with_progress:
-            self._store(f"progress:{with_progress}", gql.normalise_progress(with_progress, data.get("_progress")))
+            try:
+                data["_progress"] = gql.normalise_progress(with_progress, data.get("_progress"))
+            except ValueError as exc:
+                raise self.client.fail(str(exc), f"{with_progress} progress") from None
+            self._store(f"progress:{with_progress}", data["_progress"])
         return data
 
     async def rows(self, asks: Sequence[RowsAsk], asked: str) -> dict[str, Any]:
@@ -94,34 +98,33 @@ class RecordedSource:
         self._answers: Mapping[str, Any] = doc.get("answers", {})
 
     def _get(self, key: str, asked: str) -> Any:
-        self.requests += 1
         if key not in self._answers:
             raise EndpointError("the recording has no answer for this question", belt=self.belt,
                                 endpoint=self.endpoint, asked=asked)
         return self._answers[key]
 
     async def introspect(self) -> dict[str, Any]:
+        self.requests += 1
         result = self._get("introspection", "introspection")
         assert isinstance(result, dict)
         return result
 
     async def progress(self, source: str) -> list[dict[str, Any]]:
+        self.requests += 1
         result = self._get(f"progress:{source}", f"{source} progress")
         assert isinstance(result, list)
         return result
 
     async def aggregates(self, asks: Sequence[AggregateAsk], with_progress: str | None) -> dict[str, Any]:
+        self.requests += 1  # one request carried them all, as live
         out = {a.alias: self._get(f"aggregate:{a.signature}", a.signature) for a in asks}
         if with_progress:
-            # progress in a recording is what was read with the fingerprints (or alone)
-            out["_progress"] = None
-        self.requests -= max(0, len(asks) - 1)  # one recorded request carried them all
+            out["_progress"] = self._get(f"progress:{with_progress}", f"{with_progress} progress")
         return out
 
     async def rows(self, asks: Sequence[RowsAsk], asked: str) -> dict[str, Any]:
-        out = {a.alias: self._get(f"rows:{a.signature}", a.signature) for a in asks}
-        self.requests -= max(0, len(asks) - 1)
-        return out
+        self.requests += 1
+        return {a.alias: self._get(f"rows:{a.signature}", a.signature) for a in asks}
 
 
 def new_recording(belt: str, endpoint: str) -> dict[str, Any]:
