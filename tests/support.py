@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,13 +90,13 @@ def serve_belt(db: Path, *, shape: str = "admin", faults: Sequence[str] = (), sc
     proc = procs.spawn(argv, log or db.with_suffix(".log"), env=dict(os.environ))
     try:
         procs.wait_for_port(port, pid=proc.pid, timeout=30, what="belt server")
-        deadline_ok = False
-        for _ in range(200):
+        deadline = time.monotonic() + 30
+        while True:  # listening is not yet serving: poll /healthz until it answers, within a deadline
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    deadline_ok = True
                     break
-        assert deadline_ok, "belt server never became healthy"
+            assert time.monotonic() < deadline and procs.alive(proc.pid), "belt server never became healthy"
+            time.sleep(0.02)
         yield Served(f"http://127.0.0.1:{port}/v1/graphql", proc.pid, port)
     finally:
         procs.stop(proc.pid)
