@@ -14,9 +14,9 @@ from typing import Any
 from graphql import GraphQLSchema
 from graphql.utilities import BreakingChange, SafeChange, SafeChangeType, find_schema_changes
 
+from belt_gate.plan import ROOT
 from belt_gate.rules.verdict import Verdict
 
-ROOT = "_root"
 _FAILING_SAFE = {SafeChangeType.FIELD_CHANGED_KIND_SAFE, SafeChangeType.ARG_CHANGED_KIND_SAFE}
 _TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ROOT_TYPES = ("query_root", "subscription_root", "mutation_root")
