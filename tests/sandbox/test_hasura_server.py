@@ -179,6 +179,32 @@ def test_admin_secret_is_required_when_configured(belt: Path) -> None:
         assert len(ok["data"]["chain_metadata"]) == 2
 
 
+@pytest.mark.parametrize("shape", ["public", "newer"])
+def test_secret_with_public_shape_is_hasuras_unauthorized_role(belt: Path, shape: str) -> None:
+    """HASURA_GRAPHQL_UNAUTHORIZED_ROLE: no header -> the public shape; the right secret -> admin (every
+    table has `_aggregate`); a wrong secret -> access-denied, the secret never echoed."""
+    config = ServerConfig(belt, load_schema(SCHEMA), shape=shape, aggregate_tables=frozenset({"Loan"}),
+                          admin_secret="s3cret-xyz")
+    roots = "{ __schema { queryType { fields { name } } } }"
+    with Server(config) as s:
+        public = {f["name"] for f in s.query(roots)["data"]["__schema"]["queryType"]["fields"]}
+        admin = {f["name"] for f in s.query(roots, headers={"x-hasura-admin-secret": "s3cret-xyz"})[
+            "data"]["__schema"]["queryType"]["fields"]}
+        tables = {"NftTransfer", "Erc1155Transfer", "Action", "Loan", "chain_metadata"}
+        assert {f"{t}_aggregate" for t in tables} <= admin
+        assert "NftTransfer_aggregate" not in public and "chain_metadata_aggregate" not in public
+        assert ("Loan_aggregate" in public) == (shape == "public")
+        assert ("_meta" in admin) == ("_meta" in public) == (shape == "newer")
+        count = s.query("{ NftTransfer_aggregate { aggregate { count } } }",
+                        headers={"x-hasura-admin-secret": "s3cret-xyz"})
+        assert count["data"]["NftTransfer_aggregate"]["aggregate"]["count"] == 40
+        wrong = s.query(roots, headers={"x-hasura-admin-secret": "s3cret-xy"})
+        assert wrong["errors"][0]["extensions"]["code"] == "access-denied" and "s3cret" not in str(wrong)
+    with Server(ServerConfig(belt, load_schema(SCHEMA), shape="admin", admin_secret="s3cret-xyz")) as s:
+        missing = s.query(roots)["errors"][0]
+        assert missing["extensions"]["code"] == "access-denied" and "required, but not found" in missing["message"]
+
+
 def test_public_and_newer_shapes(belt: Path) -> None:
     with Server(ServerConfig(belt, load_schema(SCHEMA), shape="public",
                              aggregate_tables=frozenset({"Loan"}))) as s:

@@ -21,7 +21,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -74,13 +74,16 @@ class ServerConfig:
     admin_secret: str | None = None
     faults: tuple[Fault, ...] = ()
     derived_from: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    #: serve Hasura's admin role (every table has `_aggregate`); see `create_app` for who gets it.
+    admin_role: bool = False
 
     def sdl_options(self) -> SdlOptions:
         removed = frozenset((f.entity or "", f.field or "") for f in self.faults if f.kind == "schema-remove")
         nullable = frozenset(
             (f.entity or "", f.field or "") for f in self.faults if f.kind == "schema-nullable"
         )
-        return SdlOptions(self.shape, self.aggregate_tables, removed, nullable, self.derived_from)
+        return SdlOptions(self.shape, self.aggregate_tables, removed, nullable, self.derived_from,
+                          admin_role=self.admin_role)
 
 
 # -- scalars -----------------------------------------------------------------------------------
@@ -561,30 +564,50 @@ def _error(message: str, path: str, code: str) -> dict[str, Any]:
 
 
 def create_app(config: ServerConfig) -> Starlette:
-    """The starlette application: POST /v1/graphql, GET /healthz."""
+    """The starlette application: POST /v1/graphql, GET /healthz.
+
+    Roles, as Hasura with HASURA_GRAPHQL_ADMIN_SECRET (and, for the public shapes,
+    HASURA_GRAPHQL_UNAUTHORIZED_ROLE): no secret configured -> everyone gets `config.shape`. With a
+    secret: the right `x-hasura-admin-secret` gets the admin role (every table has `_aggregate`); a
+    wrong one is denied; none is denied for shape admin and served as the public role (the shape as
+    configured) for shapes public and newer.
+    """
     service = GraphQLService(config)
+    secret = config.admin_secret
+    admin = service
+    if secret is not None and config.shape != "admin":
+        admin = GraphQLService(replace(config, admin_role=True))
     slow = sum(f.seconds or 0.0 for f in config.faults if f.kind == "slow")
     broken = any(f.kind == "http5xx" for f in config.faults)
-    secret = config.admin_secret
+
+    def role(request: Request) -> GraphQLService | str:
+        """The service answering this request, or why access is denied. The secret is never echoed."""
+        if secret is None:
+            return service
+        given = request.headers.get("x-hasura-admin-secret")
+        if given is None:
+            return "x-hasura-admin-secret/x-hasura-access-key required, but not found" if (
+                config.shape == "admin") else service
+        if hmac.compare_digest(given.encode(), secret.encode()):
+            return admin
+        return "invalid x-hasura-admin-secret/x-hasura-access-key"
 
     async def graphql_endpoint(request: Request) -> Response:
         if broken:
             return PlainTextResponse("service unavailable (sandbox fault http5xx)", status_code=503)
         if slow:
             await asyncio.sleep(slow)
-        if secret is not None:
-            given = request.headers.get("x-hasura-admin-secret", "")
-            if not hmac.compare_digest(given.encode(), secret.encode()):
-                return JSONResponse(_error("invalid x-hasura-admin-secret/x-hasura-access-key", "$",
-                                           "access-denied"))
+        chosen = role(request)
+        if isinstance(chosen, str):
+            return JSONResponse(_error(chosen, "$", "access-denied"))
         try:
             body = json.loads(await request.body())
         except ValueError:
             return JSONResponse(_error("invalid json", "$", "invalid-json"))
         if isinstance(body, list):
-            answers = [await run_in_threadpool(service.execute, item) for item in body]
+            answers = [await run_in_threadpool(chosen.execute, item) for item in body]
             return JSONResponse(answers)
-        return JSONResponse(await run_in_threadpool(service.execute, body))
+        return JSONResponse(await run_in_threadpool(chosen.execute, body))
 
     async def healthz(_request: Request) -> Response:
         return PlainTextResponse("ok")

@@ -15,6 +15,9 @@ Three shapes mirror the three oracle files:
 - ``newer``: newer Envio: a `_meta` root field, `chain_metadata` is a view (all nullable, no
   `_by_pk`), no `db_write_timestamp`, no aggregates at all.
 
+`public` and `newer` are what Hasura's unauthorized (public) role sees; `SdlOptions.admin_role` is the
+same deployment seen with the admin secret: every table has `_aggregate`.
+
 Mutations, subscriptions and Envio's internal tables (raw_events, dynamic_contract_registry, ...)
 are not served.
 """
@@ -134,9 +137,12 @@ class SdlOptions:
     nullable: frozenset[tuple[str, str]] = frozenset()
     #: (entity, derived field) -> @derivedFrom(field:) argument; see `derived_from_map`.
     derived_from: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    #: Hasura's admin role (the admin secret was given): permissions do not apply, so every table,
+    #: views included, has `_aggregate` whatever the shape; the shape still decides the rest.
+    admin_role: bool = False
 
 
-def _chain_metadata(shape: str) -> Table:
+def _chain_metadata(shape: str, admin_role: bool = False) -> Table:
     view = shape == "newer"
     int_cols = (
         ("block_height", False), ("chain_id", False), ("end_block", True),
@@ -151,11 +157,11 @@ def _chain_metadata(shape: str) -> Table:
     pk = [c for c in cols if c.name == "chain_id"]
     return Table(
         "chain_metadata", "chain_metadata", cols, pk=pk,
-        aggregates=shape == "admin", by_pk=not view,
+        aggregates=shape == "admin" or admin_role, by_pk=not view,
     )
 
 
-def _meta_table() -> Table:
+def _meta_table(admin_role: bool = False) -> Table:
     """Newer Envio's `_meta`: a view over the chains' progress, every field nullable."""
     cols = [
         Column("bufferBlock", "Int", True, sql="latest_fetched_block_number"),
@@ -172,7 +178,7 @@ def _meta_table() -> Table:
         Column("sourceBlock", "Int", True, sql="block_height"),
         Column("startBlock", "Int", True, sql="start_block"),
     ]
-    return Table("_meta", "chain_metadata", cols, aggregates=False, by_pk=False)
+    return Table("_meta", "chain_metadata", cols, aggregates=admin_role, by_pk=False)
 
 
 def build_tables(schema: EnvioSchema, options: SdlOptions | None = None) -> list[Table]:
@@ -215,16 +221,18 @@ def build_tables(schema: EnvioSchema, options: SdlOptions | None = None) -> list
         if older:
             cols.append(Column("db_write_timestamp", "timestamp", True, sql="NULL"))
         cols.sort(key=lambda c: c.name)
-        if opts.shape == "public" and opts.aggregate_tables is not None:
+        if opts.admin_role:
+            aggregates = True
+        elif opts.shape == "public" and opts.aggregate_tables is not None:
             aggregates = entity.name in opts.aggregate_tables
         else:
             aggregates = opts.shape != "newer"
         pk = [c for c in cols if c.name == "id"]
         tables.append(Table(entity.name, entity.name, cols, pk=pk, object_rels=obj, array_rels=arr,
                             aggregates=aggregates, by_pk=bool(pk)))
-    tables.append(_chain_metadata(opts.shape))
+    tables.append(_chain_metadata(opts.shape, opts.admin_role))
     if opts.shape == "newer":
-        tables.append(_meta_table())
+        tables.append(_meta_table(opts.admin_role))
     return tables
 
 
