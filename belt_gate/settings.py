@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from belt_gate.envio import EnvioConfig, EnvioSchema, Mode, load_config, load_schema
+from belt_gate.envio import BLOCK_FIELDS, TIMESTAMP_FIELDS, EnvioConfig, EnvioSchema, Mode, load_config, load_schema
 from belt_gate.errors import SettingsError
 from belt_gate.redact import redact_url, register_secret
 
@@ -212,6 +212,20 @@ def _entity_settings(raw: Any, source: str) -> dict[str, EntitySettings]:
     return out
 
 
+def _check_modes(entities: Mapping[str, EntitySettings], schema: EnvioSchema, source: str) -> None:
+    """A mode override must be one the entity can be compared in (A needs a block field, B a timestamp)."""
+    for name, spec in entities.items():
+        entity = schema.entity(name)
+        if entity is None or spec.mode is None:
+            continue
+        if spec.mode == Mode.AT_BLOCK and entity.block_column is None:
+            raise SettingsError(f"{source}: entities.{name}.mode A needs a block number field "
+                                f"({' or '.join(BLOCK_FIELDS)}); {name} has none")
+        if spec.mode == Mode.AT_TIMESTAMP and entity.timestamp_column is None:
+            raise SettingsError(f"{source}: entities.{name}.mode B needs a timestamp field "
+                                f"({' or '.join(TIMESTAMP_FIELDS)}); {name} has none")
+
+
 def load_belt_toml(path: Path) -> dict[str, Any]:
     try:
         data = tomllib.loads(path.read_text())
@@ -281,6 +295,14 @@ def build_settings(
     if schema_path is None and (cwd / "schema.graphql").exists():
         schema_path = cwd / "schema.graphql"
     schema = load_schema(schema_path) if schema_path else None
+    entities: Mapping[str, EntitySettings] = merged.get("entities", {})
+    if schema is not None:
+        _check_modes(entities, schema, str(config_path))
+    audits = tuple(merged.get("audits", ()))
+    if audits:
+        from belt_gate.rules.audit import parse_audits
+
+        parse_audits(audits, source=f"{config_path}: [[audit]]")
     blue_schema = load_schema(p) if (p := path("blue_schema")) else None
     green_schema = load_schema(p) if (p := path("green_schema")) else None
 
@@ -294,7 +316,7 @@ def build_settings(
     blue = merged.get("blue") or alias
     if not blue:
         raise SettingsError("no blue and no alias: give --belt-blue=URL, or set the alias in the settings")
-    for name, value in (("blue", blue), ("green", green), ("alias", alias)):
+    for name, value in (("blue", merged.get("blue")), ("green", green), ("alias", alias)):
         if value is None:
             continue
         if not isinstance(value, str):
@@ -336,7 +358,7 @@ def build_settings(
         timeout=_number(merged.get("timeout", 30), "--belt-timeout", float, 0.001),
         reorg_margin=_number(merged.get("reorg_margin", 0), "--belt-reorg-margin", int),
         head_tolerance=_number(merged.get("head_tolerance", 10), "--belt-head-tolerance", int),
-        entities=merged.get("entities", {}),
-        audits=tuple(merged.get("audits", ())),
+        entities=entities,
+        audits=audits,
         blue_headers=_headers(env, "blue"), green_headers=_headers(env, "green"),
     )

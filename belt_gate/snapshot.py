@@ -237,16 +237,18 @@ def fingerprint_plans(
                 fp.new_chain = True
                 fp.cutoff_text = "new chain"
             elif e.mode == Mode.AT_BLOCK and chain is not None:
-                assert e.block_column
-                if cut is None or cut.get("block") is None:
+                if e.block_column is None:
+                    fp.error = f"mode A needs a block number field; {e.name} has none (its mode in belt.toml?)"
+                elif cut is None or cut.get("block") is None:
                     fp.error = (cut or {}).get("error", f"no cutoff for chain {chain}")
                 else:
                     conds.append((e.block_column, "_lte",
                                   _lit(_column_type(models, e.name, e.block_column), cut["block"])))
                     fp.cutoff_text = f"block <= {cut['block']}"
             elif e.mode == Mode.AT_TIMESTAMP and chain is not None:
-                assert e.timestamp_column
-                if cut is None or cut.get("block") is None:
+                if e.timestamp_column is None:
+                    fp.error = f"mode B needs a timestamp field; {e.name} has none (its mode in belt.toml?)"
+                elif cut is None or cut.get("block") is None:
                     fp.error = (cut or {}).get("error", f"no cutoff for chain {chain}")
                 elif timestamps.get(chain) is not None:
                     ts = timestamps[chain]

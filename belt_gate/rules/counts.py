@@ -49,6 +49,9 @@ def fingerprints(
     expansion: green's count >= blue's - allowed (green may hold more)."""
     props: dict[str, Any] = {"cutoff": cutoff}
     where = f"{label} at {cutoff}"
+    if blue_absent and green_absent:  # nothing was read: 0 == 0 would pass without comparing
+        return Verdict.fail(f"{where}: neither blue nor green serves {label.split('@')[0]} (the settings' "
+                            "schema names it: track the table, or grant this role select on it)", **props)
     if green_error:
         return Verdict.fail(f"{where}: green unreadable: {green_error}", **props)
     if blue_error:
