@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
 
 from belt_gate.envio import load_schema
 from belt_gate.sandbox import procs
@@ -74,10 +78,9 @@ class Served:
     port: int
 
 
-@contextlib.contextmanager
-def serve_belt(db: Path, *, shape: str = "admin", faults: Sequence[str] = (), schema: Path = SCHEMA,
-               aggregate_tables: str | None = None, secret_env: str | None = None,
-               log: Path | None = None) -> Iterator[Served]:
+def _start(db: Path, *, shape: str = "admin", faults: Sequence[str] = (), schema: Path = SCHEMA,
+           aggregate_tables: str | None = None, secret_env: str | None = None,
+           env: Mapping[str, str] | None = None, log: Path | None = None) -> tuple[subprocess.Popen[bytes], int]:
     port = procs.free_port()
     argv = [sys.executable, "-m", "belt_gate.sandbox.hasura", "--db", str(db), "--schema", str(schema),
             "--port", str(port), "--shape", shape]
@@ -87,18 +90,84 @@ def serve_belt(db: Path, *, shape: str = "admin", faults: Sequence[str] = (), sc
         argv += ["--aggregate-tables", aggregate_tables]
     if secret_env:
         argv += ["--admin-secret-env", secret_env]
-    proc = procs.spawn(argv, log or db.with_suffix(".log"), env=dict(os.environ))
+    return procs.spawn(argv, log or db.with_suffix(".log"), env={**os.environ, **(env or {})}), port
+
+
+def _healthy(proc: subprocess.Popen[bytes], port: int) -> Served:
+    procs.wait_for_port(port, pid=proc.pid, timeout=30, what="belt server")
+    deadline = time.monotonic() + 30
+    while True:  # listening is not yet serving: poll /healthz until it answers, within a deadline
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                break
+        assert time.monotonic() < deadline and procs.alive(proc.pid), "belt server never became healthy"
+        time.sleep(0.02)
+    return Served(f"http://127.0.0.1:{port}/v1/graphql", proc.pid, port)
+
+
+@contextlib.contextmanager
+def serve_belts(belts: Mapping[str, tuple[Path, Mapping[str, Any]]]) -> Iterator[dict[str, Served]]:
+    """Several belt servers, name -> (db, options of `serve_belt`), all started before any is waited for."""
+    started: list[tuple[str, subprocess.Popen[bytes], int]] = []
     try:
-        procs.wait_for_port(port, pid=proc.pid, timeout=30, what="belt server")
-        deadline = time.monotonic() + 30
-        while True:  # listening is not yet serving: poll /healthz until it answers, within a deadline
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            assert time.monotonic() < deadline and procs.alive(proc.pid), "belt server never became healthy"
-            time.sleep(0.02)
-        yield Served(f"http://127.0.0.1:{port}/v1/graphql", proc.pid, port)
+        for name, (db, options) in belts.items():
+            started.append((name, *_start(db, **options)))
+        yield {name: _healthy(proc, port) for name, proc, port in started}
     finally:
-        procs.stop(proc.pid)
-        with contextlib.suppress(Exception):
-            proc.wait(timeout=5)
+        for _, proc, _ in started:
+            procs.stop(proc.pid)
+            with contextlib.suppress(Exception):
+                proc.wait(timeout=5)
+
+
+@contextlib.contextmanager
+def serve_belt(db: Path, **options: Any) -> Iterator[Served]:
+    """One belt server: `shape`, `faults`, `schema`, `aggregate_tables`, `secret_env`, `env` (added to
+    the server's environment, e.g. the variable `secret_env` names), `log`."""
+    with serve_belts({"belt": (db, options)}) as served:
+        yield served["belt"]
+
+
+# -- pytester runs of the plugin ----------------------------------------------------------------
+
+
+#: Installed plugins a belt_gate run does not use; blocking them saves ~1.5 s of start-up per run
+#: (hypothesis and anyio are slow to import). belt_gate still loads through its entry point.
+LEAN = ("-p", "no:hypothesispytest", "-p", "no:anyio", "-p", "no:xdist", "-p", "no:xdist.looponfail",
+        "-p", "no:platformdirs")
+
+
+def run(pytester: pytest.Pytester, *args: str, lean: bool = False) -> pytest.RunResult:
+    """`lean`: without the unused plugins of LEAN (no `-n` then)."""
+    return pytester.runpytest_subprocess("-p", "no:cacheprovider", *(LEAN if lean else ()), "-rA", *args)
+
+
+def outcomes(result: pytest.RunResult) -> dict[str, str]:
+    """nodeid -> PASSED/FAILED from `-rA` short summary lines."""
+    out = {}
+    for line in result.outlines:
+        m = re.match(r"^(PASSED|FAILED) belt_gate::(\S+)", line)
+        if m:
+            out[m.group(2)] = m.group(1)
+    return out
+
+
+def failed(result: pytest.RunResult) -> set[str]:
+    return {k for k, v in outcomes(result).items() if v == "FAILED"}
+
+
+def assert_out(result: pytest.RunResult, *parts: str) -> None:
+    """Every part (a `*` separates parts that must appear in order) is on one output line."""
+    for wanted in parts:
+        pieces = wanted.split("*")
+        for line in result.outlines:
+            pos = 0
+            for piece in pieces:
+                pos = line.find(piece, pos)
+                if pos < 0:
+                    break
+                pos += len(piece)
+            else:
+                break
+        else:
+            raise AssertionError(f"no output line matches {wanted!r}:\n{result.stdout.str()}")

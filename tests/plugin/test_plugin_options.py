@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 from collections.abc import Iterator
 
 import pytest
 
-from tests.support import SCHEMA, BeltData, Served, serve_belt
+from tests.support import SCHEMA, BeltData, Served, assert_out, outcomes, run, serve_belt
 
 pytest_plugins = ["pytester"]
 SCHEMAS = [f"--belt-schema={SCHEMA}", f"--belt-blue-schema={SCHEMA}", f"--belt-green-schema={SCHEMA}"]
@@ -35,37 +34,6 @@ def belts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Served
         served = {name: stack.enter_context(serve_belt(data.write(d / f"{name}.db")))
                   for name, data in variants.items()}
         yield served
-
-
-def outcomes(result: pytest.RunResult) -> dict[str, str]:
-    """nodeid -> PASSED/FAILED from `-rA` short summary lines."""
-    out = {}
-    for line in result.outlines:
-        m = re.match(r"^(PASSED|FAILED) belt_gate::(\S+)", line)
-        if m:
-            out[m.group(2)] = m.group(1)
-    return out
-
-
-def assert_out(result: pytest.RunResult, *parts: str) -> None:
-    """Every part (a `*` separates parts that must appear in order) is on one output line."""
-    for wanted in parts:
-        pieces = wanted.split("*")
-        for line in result.outlines:
-            pos = 0
-            for piece in pieces:
-                pos = line.find(piece, pos)
-                if pos < 0:
-                    break
-                pos += len(piece)
-            else:
-                break
-        else:
-            raise AssertionError(f"no output line matches {wanted!r}:\n{result.stdout.str()}")
-
-
-def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rA", *args)
 
 
 def test_healthy_green_passes_in_parity_with_certificate_and_junit(
