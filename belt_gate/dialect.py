@@ -93,7 +93,8 @@ def read_dialect(introspection: dict[str, Any]) -> Dialect:
     root = schema.query_type
     assert root is not None
     fields = root.fields
-    progress = "chain_metadata" if "chain_metadata" in fields else "_meta" if "_meta" in fields else None
+    # Newer Envio serves `_meta` (its progress API) and keeps `chain_metadata` as a view beside it: prefer `_meta`.
+    progress = "_meta" if "_meta" in fields else "chain_metadata" if "chain_metadata" in fields else None
     tables = []
     aggregates = set()
     sums: dict[str, tuple[str, ...]] = {}

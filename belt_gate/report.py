@@ -37,6 +37,7 @@ def certificate(
         doc["entities"] = snapshot.get("entities")
         doc["requests"] = {name: {"requests": b.get("requests"), "seconds": b.get("seconds")}
                            for name, b in snapshot.get("belts", {}).items()}
+        doc["progress_sources"] = {name: b.get("progress_source") for name, b in snapshot.get("belts", {}).items()}
         doc["timings"] = snapshot.get("timings")
         doc["l1"] = {"heads": snapshot.get("l1", {}).get("heads"), "round_trips": snapshot.get("l1", {}).get(
             "round_trips")}

@@ -35,6 +35,13 @@ def _belt_errors(snap: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
+def _with_cause(message: str, snap: Mapping[str, Any]) -> str:
+    """A cutoff or sample that could not be had because a belt was unreadable names that belt's endpoint
+    and error (the endpoint redacted), not only the missing number."""
+    causes = [err for err in _belt_errors(snap).values() if err not in message]
+    return f"{message}: {'; '.join(causes)}" if causes else message
+
+
 def evaluate(case: Case, snap: Mapping[str, Any]) -> Verdict:
     blue, green = snap["belts"]["blue"], snap["belts"]["green"]
     if case.rule == "chain_set":
@@ -57,11 +64,19 @@ def evaluate(case: Case, snap: Mapping[str, Any]) -> Verdict:
         if fp is None:
             return Verdict.fail(f"{case.rule} {label}: not in the snapshot (nothing was read)")
         if fp.get("new_chain"):
+            green_chains = _chains_of(green)
+            if green_chains is None:
+                return Verdict.fail(_with_cause(f"{label}: chain {case.chain} is expected in green, but green's "
+                                                "chains are unknown", snap))
+            if case.chain not in green_chains:
+                return Verdict.fail(f"{label}: green does not index expected chain {case.chain} (no progress "
+                                    "row, and blue lacks it too): nothing to compare (silent skip)")
             return Verdict.ok(f"{label}: chain {case.chain} is new in green (expected, no blue baseline): "
                               "judged by its progress against the chain head and its golden/audit tests")
         if case.rule == "counts":
             if fp.get("error"):
-                return Verdict.fail(f"{label}: cannot compare: {fp['error']}", cutoff=fp.get("cutoff"))
+                return Verdict.fail(f"{label}: cannot compare: {_with_cause(fp['error'], snap)}",
+                                    cutoff=fp.get("cutoff"))
             tol = snap["tolerances"].get(case.entity, {"rel": "0", "abs": 0})
             return counts.fingerprints(
                 label, snap["mode"], fp.get("blue"), fp.get("green"),
@@ -72,7 +87,7 @@ def evaluate(case: Case, snap: Mapping[str, Any]) -> Verdict:
         if sample.get("skip"):
             return Verdict.ok(f"{label}: no sample: {sample['skip']}")
         if sample.get("error"):
-            return Verdict.fail(f"{label}: no sample (seed {snap['seed']}): {sample['error']}")
+            return Verdict.fail(f"{label}: no sample (seed {snap['seed']}): {_with_cause(sample['error'], snap)}")
         return content.rows(label, sample.get("blue"), sample.get("green"), seed=snap["seed"],
                             expected=int(sample.get("expected", 0)), blue_error=sample.get("blue_error"),
                             green_error=sample.get("green_error"))
