@@ -581,8 +581,10 @@ async def take(settings: Settings, *, extra: Callable[[dict[str, Any]], None] | 
             schema_doc["error"] = _msg(exc)
     else:
         schema_doc["error"] = "; ".join(f"{s.name}: {s.error}" for s in (blue, green) if s.error) or "unreadable"
-    live_enums = sorted({*(blue.dialect.enum_scalars if blue.dialect else ()),
-                         *(green.dialect.enum_scalars if green.dialect else ())})
+    live_enums: list[str] | None = sorted({*(blue.dialect.enum_scalars if blue.dialect else ()),
+                                           *(green.dialect.enum_scalars if green.dialect else ())})
+    if blue.dialect is None or green.dialect is None:
+        live_enums = None  # an endpoint that could not be introspected may expose enum columns
     snap: dict[str, Any] = {
         "version": 1,
         "mode": settings.mode,

@@ -71,10 +71,15 @@ def schema(entity: str, changes: Sequence[Mapping[str, Any]] | None, error: str 
 def enums(
     blue: Mapping[str, Sequence[str]] | None,
     green: Mapping[str, Sequence[str]] | None,
-    live_enum_scalars: Sequence[str],
+    live_enum_scalars: Sequence[str] | None,
 ) -> Verdict:
-    """Enum value sets from the Envio schema files (Hasura shows enums as opaque scalars)."""
+    """Enum value sets from the Envio schema files (Hasura shows enums as opaque scalars).
+    `live_enum_scalars` None: an endpoint could not be introspected, so its enum columns are unknown."""
     if blue is None or green is None:
+        if live_enum_scalars is None:
+            return Verdict.fail(
+                "enums: no source to compare, and an endpoint could not be introspected, so whether it has enum "
+                "columns is unknown: give both Envio schemas (--belt-blue-schema and --belt-green-schema)")
         if not live_enum_scalars:
             return Verdict.ok("enums: neither endpoint exposes an enum column; no enum source needed")
         return Verdict.fail(

@@ -263,7 +263,11 @@ def test_timeout_decides_when_an_endpoint_is_not_answering(pytester: pytest.Pyte
     result = run(pytester, f"--belt-blue={belts.url('blue')}", f"--belt-green={slow}", "--belt-timeout=0.5")
     got = outcomes(result)
     assert got["chain_set"] == got["schema[_root]"] == "FAILED", result.stdout.str()
-    assert f"green: green {slow}: timed out after 0.5s (asking introspection)" in verdict(cert(pytester), "chain_set")
+    doc = cert(pytester)
+    assert f"green: green {slow}: timed out after 0.5s (asking introspection)" in verdict(doc, "chain_set")
+    # none passes: not even enums, as green's enum columns are unknown
+    assert set(got.values()) == {"FAILED"} and len(got) == len(doc["verdicts"]) > 2
+    assert "an endpoint could not be introspected" in verdict(doc, "enums")
 
 
 @contextlib.contextmanager

@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from belt_gate.numbers import NotANumber, parse_number
@@ -162,3 +162,204 @@ def test_numbers_refuse_non_numbers() -> None:
         except NotANumber:
             continue
         raise AssertionError(f"{bad!r} parsed")
+
+
+# -- the three laws for every rule that compares green with blue (or with a fixture) -----------------
+
+blocks = st.integers(min_value=0, max_value=2**63)
+
+
+def _progress(blue: object, green: object, **kw: Any) -> bool:
+    args: dict[str, Any] = {"blue_has_chain": True, "l1_head": None, "head_error": None, "head_tolerance": 0,
+                            "errors": {}}
+    args.update(kw)
+    return chains.progress(1, {"processed": blue}, {"processed": green}, **args).passed
+
+
+@given(blocks, st.booleans())
+def test_progress_of_equal_belts_passes(block: int, as_text: bool) -> None:
+    value = str(block) if as_text else block
+    assert _progress(value, value)
+
+
+@given(blocks, st.integers(min_value=1, max_value=2**32))
+def test_progress_green_behind_fails_and_ahead_passes(block: int, delta: int) -> None:
+    assert not _progress(block + delta, block)  # blocks green lacks: a removal
+    assert _progress(block, block + delta)  # blocks green adds never fail
+
+
+@given(chain_ids, st.data())
+def test_chain_set_expansion_identity_and_expected_removal(chain_set: set[int], data: st.DataObject) -> None:
+    assert chains.chain_set("expansion", chain_set, chain_set, chain_set, {}).passed
+    blue = data.draw(st.sets(st.sampled_from(sorted(chain_set))))
+    gone = data.draw(st.sampled_from(sorted(chain_set - blue))) if chain_set - blue else None
+    if gone is not None:  # an expected chain that green does not index
+        assert not chains.chain_set("expansion", chain_set, blue, chain_set - {gone}, {}).passed
+
+
+values = st.one_of(st.none(), st.booleans(), big.map(str), st.text(max_size=6))
+row_ids = st.lists(st.text(alphabet="0123456789_abcdef", min_size=1, max_size=8), min_size=1, max_size=8,
+                   unique=True)
+
+
+@st.composite
+def sampled_rows(draw: st.DrawFn) -> list[dict[str, Any]]:
+    columns = draw(st.lists(st.from_regex(r"[a-z][A-Za-z]{0,5}", fullmatch=True), max_size=5, unique=True))
+    return [{"id": rid, **{c: draw(values) for c in columns if c != "id"}} for rid in draw(row_ids)]
+
+
+@given(sampled_rows(), st.randoms(use_true_random=False))
+def test_content_identical_rows_pass_in_any_order(rows: list[dict[str, Any]], rnd: Any) -> None:
+    green = [dict(r) for r in rows]
+    rnd.shuffle(green)
+    assert content.rows("E@1", rows, green, seed=1, expected=len(rows)).passed
+
+
+@given(sampled_rows(), st.data())
+def test_content_removing_a_row_or_changing_a_field_fails(rows: list[dict[str, Any]], data: st.DataObject) -> None:
+    i = data.draw(st.integers(min_value=0, max_value=len(rows) - 1))
+    without = rows[:i] + rows[i + 1:]
+    verdict = content.rows("E@1", rows, without, seed=5, expected=len(rows))
+    assert not verdict.passed and f"row {rows[i]['id']} is in blue but not in green (seed 5)" in verdict.message
+    column = data.draw(st.sampled_from(sorted(rows[i])))
+    if column != "id":
+        changed = [dict(r) for r in rows]
+        changed[i][column] = "changed" if rows[i][column] != "changed" else "other"
+        verdict = content.rows("E@1", rows, changed, seed=5, expected=len(rows))
+        assert not verdict.passed and f"field {column}" in verdict.message
+
+
+@given(sampled_rows(), sampled_rows(), st.dictionaries(st.from_regex(r"new[A-Z][a-z]{0,4}", fullmatch=True),
+                                                       values, max_size=3))
+def test_content_green_rows_and_columns_added_never_fail(rows: list[dict[str, Any]], more: list[dict[str, Any]],
+                                                          columns: dict[str, Any]) -> None:
+    extra = [r for r in more if r["id"] not in {b["id"] for b in rows}]
+    green = [{**r, **columns} for r in rows] + extra
+    assert content.rows("E@1", rows, green, seed=0, expected=len(rows)).passed
+
+
+# Schemas in the Hasura dialect: entity types with scalar fields, a list and a by_pk root field each.
+FIELD_TYPES = ("String", "Int", "Boolean", "numeric")
+names = st.lists(st.from_regex(r"[A-Z][a-z]{1,6}", fullmatch=True), min_size=1, max_size=4, unique=True)
+
+
+@st.composite
+def hasura_schemas(draw: st.DrawFn) -> dict[str, dict[str, str]]:
+    """entity -> field -> GraphQL type (e.g. "Int!")."""
+    out = {}
+    for entity in draw(names):
+        fields = draw(st.lists(st.from_regex(r"[a-z][a-zA-Z]{0,6}", fullmatch=True), max_size=5, unique=True))
+        out[entity] = {"id": "String!", **{f: draw(st.sampled_from(FIELD_TYPES)) + draw(st.sampled_from(["", "!"]))
+                                          for f in fields if f != "id"}}
+    return out
+
+
+def sdl(model: dict[str, dict[str, str]]) -> Any:
+    from graphql import build_schema
+
+    types = "\n".join(f"type {e} {{ {' '.join(f'{f}: {t}' for f, t in fields.items())} }}"
+                      for e, fields in model.items())
+    roots = " ".join(["health: Int", *(f"{e}(limit: Int): [{e}!]! {e}_by_pk(id: String!): {e}" for e in model)])
+    return build_schema(f"scalar numeric\n{types}\ntype query_root {{ {roots} }}\nschema {{ query: query_root }}")
+
+
+def schema_verdicts(blue: dict[str, dict[str, str]], green: dict[str, dict[str, str]]) -> dict[str, bool]:
+    from belt_gate.plan import ROOT
+    from belt_gate.rules.schema import schema, schema_changes
+
+    owners = sorted(blue)
+    changes = schema_changes(sdl(blue), sdl(green), owners)
+    return {e: schema(e, changes, None).passed for e in [*owners, ROOT]}
+
+
+SCHEMA_SETTINGS = settings(deadline=None, max_examples=40)
+
+
+@SCHEMA_SETTINGS
+@given(hasura_schemas())
+def test_schema_identical_passes(model: dict[str, dict[str, str]]) -> None:
+    assert all(schema_verdicts(model, model).values())
+
+
+@SCHEMA_SETTINGS
+@given(hasura_schemas(), st.data())
+def test_schema_removing_a_field_or_a_type_fails_its_entity(model: dict[str, dict[str, str]],
+                                                             data: st.DataObject) -> None:
+    entity = data.draw(st.sampled_from(sorted(model)))
+    fields = [f for f in model[entity] if f != "id"]
+    if fields:
+        gone = data.draw(st.sampled_from(fields))
+        green = {**model, entity: {f: t for f, t in model[entity].items() if f != gone}}
+        got = schema_verdicts(model, green)
+        assert not got[entity] and all(v for e, v in got.items() if e != entity)
+        flipped = model[entity][gone].removesuffix("!") if model[entity][gone].endswith("!") \
+            else model[entity][gone] + "!"
+        assert not schema_verdicts(model, {**model, entity: {**model[entity], gone: flipped}})[entity]
+    got = schema_verdicts(model, {e: f for e, f in model.items() if e != entity})
+    assert not got[entity]
+
+
+@SCHEMA_SETTINGS
+@given(hasura_schemas(), st.data())
+def test_schema_additions_never_fail(model: dict[str, dict[str, str]], data: st.DataObject) -> None:
+    entity = data.draw(st.sampled_from(sorted(model)))
+    new_type = data.draw(st.sampled_from(FIELD_TYPES)) + data.draw(st.sampled_from(["", "!"]))
+    green = {**model, entity: {**model[entity], "addedField": new_type}, "Zzadded": {"id": "String!"}}
+    assert all(schema_verdicts(model, green).values())
+
+
+enum_sets = st.dictionaries(st.from_regex(r"[A-Z][a-z]{1,6}", fullmatch=True),
+                            st.lists(st.from_regex(r"[A-Z]{1,6}", fullmatch=True), min_size=1, max_size=5,
+                                     unique=True).map(tuple), min_size=1, max_size=4)
+
+
+@given(enum_sets, st.data())
+def test_enums_identity_removal_and_additions(enums: dict[str, tuple[str, ...]], data: st.DataObject) -> None:
+    from belt_gate.rules.schema import enums as enum_rule
+
+    assert enum_rule(enums, enums, ["x"]).passed
+    name = data.draw(st.sampled_from(sorted(enums)))
+    value = data.draw(st.sampled_from(enums[name]))
+    assert not enum_rule(enums, {**enums, name: tuple(v for v in enums[name] if v != value)}, ["x"]).passed
+    assert not enum_rule(enums, {k: v for k, v in enums.items() if k != name}, ["x"]).passed
+    grown = {**{k: (*v, "ZZADDED") for k, v in enums.items()}, "Zzadded": ("A",)}
+    assert enum_rule(enums, grown, ["x"]).passed
+
+
+def test_enums_never_pass_without_a_source_when_an_endpoint_is_unreadable() -> None:
+    from belt_gate.rules.schema import enums as enum_rule
+
+    assert enum_rule(None, None, []).passed  # both endpoints read, neither has an enum column
+    assert not enum_rule(None, None, None).passed
+    assert enum_rule({"E": ("A",)}, {"E": ("A",)}, None).passed  # the files decide
+
+
+golden_fields = st.dictionaries(
+    st.from_regex(r"[a-z][A-Za-z0-9]{0,7}", fullmatch=True).filter(lambda n: n != "id"),
+    st.one_of(st.booleans(), st.none(), st.integers(min_value=0, max_value=2**256).map(str),
+              st.from_regex(r"0x[0-9a-f]{40}", fullmatch=True), st.from_regex(r"[a-z]{1,8}", fullmatch=True)),
+    min_size=1, max_size=6)
+
+
+def _golden(fields: dict[str, Any]) -> Any:
+    from belt_gate.golden import parse_event_entry
+
+    return parse_event_entry({
+        "chain": 8453, "tx_hash": "0x" + "ab" * 32, "log_index": 3, "block_number": 12, "block_hash": "0x" + "cd" * 32,
+        "address": "0x" + "11" * 20, "event": "Transfer(address indexed from, address indexed to, uint256 value)",
+        "entity": "E", "entity_id": "8453_12_3", "fields": fields}, "golden/8453.yaml: event 1")
+
+
+@settings(deadline=None)
+@given(golden_fields, st.dictionaries(st.from_regex(r"extra[A-Z][a-z]{0,4}", fullmatch=True), values, max_size=3),
+       st.data())
+def test_golden_entity_laws(fields: dict[str, Any], extra: dict[str, Any], data: st.DataObject) -> None:
+    from belt_gate.rules.golden import golden_entity
+
+    event = _golden(fields)
+    row = {"id": "8453_12_3", **fields}
+    assert golden_entity(event, row, belt="green", endpoint="e").passed  # the fixture's own values
+    assert golden_entity(event, {**row, **extra}, belt="green", endpoint="e").passed  # columns added
+    gone = data.draw(st.sampled_from(sorted(fields)))
+    assert not golden_entity(event, {k: v for k, v in row.items() if k != gone}, belt="green", endpoint="e").passed
+    assert not golden_entity(event, None, belt="green", endpoint="e").passed  # the row removed
