@@ -47,7 +47,7 @@ import pytest
 
 from belt_gate.sandbox import chains
 from belt_gate.snapshot import seeded_id
-from tests.support import SCHEMA, BeltData, Served, serve_belt
+from tests.support import SCHEMA, BeltData, Served, outcomes, serve_belt
 
 pytest_plugins = ["pytester"]
 
@@ -112,15 +112,6 @@ def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     Hypothesis' plugin would import hypothesis afresh in every run (seconds); nothing here uses it."""
     return pytester.runpytest_inprocess("-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-rA",
                                         "--belt-report=cert.json", *args)
-
-
-def outcomes(result: pytest.RunResult) -> dict[str, str]:
-    out = {}
-    for line in result.outlines:
-        m = re.match(r"^(PASSED|FAILED) belt_gate::(\S+)", line)
-        if m:
-            out[m.group(2)] = m.group(1)
-    return out
 
 
 def cert(pytester: pytest.Pytester) -> dict[str, Any]:
