@@ -52,10 +52,10 @@ def fingerprints(
     if blue_absent and green_absent:  # nothing was read: 0 == 0 would pass without comparing
         return Verdict.fail(f"{where}: neither blue nor green serves {label.split('@')[0]} (the settings' "
                             "schema names it: track the table, or grant this role select on it)", **props)
-    if green_error:
-        return Verdict.fail(f"{where}: green unreadable: {green_error}", **props)
-    if blue_error:
-        return Verdict.fail(f"{where}: blue unreadable: {blue_error}", **props)
+    if green_error or blue_error:  # both named when both fail (e.g. neither role may aggregate)
+        unreadable = [f"{side} unreadable: {err}" for side, err in (("green", green_error), ("blue", blue_error))
+                      if err]
+        return Verdict.fail(f"{where}: {'; '.join(unreadable)}", **props)
     try:
         b_flat = {"count": 0} if blue_absent else _flatten(blue or {})
         g_flat = {"count": 0} if green_absent else _flatten(green or {})
