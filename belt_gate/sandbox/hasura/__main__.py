@@ -1,7 +1,8 @@
 """`python -m belt_gate.sandbox.hasura --db PATH --schema schema.graphql --port P [...]`.
 
 Options: --shape admin|public|newer, --aggregate-tables A,B (shape public), --admin-secret-env VAR
-(the secret is read from that environment variable, never from the command line), --fault F
+(the secret is read from that environment variable, never from the command line; with shape public or
+newer a request without it is served as that public role, with it as the admin role), --fault F
 (repeatable; schema-remove, schema-nullable, slow, http5xx), --host (default 127.0.0.1).
 Bad options give one line on stderr and exit status 2.
 """
