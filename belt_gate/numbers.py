@@ -6,9 +6,13 @@ Anything that is not a finite number raises NotANumber, which the rules turn int
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 
 Number = int | Decimal
+#: ASCII only: str.isdigit() and Decimal() also take "²", "٣" or "1_000", which no belt sends as a number.
+_INT = re.compile(r"[+-]?[0-9]+")
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?(?:nan|inf|infinity)", re.I)
 
 
 class NotANumber(ValueError):
@@ -27,8 +31,10 @@ def parse_number(value: object) -> Number:
         return _normalise(Decimal(repr(value)))
     if isinstance(value, str):
         text = value.strip()
-        if text and (text.isdigit() or (text[0] in "+-" and text[1:].isdigit())):
+        if _INT.fullmatch(text):
             return int(text)
+        if not _DECIMAL.fullmatch(text):
+            raise NotANumber(f"{value!r} is not a number")
         try:
             d = Decimal(text)
         except InvalidOperation:

@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from belt_gate.numbers import NotANumber, parse_number
+from belt_gate.numbers import NotANumber, parse_number, same_value
 from belt_gate.rules import chains, content, counts
 from belt_gate.rules.content import sample_offsets
 from belt_gate.settings import Tolerance
@@ -363,3 +363,14 @@ def test_golden_entity_laws(fields: dict[str, Any], extra: dict[str, Any], data:
     gone = data.draw(st.sampled_from(sorted(fields)))
     assert not golden_entity(event, {k: v for k, v in row.items() if k != gone}, belt="green", endpoint="e").passed
     assert not golden_entity(event, None, belt="green", endpoint="e").passed  # the row removed
+
+
+@given(st.text(max_size=8), st.text(max_size=8))
+def test_numbers_only_from_ascii_text_and_same_value_never_raises(text: str, other: str) -> None:
+    try:
+        parse_number(text)
+    except NotANumber:
+        pass
+    else:  # "²".isdigit() and Decimal("٣") == 3: neither is a number a belt sends
+        assert text.strip().isascii() and "_" not in text
+    assert same_value(text, text) and same_value(text, other) in (True, False)
