@@ -50,8 +50,8 @@ _HASH = re.compile(r"^0x[0-9a-fA-F]{64}$")
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _HEXDATA = re.compile(r"^0x(?:[0-9a-fA-F]{2})*$")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_INT_TEXT = re.compile(r"^[+-]?\d+$")
-_DEC_TEXT = re.compile(r"^[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?$")
+_INT_TEXT = re.compile(r"^[+-]?\d+$", re.ASCII)  # ASCII: "٣" is not 3, "²" not a number
+_DEC_TEXT = re.compile(r"^[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?$", re.ASCII)
 _HEX_TEXT = re.compile(r"^0x[0-9a-fA-F]*$")
 
 EVENT_KEYS = frozenset(

@@ -12,6 +12,9 @@ from decimal import Decimal, InvalidOperation
 Number = int | Decimal
 #: ASCII only: str.isdigit() and Decimal() also take "²", "٣" or "1_000", which no belt sends as a number.
 _INT = re.compile(r"[+-]?[0-9]+")
+#: Integers longer than this stay Decimal (still exact): int() refuses > 4300 digits, and int(Decimal("1e9999999"))
+#: would build a ten-million-digit number from nine characters of a text column.
+_MAX_INT_DIGITS = 4000
 _DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?(?:nan|inf|infinity)", re.I)
 
 
@@ -31,7 +34,7 @@ def parse_number(value: object) -> Number:
         return _normalise(Decimal(repr(value)))
     if isinstance(value, str):
         text = value.strip()
-        if _INT.fullmatch(text):
+        if _INT.fullmatch(text) and len(text) <= _MAX_INT_DIGITS:
             return int(text)
         if not _DECIMAL.fullmatch(text):
             raise NotANumber(f"{value!r} is not a number")
@@ -46,7 +49,7 @@ def parse_number(value: object) -> Number:
 
 
 def _normalise(d: Decimal) -> Number:
-    if d == d.to_integral_value():
+    if d.adjusted() < _MAX_INT_DIGITS and d == d.to_integral_value():
         return int(d)
     return d
 
