@@ -403,3 +403,6 @@ def test_huge_numbers_stay_exact_and_cheap() -> None:
     assert parse_number("1e999999999") == Decimal("1e999999999")
     assert same_value("9" * 5000, "9" * 5000) and not same_value("9" * 5000, "9" * 4999 + "8")
     assert same_value("1e4001", "1" + "0" * 4001) and parse_number("1" + "0" * 30) == 10**30
+    from belt_gate.golden import values_equal
+
+    assert not values_equal("42", "9" * 5000) and values_equal("42", "042")
