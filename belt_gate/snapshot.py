@@ -9,22 +9,21 @@ thing it concerns; nothing here decides pass/fail.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from belt_gate import sampling
 from belt_gate.dialect import Dialect, read_dialect, schema_of
 from belt_gate.envio import Entity, Mode
 from belt_gate.errors import BeltGateError, EndpointError
 from belt_gate.plan import EntityPlan, entity_plans
 from belt_gate.redact import redact_text, redact_url
-from belt_gate.rules.content import sample_offsets
 from belt_gate.rules.schema import schema_changes
 from belt_gate.settings import Settings, is_url
-from belt_gate.sources.graphql import AggregateAsk, GraphQLClient, Numeric, RowsAsk
+from belt_gate.sources.graphql import AggregateAsk, GraphQLClient, Numeric
 from belt_gate.sources.recorded import (
     BeltSource,
     LiveSource,
@@ -215,6 +214,14 @@ class FingerprintPlan:
     error: str | None = None
     new_chain: bool = False
 
+    @property
+    def entity_name(self) -> str:
+        return self.entity.name
+
+    @property
+    def chain_column(self) -> str | None:
+        return self.entity.chain_column
+
 
 def fingerprint_plans(
     entities: Sequence[EntityPlan], chains: Sequence[int], cutoffs: Mapping[int, Mapping[str, Any]],
@@ -367,129 +374,24 @@ async def read_fingerprints(
 
 async def read_samples(
     blue: BeltState, green: BeltState, plans: Sequence[FingerprintPlan],
-    fingerprints: Mapping[str, Mapping[str, Any]], models: Mapping[str, Entity], k: int, seed: int,
+    fingerprints: Mapping[str, Mapping[str, Any]], k: int, seed: int,
 ) -> dict[str, dict[str, Any]]:
-    """Blue's rows at seeded offsets (ordered by id), then the same ids from green."""
-    samples: dict[str, dict[str, Any]] = {}
-    blue_asks: list[RowsAsk] = []
-    picks: dict[str, list[str]] = {}
-    for i, fp in enumerate(plans):
-        entry: dict[str, Any] = {"seed": seed}
-        samples[fp.label] = entry
-        fpe = fingerprints.get(fp.label, {})
-        if fp.error or fpe.get("error"):
-            entry["error"] = fp.error or fpe.get("error")
-            continue
-        if fp.new_chain:
-            entry["skip"] = f"chain {fp.chain} is new in green: no blue rows to sample (L1 checks judge it)"
-            continue
-        if fpe.get("blue_absent") or fpe.get("green_absent"):
-            entry["skip"] = "entity absent on one side (see counts)"
-            continue
-        if fpe.get("blue_error") or fpe.get("green_error") or fpe.get("blue") is None:
-            entry["error"] = fpe.get("blue_error") or fpe.get("green_error") or "no blue count"
-            continue
-        try:
-            count = int(str(fpe["blue"]["aggregate"]["count"]))
-        except (KeyError, TypeError, ValueError):
-            entry["error"] = "blue count is not a number"
-            continue
-        columns = _sample_columns(blue, green, fp.entity.name)
-        entry["columns"] = list(columns)
-        picks[fp.label] = []
-        bounds = _id_bounds(fpe["blue"])
-        if count > k and bounds is not None:
-            # An index seek, not an OFFSET scan: k rows from a seeded id (wrapping to the start). Both id
-            # bounds are given so that the range is closed: a planner walks the primary key through this
-            # slice only, never through the rest of the table (measured in BENCHMARKS.md).
-            lo, hi = bounds
-            key = seeded_id(lo, hi, seed, fp.label)
-            entry["expected"] = k
-            entry["from_id"] = key
-            after = (*fp.conditions, ("id", "_gt", key), ("id", "_lte", hi))
-            wrapped = (*fp.conditions, ("id", "_gte", lo), ("id", "_lte", key))
-            for j, conds in enumerate((after, wrapped)):
-                alias = f"s{i}_{j}"
-                picks[fp.label].append(alias)
-                blue_asks.append(RowsAsk(alias, fp.entity.name, columns, conds, True, k, None))
-            continue
-        offsets = sample_offsets(count, k, seed, fp.label)
-        entry["expected"] = len(offsets)
-        if len(offsets) == count:  # the whole slice: one page
-            picks[fp.label].append(f"s{i}_0")
-            blue_asks.append(RowsAsk(f"s{i}_0", fp.entity.name, columns, fp.conditions, True, count, None))
-            continue
-        for j, off in enumerate(offsets):
-            alias = f"s{i}_{j}"
-            picks[fp.label].append(alias)
-            blue_asks.append(RowsAsk(alias, fp.entity.name, columns, fp.conditions, True, 1, off))
-    if not blue_asks:
-        return samples
+    """Blue's sampled rows (one request), then the same ids from green (one request); see sampling.py."""
+    plan = sampling.plan_blue(plans, fingerprints, lambda name: _sample_columns(blue, green, name), k, seed)
     try:
-        data = await _batched(lambda chunk: blue.source.rows(chunk, "sample rows"), blue_asks)
+        data = await _batched(lambda chunk: blue.source.rows(chunk, "sample rows"), plan.blue_asks)
     except Exception as exc:
-        for label in picks:
-            samples[label]["blue_error"] = _msg(exc)
-        return samples
-    green_asks: list[RowsAsk] = []
-    for i, fp in enumerate(plans):
-        if fp.label not in picks:
-            continue
-        rows: list[Any] = []
-        seen: set[Any] = set()
-        for alias in picks[fp.label]:
-            got = data.get(alias)
-            if isinstance(got, list):
-                for r in got:
-                    rid = r.get("id") if isinstance(r, dict) else None
-                    if rid not in seen:
-                        seen.add(rid)
-                        rows.append(r)
-        samples[fp.label]["blue"] = rows[: samples[fp.label]["expected"]]
-        rows = samples[fp.label]["blue"]
-        ids = [r.get("id") for r in rows if isinstance(r, dict)]
-        if ids:
-            green_asks.append(RowsAsk(f"g{i}", fp.entity.name, tuple(samples[fp.label]["columns"]),
-                                      (("id", "_in", ids),), True, None, None))
-        else:
-            samples[fp.label]["green"] = []
-    if green_asks:
-        try:
-            gdata = await _batched(lambda chunk: green.source.rows(chunk, "sample rows by id"), green_asks)
-        except Exception as exc:
-            for a in green_asks:
-                samples[plans[int(a.alias[1:])].label]["green_error"] = _msg(exc)
-            return samples
-        for a in green_asks:
-            got = gdata.get(a.alias)
-            label = plans[int(a.alias[1:])].label
-            if isinstance(got, list):
-                samples[label]["green"] = got
-            else:
-                samples[label]["green_error"] = f"{green.source.endpoint}: no answer for sample of {label}"
-    return samples
-
-
-def _id_bounds(raw: Any) -> tuple[str, str] | None:
-    """Blue's min and max id at the cutoff, from its fingerprint (when ids are orderable strings)."""
+        sampling.fail_all(plan, plan.entity_of, "blue_error", _msg(exc))
+        return plan.entries
+    sampling.assign_blue(plan, data, blue.source.endpoint)
+    asks = sampling.green_asks(plan)
     try:
-        lo, hi = raw["aggregate"]["min"]["id"], raw["aggregate"]["max"]["id"]
-    except (KeyError, TypeError):
-        return None
-    return (lo, hi) if isinstance(lo, str) and isinstance(hi, str) and lo < hi else None
-
-
-def seeded_id(lo: str, hi: str, seed: int, label: str) -> str:
-    """A string between lo and hi chosen from (seed, label): where the sample's id seek starts."""
-    p = 0
-    while p < min(len(lo), len(hi)) and lo[p] == hi[p]:
-        p += 1
-    a = ord(lo[p]) if p < len(lo) else 0
-    b = ord(hi[p]) if p < len(hi) else 0x7F
-    digest = hashlib.sha256(f"{seed}:{label}".encode()).digest()
-    if b - a <= 1:
-        return lo[: p + 1] + chr(0x30 + digest[0] % 75) if p < len(lo) else lo + "0"
-    return lo[:p] + chr(a + 1 + digest[0] % (b - a - 1))
+        gdata = await _batched(lambda chunk: green.source.rows(chunk, "sample rows by id"), asks.asks)
+    except Exception as exc:
+        sampling.fail_all(plan, set().union(*asks.labels.values()), "green_error", _msg(exc))
+        return plan.entries
+    sampling.assign_green(plan, asks, gdata, green.source.endpoint)
+    return plan.entries
 
 
 def _sample_columns(blue: BeltState, green: BeltState, entity: str) -> tuple[str, ...]:
@@ -567,7 +469,7 @@ async def take(settings: Settings, *, extra: Callable[[dict[str, Any]], None] | 
         fingerprints = await read_fingerprints(blue, green, plans, cutoffs)
         timings["fingerprints"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        samples = await read_samples(blue, green, plans, fingerprints, models, settings.sample, settings.seed)
+        samples = await read_samples(blue, green, plans, fingerprints, settings.sample, settings.seed)
         timings["samples"] = time.perf_counter() - t0
     finally:
         for c in clients:

@@ -149,11 +149,21 @@ def literal(value: Any) -> str:
     raise TypeError(f"no GraphQL literal for {value!r}")
 
 
-def where_literal(conditions: Sequence[tuple[str, str, Any]]) -> str:
-    """`where:` argument for AND-ed (column, operator, value) conditions; '' for none."""
-    if not conditions:
+Condition = tuple[str, str, Any]  # (column, operator, value), e.g. ("chainId", "_eq", 1)
+
+
+def _condition_literals(conditions: Sequence[Condition]) -> list[str]:
+    return [f"{{{col}: {{{op}: {literal(val)}}}}}" for col, op, val in conditions]
+
+
+def where_literal(conditions: Sequence[Condition], any_of: Sequence[Sequence[Condition]] = ()) -> str:
+    """`where:` argument: the conditions AND-ed, and (when given) an OR of AND-ed groups; '' for none."""
+    parts = _condition_literals(conditions)
+    if any_of:
+        groups = ", ".join("{_and: [" + ", ".join(_condition_literals(g)) + "]}" for g in any_of)
+        parts.append(f"{{_or: [{groups}]}}")
+    if not parts:
         return ""
-    parts = [f"{{{col}: {{{op}: {literal(val)}}}}}" for col, op, val in conditions]
     return f"where: {{_and: [{', '.join(parts)}]}}"
 
 
@@ -163,7 +173,7 @@ class AggregateAsk:
 
     alias: str
     entity: str
-    conditions: tuple[tuple[str, str, Any], ...]
+    conditions: tuple[Condition, ...]
     sum_columns: tuple[str, ...]
     minmax_columns: tuple[str, ...]
 
@@ -203,10 +213,11 @@ class RowsAsk:
     alias: str
     entity: str
     columns: tuple[str, ...]
-    conditions: tuple[tuple[str, str, Any], ...] = ()
+    conditions: tuple[Condition, ...] = ()
     order_by_id: bool = True
     limit: int | None = None
     offset: int | None = None
+    any_of: tuple[tuple[Condition, ...], ...] = ()  # rows of several slices in one field
 
     @property
     def signature(self) -> str:
@@ -214,7 +225,7 @@ class RowsAsk:
 
     def render(self) -> str:
         args = []
-        where = where_literal(self.conditions)
+        where = where_literal(self.conditions, self.any_of)
         if where:
             args.append(where)
         if self.order_by_id:

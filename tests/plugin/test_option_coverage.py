@@ -45,8 +45,8 @@ import httpcore  # noqa: F401  (see run())
 import httpx
 import pytest
 
+from belt_gate.sampling import seeded_id
 from belt_gate.sandbox import chains
-from belt_gate.snapshot import seeded_id
 from tests.support import SCHEMA, BeltData, Served, outcomes, serve_belt
 
 pytest_plugins = ["pytester"]

@@ -496,8 +496,27 @@ def _no_gc() -> Iterator[None]:
                 gc.enable()
 
 
-_DIGIT_STRING = re.compile(r'"-?\d+"')  # valid for String and numeric alike, whatever the digits
+_STRING = re.compile(r'"((?:[^"\\]|\\.)*)"')
 _SMALL_INT = re.compile(r"(?<![\w.])\d{1,9}(?![\w.])")
+
+
+def _string_class(m: re.Match[str]) -> str:
+    """A string literal's validation class. This server's scalars accept a string literal by whether
+    `numeric` can read it and whether `float8` can (String, ID and text scalars take any string), so
+    strings alike on both are one class; escapes keep a string itself."""
+    text = m.group(1)
+    if "\\" in text:
+        return m.group(0)
+    readable = []
+    for reader in (_numeric_in, float):
+        try:
+            reader(text)
+            readable.append(True)
+        except (TypeError, ValueError):
+            readable.append(False)
+    if all(readable):
+        return '"0"'
+    return '"s"' if not any(readable) else m.group(0)
 
 
 def _field_text(document: DocumentNode, sel: Any) -> str | None:
@@ -508,12 +527,12 @@ def _field_text(document: DocumentNode, sel: Any) -> str | None:
 
 
 def _shape(document: DocumentNode, sel: Any) -> str:
-    """Root fields with equal shapes validate alike: 32-bit integer literals are one class, and so
-    are strings of digits (a block or timestamp cutoff)."""
+    """Root fields with equal shapes validate alike: 32-bit integer literals are one class, and string
+    literals fall in the classes of `_string_class` (an id bound of a sample is any non-numeric string)."""
     text = _field_text(document, sel)
-    if text is None:
+    if text is None or '"""' in text:
         return str(id(sel))
-    return _SMALL_INT.sub("0", _DIGIT_STRING.sub('"0"', text))
+    return _SMALL_INT.sub("0", _STRING.sub(_string_class, text))
 
 
 _DEDUP_ABOVE = 64
