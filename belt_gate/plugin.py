@@ -100,8 +100,8 @@ class BeltItem(pytest.Item):
             self.user_properties.append(("chain", str(case.chain)))
         if case.entity is not None:
             self.user_properties.append(("entity", case.entity))
-        self.add_marker(pytest.mark.belt_gate)
-        self.add_marker(getattr(pytest.mark, f"belt_{case.rule}"))
+        for mark in session_plugin.marks(case.rule):
+            self.add_marker(mark)
 
     def runtest(self) -> None:
         from belt_gate.redact import redact_text
@@ -111,12 +111,13 @@ class BeltItem(pytest.Item):
         if snapshot is None:
             raise BeltFailure(f"{self.case.id}: no snapshot: {self.plugin.snapshot_error}")
         verdict = evaluate(self.case, snapshot)
+        secrets = self.plugin.secrets
         for key, value in verdict.properties.items():
             if key in ("cutoff", "blue", "green", "field", "seed", "head"):
-                self.user_properties.append((key, redact_text(str(value))))
-        self.user_properties.append(("verdict", redact_text(verdict.message)))
+                self.user_properties.append((key, redact_text(str(value), secrets)))
+        self.user_properties.append(("verdict", redact_text(verdict.message, secrets)))
         if not verdict.passed:
-            raise BeltFailure(redact_text(f"{self.case.id}: {verdict.message}"))
+            raise BeltFailure(redact_text(f"{self.case.id}: {verdict.message}", secrets))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, BeltFailure):
@@ -149,6 +150,16 @@ class BeltSession:
         self.snapshot_error = "not taken"
         self.results: list[dict[str, Any]] = []
         self.is_worker = hasattr(config, "workerinput")
+        from belt_gate.redact import secret_values
+
+        self.secrets = secret_values()  # once per run, not once per item
+        self._marks: dict[str, tuple[pytest.MarkDecorator, ...]] = {}
+
+    def marks(self, rule: str) -> tuple[pytest.MarkDecorator, ...]:
+        """`belt_gate` and `belt_<rule>`, made once per rule (pytest.mark lookups are slow at 20,000 items)."""
+        if rule not in self._marks:
+            self._marks[rule] = (pytest.mark.belt_gate, getattr(pytest.mark, f"belt_{rule}"))
+        return self._marks[rule]
 
     # -- the snapshot, once per run, on the controller
     @pytest.hookimpl(tryfirst=True)

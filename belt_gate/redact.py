@@ -27,9 +27,11 @@ def register_secret(value: str | None) -> None:
         _registered.add(value)
 
 
-def _secret_env_values() -> list[str]:
+def secret_values() -> tuple[str, ...]:
+    """The secret values known now (registered, and those of secret-named environment variables), longest
+    first. Reading the environment costs; a caller redacting many texts in a row takes this once."""
     values = [v for k, v in os.environ.items() if _SECRET_ENV.search(k) and len(v) >= 6]
-    return sorted({*values, *_registered}, key=len, reverse=True)
+    return tuple(sorted({*values, *_registered}, key=len, reverse=True))
 
 
 def redact_url(url: str) -> str:
@@ -53,9 +55,9 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, path, query, ""))
 
 
-def redact_text(text: str) -> str:
-    """Mask every URL's secrets and every known secret value inside free text."""
+def redact_text(text: str, secrets: tuple[str, ...] | None = None) -> str:
+    """Mask every URL's secrets and every known secret value (`secrets`, default: read now) in free text."""
     out = _URL.sub(lambda m: redact_url(m.group(0)), text)
-    for value in _secret_env_values():
+    for value in secret_values() if secrets is None else secrets:
         out = out.replace(value, MASK)
     return out
