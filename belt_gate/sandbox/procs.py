@@ -57,6 +57,16 @@ def alive(pid: int) -> bool:
     return True
 
 
+def group_alive(pgid: int) -> bool:
+    """Whether a process of group `pgid` still runs (zombies waiting for another parent do not count)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            state, _ppid, group = stat.read_text().rsplit(")", 1)[1].split()[:3]
+            if int(group) == pgid and state != "Z" and alive(int(stat.parent.name)):
+                return True
+    return False
+
+
 def wait_for_port(port: int, *, pid: int | None = None, timeout: float = 30.0, what: str = "") -> None:
     """Block until something listens on `port`; fail early if `pid` died."""
     deadline = time.monotonic() + timeout
@@ -78,8 +88,8 @@ def stop(pid: int, *, timeout: float = 10.0) -> None:
             os.kill(pid, sig)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if not alive(pid):
+            if not alive(pid) and not group_alive(pid):  # the leader and whatever it started
                 return
             time.sleep(0.02)
-    if alive(pid):
-        raise SandboxError(f"process {pid} did not stop")
+    if alive(pid) or group_alive(pid):
+        raise SandboxError(f"process {pid} (or its process group) did not stop")

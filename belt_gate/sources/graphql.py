@@ -152,19 +152,28 @@ def literal(value: Any) -> str:
 Condition = tuple[str, str, Any]  # (column, operator, value), e.g. ("chainId", "_eq", 1)
 
 
-def _condition_literals(conditions: Sequence[Condition]) -> list[str]:
-    return [f"{{{col}: {{{op}: {literal(val)}}}}}" for col, op, val in conditions]
+def _bool_exp(conditions: Sequence[Condition]) -> str:
+    """A Hasura bool_exp object with one key per column ({a: {_gt: 1, _lte: 9}}): short to send and to
+    parse at 10,000 fields a request; an operator repeated on one column falls back to an `_and` list."""
+    by_column: dict[str, dict[str, Any]] = {}
+    for col, op, val in conditions:
+        if op in by_column.setdefault(col, {}):
+            return "{_and: [" + ", ".join(_bool_exp([c]) for c in conditions) + "]}"
+        by_column[col][op] = val
+    body = ", ".join(f"{col}: {{{', '.join(f'{op}: {literal(v)}' for op, v in ops.items())}}}"
+                     for col, ops in by_column.items())
+    return f"{{{body}}}"
 
 
 def where_literal(conditions: Sequence[Condition], any_of: Sequence[Sequence[Condition]] = ()) -> str:
     """`where:` argument: the conditions AND-ed, and (when given) an OR of AND-ed groups; '' for none."""
-    parts = _condition_literals(conditions)
-    if any_of:
-        groups = ", ".join("{_and: [" + ", ".join(_condition_literals(g)) + "]}" for g in any_of)
-        parts.append(f"{{_or: [{groups}]}}")
-    if not parts:
+    if not conditions and not any_of:
         return ""
-    return f"where: {{_and: [{', '.join(parts)}]}}"
+    text = _bool_exp(conditions)
+    if any_of:
+        groups = f"_or: [{', '.join(_bool_exp(g) for g in any_of)}]"
+        text = f"{{{groups}}}" if not conditions else f"{text[:-1]}, {groups}}}"
+    return f"where: {text}"
 
 
 @dataclass(frozen=True)
@@ -179,31 +188,44 @@ class AggregateAsk:
 
     @property
     def signature(self) -> str:
-        """The field without its alias: the key a recording stores the answer under."""
+        """The field without its alias, selection inlined: the key a recording stores the answer under."""
         return self.render().split(": ", 1)[1]
 
-    def render(self) -> str:
+    def selection(self) -> str:
         parts = ["count"]
         if self.sum_columns:
             parts.append("sum { " + " ".join(self.sum_columns) + " }")
         if self.minmax_columns:
             cols = " ".join(self.minmax_columns)
             parts.append(f"min {{ {cols} }} max {{ {cols} }}")
+        return " ".join(parts)
+
+    def render(self, fragment: str | None = None) -> str:
+        """The aliased field; with `fragment`, its aggregate selection is that fragment's spread."""
         where = where_literal(self.conditions)
         args = f"({where})" if where else ""
-        return f"{self.alias}: {self.entity}_aggregate{args} {{ aggregate {{ {' '.join(parts)} }} }}"
+        inner = f"...{fragment}" if fragment else self.selection()
+        return f"{self.alias}: {self.entity}_aggregate{args} {{ aggregate {{ {inner} }} }}"
 
 
 async def fetch_aggregates(
     client: GraphQLClient, asks: Sequence[AggregateAsk], *, with_progress: str | None = None
 ) -> dict[str, Any]:
-    """All asks in ONE request (plus the progress source, read in the same transaction)."""
+    """All asks in ONE request (plus the progress source, read in the same transaction). Each entity's
+    selection (count, sums, mins, maxes) is written once, as a fragment, not once per chain."""
     if not asks and not with_progress:
         return {}
-    body = " ".join(a.render() for a in asks)
+    fragments: dict[tuple[str, str], str] = {}
+    fields = []
+    for a in asks:
+        name = fragments.setdefault((a.entity, a.selection()), f"F{len(fragments)}")
+        fields.append(a.render(name))
+    body = " ".join(fields)
     if with_progress:
         body = f"_progress: {progress_query(with_progress)} {body}"
-    return await client.query(f"query BeltFingerprints {{ {body} }}", f"{len(asks)} fingerprints")
+    defs = " ".join(f"fragment {name} on {entity}_aggregate_fields {{ {selection} }}"
+                    for (entity, selection), name in fragments.items())
+    return await client.query(f"query BeltFingerprints {{ {body} }} {defs}".rstrip(), f"{len(asks)} fingerprints")
 
 
 @dataclass(frozen=True)
