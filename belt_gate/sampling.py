@@ -94,8 +94,9 @@ def _id_bounds(raw: Any) -> tuple[str, str] | None:
 
 def _blue_count(fpe: Mapping[str, Any]) -> int | str:
     """Blue's count at the cutoff, or why there is none to sample from."""
-    if fpe.get("blue_error") or fpe.get("green_error") or fpe.get("blue") is None:
-        return str(fpe.get("blue_error") or fpe.get("green_error") or "no blue count")
+    errors = [str(fpe[k]) for k in ("blue_error", "green_error") if fpe.get(k)]
+    if errors or fpe.get("blue") is None:
+        return "; ".join(errors) or "no blue count"
     try:
         return int(str(fpe["blue"]["aggregate"]["count"]))
     except (KeyError, TypeError, ValueError):

@@ -330,10 +330,12 @@ def build_settings(
 
     expected = parse_chain_list(merged["expected_chains"], "expected chains") if merged.get(
         "expected_chains") else ()
+    if mode == "expansion" and not expected and envio is not None:
+        expected = envio.chain_ids  # the project's own config.yaml declares them, not green
     if mode == "expansion" and not expected:
         raise SettingsError(
-            "expansion needs the expected chains (--belt-expected-chains=1,10,...): green cannot attest "
-            "its own completeness"
+            "expansion needs the expected chains (--belt-expected-chains=1,10,..., or the networks of the "
+            "Envio config.yaml): green cannot attest its own completeness"
         )
     rpc: dict[int, str] = {}
     if envio is not None:
@@ -353,7 +355,7 @@ def build_settings(
         schema=schema, blue_schema=blue_schema, green_schema=green_schema, rpc=rpc,
         report=report, record=record, golden=golden,
         seed=_number(merged.get("seed", 0), "--belt-seed", int),
-        sample=_number(merged.get("sample", 5), "--belt-sample", int),
+        sample=_number(merged.get("sample", 5), "--belt-sample", int, 1),  # 0 would compare no row, silently
         settle_timeout=_number(merged.get("settle_timeout", 30), "--belt-settle-timeout", float),
         timeout=_number(merged.get("timeout", 30), "--belt-timeout", float, 0.001),
         reorg_margin=_number(merged.get("reorg_margin", 0), "--belt-reorg-margin", int),

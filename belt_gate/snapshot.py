@@ -173,6 +173,12 @@ def plan_chains(settings: Settings, blue: BeltState, green: BeltState) -> list[i
     return sorted(chains)
 
 
+def _no_block(state: BeltState, chain: int) -> str:
+    if state.progress is not None and chain not in state.progress:
+        return f"{state.name} does not index chain {chain} (see chain_set)"
+    return f"no processed block on chain {chain} from {state.name}"
+
+
 def compute_cutoffs(
     chains: Sequence[int], blue: BeltState, green: BeltState, l1: L1Reader, margin: int
 ) -> dict[int, dict[str, Any]]:
@@ -181,9 +187,8 @@ def compute_cutoffs(
         b = _as_int((blue.progress or {}).get(chain, {}).get("processed"))
         g = _as_int((green.progress or {}).get(chain, {}).get("processed"))
         if b is None or g is None:
-            missing = [n for n, v in (("blue", b), ("green", g)) if v is None]
-            cutoffs[chain] = {"block": None, "error": f"no processed block on chain {chain} from "
-                              f"{' and '.join(missing)}", "blue": b, "green": g}
+            why_not = [_no_block(state, chain) for state, v in ((blue, b), (green, g)) if v is None]
+            cutoffs[chain] = {"block": None, "error": "; ".join(why_not), "blue": b, "green": g}
             continue
         block = min(b, g)
         why = "lower processed block"
@@ -239,7 +244,7 @@ def fingerprint_plans(
             if chain is not None and e.chain_column:
                 conds.append((e.chain_column, "_eq", _lit(_column_type(models, e.name, e.chain_column), chain)))
             cut = cutoffs.get(chain) if chain is not None else None
-            fp = FingerprintPlan(label, e, chain, (), "current state")
+            fp = FingerprintPlan(label, e, chain, (), "the current state")
             if chain in new:
                 fp.new_chain = True
                 fp.cutoff_text = "new chain"
@@ -264,7 +269,7 @@ def fingerprint_plans(
                                   _lit(_column_type(models, e.name, e.timestamp_column), ts)))
                     fp.cutoff_text = f"timestamp <= {ts} (block {cut['block']})"
                 elif cut.get("settled"):
-                    fp.cutoff_text = f"both at block {cut['block']}"
+                    fp.cutoff_text = f"block {cut['block']} (both belts there)"
                 else:
                     fp.error = ts_errors.get(chain) or (
                         f"mode B needs the timestamp of cutoff block {cut['block']}: give --belt-rpc "
@@ -277,7 +282,7 @@ def fingerprint_plans(
                         fp.error = (f"not settled: blue at block {cut.get('blue')}, green at "
                                     f"{cut.get('green')} (mode C compares only at the same block)")
                     else:
-                        fp.cutoff_text = f"settled at block {cut['block']}"
+                        fp.cutoff_text = f"block {cut['block']} (both belts settled there)"
             fp.conditions = tuple(conds)
             out.append(fp)
     return out

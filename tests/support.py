@@ -137,8 +137,10 @@ LEAN = ("-p", "no:hypothesispytest", "-p", "no:anyio", "-p", "no:xdist", "-p", "
         "-p", "no:platformdirs")
 
 
-def run(pytester: pytest.Pytester, *args: str, lean: bool = False) -> pytest.RunResult:
-    """`lean`: without the unused plugins of LEAN (no `-n` then)."""
+def run(pytester: pytest.Pytester, *args: str, lean: bool | None = None) -> pytest.RunResult:
+    """`lean` (default: unless the run uses xdist's `-n` or names xdist): without the plugins of LEAN."""
+    if lean is None:
+        lean = not any(a == "-n" or (a.startswith("-n") and a[2:].isdigit()) or "xdist" in a for a in args)
     return pytester.runpytest_subprocess("-p", "no:cacheprovider", *(LEAN if lean else ()), "-rA", *args)
 
 

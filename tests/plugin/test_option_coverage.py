@@ -187,7 +187,7 @@ def test_envio_project_zero_config(pytester: pytest.Pytester, belts: Belts) -> N
     assert got["counts[NftTransfer@10]"] == "PASSED"
     assert verdict(doc, "counts[NftTransfer@10]") == "NftTransfer@10 at block <= 30: 30 rows, fingerprints equal"
     # B needs the cutoff block's timestamp (an RPC) unless both belts stand at one block
-    assert got["counts[Action@1]"] == "PASSED" and "both at block 40" in verdict(doc, "counts[Action@1]")
+    assert got["counts[Action@1]"] == "PASSED" and "block 40 (both belts there)" in verdict(doc, "counts[Action@1]")
     assert got["counts[Action@10]"] == "FAILED"
     assert "mode B needs the timestamp of cutoff block 30: give --belt-rpc 10=URL" in verdict(
         doc, "counts[Action@10]")
@@ -214,7 +214,8 @@ def test_envio_config_option_and_per_entity_mode_override(pytester: pytest.Pytes
     # NftTransfer@10 passed at block <= 30 in mode A (zero-config test); in mode C it needs both at one block
     assert got["counts[NftTransfer@10]"] == "FAILED"
     assert "not settled: blue at block 40, green at 30" in verdict(doc, "counts[NftTransfer@10]")
-    assert verdict(doc, "counts[NftTransfer@1]") == "NftTransfer@1 at settled at block 40: 36 rows, fingerprints equal"
+    assert verdict(doc, "counts[NftTransfer@1]") == (
+        "NftTransfer@1 at block 40 (both belts settled there): 36 rows, fingerprints equal")
     assert got["counts[Erc1155Transfer@10]"] == "FAILED"
     assert "mode B needs the timestamp of cutoff block 30" in verdict(doc, "counts[Erc1155Transfer@10]")
 
@@ -315,7 +316,8 @@ def test_settle_timeout_waits_for_both_belts_at_one_block(pytester: pytest.Pytes
     doc = cert(pytester)
     assert seen["progress"] >= 2  # progress was read again after the first answer
     assert got["counts[Loan@10]"] == "PASSED", result.stdout.str()
-    assert verdict(doc, "counts[Loan@10]") == "Loan@10 at settled at block 40: 3 rows, fingerprints equal"
+    assert verdict(doc, "counts[Loan@10]") == (
+        "Loan@10 at block 40 (both belts settled there): 3 rows, fingerprints equal")
     assert doc["cutoffs"]["10"]["green"] == 40 and doc["cutoffs"]["10"]["settled"] is True
     assert result.ret == 1 and got["enums"] == "FAILED"  # (no enum source given; everything else passes)
     assert [k for k, v in got.items() if v == "FAILED"] == ["enums"]

@@ -147,8 +147,8 @@ def test_record_then_replay_offline(pytester: pytest.Pytester, belts: dict[str, 
         (["--belt-config=missing.toml"], "cannot read"),
         (["--belt-blue=http://127.0.0.1:8/", "--belt-green=http://127.0.0.1:9/", "--belt-schema=nope.graphql"],
          "cannot read schema"),
-        (["--belt-blue=http://127.0.0.1:8/", "--belt-green=http://127.0.0.1:9/", "--belt-sample=-1"],
-         "--belt-sample: must be at least 0"),
+        (["--belt-blue=http://127.0.0.1:8/", "--belt-green=http://127.0.0.1:9/", "--belt-sample=0"],
+         "--belt-sample: must be at least 1"),
     ],
 )
 def test_refusals_are_one_line_and_nonzero(pytester: pytest.Pytester, args: list[str], message: str) -> None:

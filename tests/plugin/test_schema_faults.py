@@ -100,5 +100,5 @@ def test_unexpected_extra_chain_in_expansion_fails(pytester: pytest.Pytester, be
     # the chain set; and the extra chain's progress and data: no baseline, not expected, so never a pass
     assert failed(result) == {"chain_set", "progress[42161]", *data_tests(42161)}, result.stdout.str()
     assert_out(result, "chain_set: chain set (expansion): green-only chain(s) [42161] not in the expected chains")
-    assert_out(result, "counts[NftTransfer@42161]: *cannot compare: no processed block on chain 42161 from blue")
+    assert_out(result, "counts[NftTransfer@42161]: *cannot compare: blue does not index chain 42161 (see chain_set)")
     assert outcomes(result)["counts[NftTransfer@10]"] == "PASSED"
