@@ -38,12 +38,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from eth_abi.abi import decode as abi_decode
-from eth_abi.exceptions import ABITypeError, DecodingError, ParseError
-from eth_abi.grammar import parse as parse_abi_type
-from eth_utils.crypto import keccak
 
 from belt_gate.errors import SettingsError
+
+# eth_abi / eth_utils (~0.2-0.4 s to import) are imported where an event is parsed or decoded, so a run
+# without golden fixtures or audits never pays for them.
 
 DEFAULT_DIR = Path("golden")
 _HASH = re.compile(r"^0x[0-9a-fA-F]{64}$")
@@ -91,6 +90,8 @@ class EventAbi:
     def topic0(self) -> str | None:
         if self.anonymous:
             return None
+        from eth_utils.crypto import keccak
+
         return "0x" + keccak(text=self.signature).hex()
 
     def describe(self) -> str:
@@ -111,6 +112,9 @@ class EventAbi:
         An indexed dynamic parameter (string, bytes, array, tuple) is only its keccak hash on chain;
         its value is that topic (hex). Raises ValueError when the log does not fit this event.
         """
+        from eth_abi.abi import decode as abi_decode
+        from eth_abi.exceptions import DecodingError
+
         if len(topics) != self.indexed_count:
             raise ValueError(f"log has {len(topics)} topics, {self.signature} needs {self.indexed_count}")
         if not self.anonymous and topics[0].lower() != self.topic0:
@@ -144,6 +148,8 @@ class EventAbi:
 
 
 def _is_dynamic(type_str: str) -> bool:
+    from eth_abi.grammar import parse as parse_abi_type
+
     return bool(parse_abi_type(type_str).is_dynamic) or type_str.endswith("]") or type_str.startswith("(")
 
 
@@ -156,6 +162,9 @@ def _canonical_type(text: str, components: Any = None) -> str:
         text = f"({inner}){text[len('tuple'):]}"
     # Solidity's aliases: uint -> uint256, int -> int256.
     text = re.sub(r"\b(u?int)(?=$|[\[,)])", r"\g<1>256", text)
+    from eth_abi.exceptions import ABITypeError, ParseError
+    from eth_abi.grammar import parse as parse_abi_type
+
     try:
         t = parse_abi_type(text)
         t.validate()
