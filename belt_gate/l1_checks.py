@@ -62,17 +62,18 @@ def _is_url(text: str) -> bool:
 # Controller: the snapshot
 
 
-def _golden_required(settings: Settings) -> bool:
-    """The user named the folder (anything but ./golden of the invocation dir)."""
+def _golden_required(settings: Settings, cwd: Path) -> bool:
+    """The user named the folder (anything but ./golden of `cwd`, the directory the settings were built in:
+    pytest's invocation dir, which need not be the process's current directory)."""
     try:
-        return settings.golden.resolve() != (Path.cwd() / "golden").resolve()
+        return settings.golden.resolve() != (cwd / "golden").resolve()
     except OSError:
         return True
 
 
-def _load(settings: Settings) -> tuple[GoldenSet, str | None]:
+def _load(settings: Settings, cwd: Path) -> tuple[GoldenSet, str | None]:
     try:
-        return load_golden(settings.golden, required=_golden_required(settings)), None
+        return load_golden(settings.golden, required=_golden_required(settings, cwd)), None
     except Exception as exc:
         return GoldenSet(()), f"golden fixtures in {settings.golden}: {_msg(exc)}"
 
@@ -246,9 +247,10 @@ async def _gather(settings: Settings, snap: dict[str, Any], golden: GoldenSet,
             a["green_counts"] = counts_out
 
 
-def extend_snapshot(settings: Settings, snap: dict[str, Any]) -> None:
-    """Add what the golden and audit rules need to the snapshot (controller only). Never raises."""
-    golden, golden_error = _load(settings)
+def extend_snapshot(settings: Settings, snap: dict[str, Any], *, cwd: Path | None = None) -> None:
+    """Add what the golden and audit rules need to the snapshot (controller only). Never raises.
+    `cwd`: the directory the settings were built in (default: the current directory)."""
+    golden, golden_error = _load(settings, Path.cwd() if cwd is None else cwd)
     snap["golden"] = {
         "dir": str(settings.golden), "error": golden_error,
         "events": {e.id: {**event_to_mapping(e), "source": e.source} for e in golden.events},
@@ -300,16 +302,30 @@ def plan_args(snap: Mapping[str, Any]) -> dict[str, Any]:
     return {"golden_ids": golden_ids, "coverage_chains": coverage, "audit_ids": ids}
 
 
-_EVENTS: dict[tuple[int, str], GoldenEvent] = {}
+class _EventCache:
+    """Parsed golden events of ONE snapshot's events mapping, held by reference and matched with `is`: an
+    id() key could name a newer snapshot once the old one is freed (CPython reuses ids), and return its
+    stale events. Holding the mapping keeps its id unique while cached; a new snapshot starts afresh."""
+
+    def __init__(self) -> None:
+        self.events: Mapping[str, Any] | None = None
+        self.parsed: dict[str, GoldenEvent] = {}
+
+    def get(self, events: Mapping[str, Any], event_id: str) -> GoldenEvent:
+        if self.events is not events:
+            self.events, self.parsed = events, {}
+        if event_id not in self.parsed:
+            raw = dict(events[event_id])
+            source = str(raw.pop("source", ""))
+            self.parsed[event_id] = dataclasses.replace(parse_event_entry(raw, source), id=event_id, source=source)
+        return self.parsed[event_id]
+
+
+_EVENTS = _EventCache()
 
 
 def _event(snap: Mapping[str, Any], event_id: str) -> GoldenEvent:
-    key = (id(snap), event_id)
-    if key not in _EVENTS:
-        raw = dict(snap["golden"]["events"][event_id])
-        source = str(raw.pop("source", ""))
-        _EVENTS[key] = dataclasses.replace(parse_event_entry(raw, source), id=event_id, source=source)
-    return _EVENTS[key]
+    return _EVENTS.get(snap["golden"]["events"], event_id)
 
 
 def _combine(verdicts: Sequence[Verdict], chain: int, event_id: str) -> Verdict:

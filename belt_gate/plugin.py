@@ -183,7 +183,7 @@ class BeltSession:
     def _extra(self, snap: dict[str, Any]) -> None:
         from belt_gate import l1_checks
 
-        l1_checks.extend_snapshot(self.settings, snap)
+        l1_checks.extend_snapshot(self.settings, snap, cwd=Path(self.config.invocation_params.dir))
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
