@@ -15,6 +15,9 @@ Grammar (one fault per string; `sandbox up --fault green:drop:NftTransfer@8453`)
     rpc-5xx:CHAIN                    the RPC proxy for CHAIN answers HTTP 503
     slow:SECONDS                     the GraphQL endpoint waits SECONDS before each answer
     http5xx                          the GraphQL endpoint answers HTTP 503
+
+Faults compose: several on one slice each act on their own event, so `drop:NftTransfer@8453#1` with
+`dup:NftTransfer@8453#3` loses one row and adds another (the count is unchanged, the fingerprint is not).
 """
 
 from __future__ import annotations
