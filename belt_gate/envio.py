@@ -255,6 +255,15 @@ class EnvioConfig:
         return tuple(c.chain_id for c in self.chains)
 
 
+def chain_sources(config: EnvioConfig, chain_id: int) -> frozenset[tuple[str, tuple[str, ...], tuple[str, ...]]]:
+    """What an indexer reads on one chain: (contract, its addresses, its events) for each contract."""
+    for chain in config.chains:
+        if chain.chain_id == chain_id:
+            return frozenset((name, tuple(sorted(a.lower() for a in addresses)), config.events.get(name, ()))
+                             for name, addresses in chain.contracts.items())
+    return frozenset()
+
+
 def _int(value: Any, what: str, source: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise SettingsError(f"{source}: {what} must be an integer, got {value!r}")
@@ -322,6 +331,7 @@ __all__ = [
     "EnvioSchema",
     "Field",
     "Mode",
+    "chain_sources",
     "load_config",
     "load_schema",
     "parse_config",

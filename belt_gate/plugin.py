@@ -27,6 +27,8 @@ OPTIONS: tuple[tuple[str, str, str], ...] = (
     ("mode", "string", "parity (default: green holds exactly blue's data) or expansion"),
     ("expected_chains", "string", "chain ids green must index, e.g. 1,10,8453 (required for expansion)"),
     ("envio_config", "string", "Envio config.yaml (default ./config.yaml when present)"),
+    ("blue_envio_config", "string", "blue's Envio config.yaml: in expansion, shared chains whose sources "
+     "green extends may grow; the rest are compared exactly"),
     ("schema", "string", "Envio schema.graphql (default: next to config.yaml, or ./schema.graphql)"),
     ("blue_schema", "string", "blue's Envio schema.graphql (to compare enum values)"),
     ("green_schema", "string", "green's Envio schema.graphql (to compare enum values)"),

@@ -19,7 +19,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from belt_gate.envio import BLOCK_FIELDS, TIMESTAMP_FIELDS, EnvioConfig, EnvioSchema, Mode, load_config, load_schema
+from belt_gate.envio import (
+    BLOCK_FIELDS,
+    TIMESTAMP_FIELDS,
+    EnvioConfig,
+    EnvioSchema,
+    Mode,
+    chain_sources,
+    load_config,
+    load_schema,
+)
 from belt_gate.errors import SettingsError
 from belt_gate.redact import redact_url, register_secret
 
@@ -27,7 +36,7 @@ MODES = ("parity", "expansion")
 OPTION_NAMES = (
     "blue", "green", "alias", "mode", "expected_chains", "envio_config", "schema", "blue_schema",
     "green_schema", "rpc", "report", "record", "golden", "seed", "sample", "settle_timeout", "timeout",
-    "reorg_margin", "head_tolerance",
+    "reorg_margin", "head_tolerance", "blue_envio_config",
 )
 
 
@@ -60,6 +69,9 @@ class Settings:
     alias: str | None = None
     expected_chains: tuple[int, ...] = ()
     config_chains: tuple[int, ...] = ()
+    #: expansion: shared chains whose sources (contracts, addresses, events) green's config.yaml extends
+    #: beyond blue's; there shared entities may grow. Every other shared chain is compared exactly.
+    growing_chains: tuple[int, ...] = ()
     schema: EnvioSchema | None = None
     blue_schema: EnvioSchema | None = None
     green_schema: EnvioSchema | None = None
@@ -91,6 +103,7 @@ class Settings:
         doc = {
             "blue": redact_url(self.blue), "green": redact_url(self.green), "mode": self.mode,
             "expected_chains": self.expected_chains, "config_chains": self.config_chains,
+            "growing_chains": self.growing_chains,
             "entities": self.schema.entity_names if self.schema else None,
             "rpc": {str(k): redact_url(v) for k, v in sorted(self.rpc.items())},
             "seed": self.seed, "sample": self.sample, "reorg_margin": self.reorg_margin,
@@ -104,7 +117,7 @@ class Settings:
         return {
             "blue": redact_url(self.blue), "green": redact_url(self.green), "mode": self.mode,
             "alias": redact_url(self.alias) if self.alias else None,
-            "expected_chains": list(self.expected_chains),
+            "expected_chains": list(self.expected_chains), "growing_chains": list(self.growing_chains),
             "rpc": {str(k): redact_url(v) for k, v in sorted(self.rpc.items())},
             "seed": self.seed, "sample": self.sample, "digest": self.digest(),
             "tolerances": {k: asdict(v.tolerance) | {"rel": str(v.tolerance.rel)}
@@ -337,6 +350,14 @@ def build_settings(
             "expansion needs the expected chains (--belt-expected-chains=1,10,..., or the networks of the "
             "Envio config.yaml): green cannot attest its own completeness"
         )
+    growing: tuple[int, ...] = ()
+    if (blue_envio_path := path("blue_envio_config")) is not None:
+        if envio is None:
+            raise SettingsError("--belt-blue-envio-config needs green's Envio config.yaml too "
+                                "(--belt-envio-config, or ./config.yaml) to compare their sources")
+        blue_envio = load_config(blue_envio_path)
+        growing = tuple(sorted(c for c in set(envio.chain_ids) & set(blue_envio.chain_ids)
+                               if chain_sources(envio, c) != chain_sources(blue_envio, c)))
     rpc: dict[int, str] = {}
     if envio is not None:
         rpc.update({c.chain_id: c.rpc_url for c in envio.chains if c.rpc_url and is_url(c.rpc_url)})
@@ -351,7 +372,7 @@ def build_settings(
     golden = path("golden") or cwd / "golden"
     return Settings(
         blue=str(blue), green=str(green), mode=mode, alias=str(alias) if alias else None,
-        expected_chains=expected, config_chains=envio.chain_ids if envio else (),
+        expected_chains=expected, config_chains=envio.chain_ids if envio else (), growing_chains=growing,
         schema=schema, blue_schema=blue_schema, green_schema=green_schema, rpc=rpc,
         report=report, record=record, golden=golden,
         seed=_number(merged.get("seed", 0), "--belt-seed", int),

@@ -498,6 +498,7 @@ async def take(settings: Settings, *, extra: Callable[[dict[str, Any]], None] | 
         "seed": settings.seed,
         "head_tolerance": settings.head_tolerance,
         "expected": list(settings.expected_chains),
+        "growing_chains": list(settings.growing_chains),
         "settings": settings.describe(),
         "chains": chains,
         "entities": [e.to_json() for e in entities],

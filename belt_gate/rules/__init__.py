@@ -42,6 +42,16 @@ def _with_cause(message: str, snap: Mapping[str, Any]) -> str:
     return f"{message}: {'; '.join(causes)}" if causes else message
 
 
+def _may_grow(chain: int | None, snap: Mapping[str, Any]) -> bool:
+    """Expansion: a shared chain may grow where green reads more sources; an entity without a chain field
+    grows with every chain or source green adds."""
+    growing = set(snap.get("growing_chains", ()))
+    if chain is not None:
+        return chain in growing
+    blue_chains = _chains_of(snap["belts"]["blue"]) or []
+    return bool(growing) or any(c not in blue_chains for c in snap["chains"])
+
+
 def evaluate(case: Case, snap: Mapping[str, Any]) -> Verdict:
     blue, green = snap["belts"]["blue"], snap["belts"]["green"]
     if case.rule == "chain_set":
@@ -82,7 +92,8 @@ def evaluate(case: Case, snap: Mapping[str, Any]) -> Verdict:
                 label, snap["mode"], fp.get("blue"), fp.get("green"),
                 tolerance=Tolerance(Decimal(tol["rel"]), int(tol["abs"])), cutoff=fp["cutoff"],
                 blue_error=fp.get("blue_error"), green_error=fp.get("green_error"),
-                blue_absent=bool(fp.get("blue_absent")), green_absent=bool(fp.get("green_absent")))
+                blue_absent=bool(fp.get("blue_absent")), green_absent=bool(fp.get("green_absent")),
+                may_grow=_may_grow(case.chain, snap))
         sample = snap["samples"].get(label, {})
         if sample.get("skip"):
             return Verdict.ok(f"{label}: no sample: {sample['skip']}")
