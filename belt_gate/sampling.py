@@ -79,8 +79,10 @@ def seeded_id(lo: str, hi: str, seed: int, label: str) -> str:
     b = ord(hi[p]) if p < len(hi) else 0x7F
     digest = hashlib.sha256(f"{seed}:{label}".encode()).digest()
     if b - a <= 1:
-        return lo[: p + 1] + chr(0x30 + digest[0] % 75) if p < len(lo) else lo + "0"
-    return lo[:p] + chr(a + 1 + digest[0] % (b - a - 1))
+        key = lo[: p + 1] + chr(0x30 + digest[0] % 75) if p < len(lo) else lo + "0"
+    else:
+        key = lo[:p] + chr(a + 1 + digest[0] % (b - a - 1))
+    return min(max(key, lo), hi)  # adjacent first differing characters can step outside the range
 
 
 def _id_bounds(raw: Any) -> tuple[str, str] | None:
@@ -127,7 +129,9 @@ def plan_blue(
             entry["error"] = count
             continue
         name = sl.entity_name
-        columns = plan.columns.setdefault(name, columns_of(name))
+        if name not in plan.columns:
+            plan.columns[name] = columns_of(name)
+        columns = plan.columns[name]
         entry["columns"] = list(columns)
         plan.entity_of[sl.label] = name
         if k <= 0 or count == 0:

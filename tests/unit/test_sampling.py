@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from belt_gate import sampling
@@ -575,3 +575,10 @@ def test_every_slice_gets_exactly_expected_rows_from_a_well_formed_belt(
         assert all(r["chainId"] == s.chain and r["value"] != "late" for r in entry["blue"])
         assert sorted(r["id"] for r in entry["green"]) == sorted(r["id"] for r in entry["blue"])
 
+
+
+@given(st.text(min_size=1, max_size=12), st.text(min_size=1, max_size=12), st.integers(0, 10_000))
+def test_seeded_id_stays_inside_the_closed_range(a: str, b: str, seed: int) -> None:
+    lo, hi = sorted((a, b))
+    assume(lo < hi)
+    assert lo <= seeded_id(lo, hi, seed, "E@1") <= hi
