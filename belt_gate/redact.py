@@ -16,7 +16,8 @@ _SECRET_PARAM = re.compile(r"secret|token|key|password|passwd|admin|sig|signatur
 _SECRET_ENV = re.compile(r"SECRET|TOKEN|KEY|PASSWORD|PASSWD|AUTH|JWT|CREDENTIAL", re.I)
 # A path segment of 20+ chars mixing letters and digits, as provider API keys are.
 _KEYLIKE_SEGMENT = re.compile(r"^(?=.*[A-Za-z])(?=.*\d)[A-Za-z0-9_\-]{20,}$")
-_URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s'\"<>)\]]+")
+# A URL ends before trailing punctuation: "<url>: HTTP 500" keeps its colon (a masked query value swallowed it).
+_URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s'\"<>)\]]*[^\s'\"<>)\].,:;!?]")
 
 _registered: set[str] = set()
 

@@ -93,7 +93,8 @@ def evaluate(case: Case, snap: Mapping[str, Any]) -> Verdict:
                 tolerance=Tolerance(Decimal(tol["rel"]), int(tol["abs"])), cutoff=fp["cutoff"],
                 blue_error=fp.get("blue_error"), green_error=fp.get("green_error"),
                 blue_absent=bool(fp.get("blue_absent")), green_absent=bool(fp.get("green_absent")),
-                may_grow=_may_grow(case.chain, snap))
+                may_grow=_may_grow(case.chain, snap), blue_endpoint=blue.get("endpoint") or "",
+                green_endpoint=green.get("endpoint") or "")
         sample = snap["samples"].get(label, {})
         if sample.get("skip"):
             return Verdict.ok(f"{label}: no sample: {sample['skip']}")
@@ -101,7 +102,8 @@ def evaluate(case: Case, snap: Mapping[str, Any]) -> Verdict:
             return Verdict.fail(f"{label}: no sample (seed {snap['seed']}): {_with_cause(sample['error'], snap)}")
         return content.rows(label, sample.get("blue"), sample.get("green"), seed=snap["seed"],
                             expected=int(sample.get("expected", 0)), blue_error=sample.get("blue_error"),
-                            green_error=sample.get("green_error"))
+                            green_error=sample.get("green_error"), blue_endpoint=blue.get("endpoint") or "",
+                            green_endpoint=green.get("endpoint") or "")
     if case.rule == "schema":
         assert case.entity is not None
         doc = snap["schema"]

@@ -34,9 +34,13 @@ def rows(
     expected: int,
     blue_error: str | None = None,
     green_error: str | None = None,
+    blue_endpoint: str = "",
+    green_endpoint: str = "",
 ) -> Verdict:
-    """`expected` is how many rows the sample should hold (from blue's count at the cutoff)."""
+    """`expected` is how many rows the sample should hold (from blue's count at the cutoff); green is asked
+    for the ids of blue's rows. A short answer names the belt and its (redacted) `*_endpoint`."""
     props: dict[str, Any] = {"seed": seed}
+    blue_side, green_side = f"blue {blue_endpoint}".rstrip(), f"green {green_endpoint}".rstrip()
     if blue_error:
         return Verdict.fail(f"{label}: blue sample unreadable (seed {seed}): {blue_error}", **props)
     if green_error:
@@ -44,14 +48,18 @@ def rows(
     if blue_rows is None or green_rows is None:
         return Verdict.fail(f"{label}: no sample was taken (seed {seed})", **props)
     if len(blue_rows) != expected:
-        return Verdict.fail(f"{label}: blue answered {len(blue_rows)} of {expected} sampled rows "
+        return Verdict.fail(f"{label}: {blue_side} answered {len(blue_rows)} of {expected} sampled rows "
                             f"(partial page, seed {seed})", **props)
     by_id = {r.get("id"): r for r in green_rows}
     for b in blue_rows:
         rid = b.get("id")
         g = by_id.get(rid)
         if g is None:
-            return Verdict.fail(f"{label}: row {rid} is in blue but not in green (seed {seed})", id=rid, **props)
+            found = sum(1 for r in blue_rows if r.get("id") in by_id)
+            return Verdict.fail(
+                f"{label}: row {rid} is in blue but not in green (seed {seed}); {green_side} answered "
+                f"{found} of {len(blue_rows)} rows asked by id (rows missing, or a partial page)",
+                id=rid, **props)
         for key in sorted(b):
             if key not in g:
                 continue  # a column green lacks is the schema rule's business

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from belt_gate.numbers import NotANumber, parse_number, same_value
 from belt_gate.rules.verdict import Verdict
 from belt_gate.settings import Tolerance
+
+_ROW_COUNT = re.compile(r"[0-9]{1,30}")
 
 
 def _flatten(raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -24,10 +27,26 @@ def _flatten(raw: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _count(flat: Mapping[str, Any]) -> int:
-    n = parse_number(flat.get("count"))
-    if not isinstance(n, int) or n < 0:
-        raise NotANumber(f"count {flat.get('count')!r} is not a row count")
-    return n
+    """A row count is a JSON integer (or its ASCII digits as text): "1e5", 12.0 or null are not counts."""
+    value = flat.get("count")
+    if isinstance(value, str) and _ROW_COUNT.fullmatch(value):
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    raise NotANumber(f"count {value!r} is not a row count")
+
+
+def _checked(raw: Mapping[str, Any] | None, absent: bool) -> tuple[dict[str, Any], int]:
+    """The flat fingerprint and its count; NotANumber names the field that is not a number."""
+    flat = {"count": 0} if absent else _flatten(raw or {})
+    n = _count(flat)
+    for k, v in flat.items():
+        if k.startswith("sum.") and v is not None:
+            try:
+                parse_number(v)
+            except NotANumber as exc:
+                raise NotANumber(f"{k} {exc}") from None
+    return flat, n
 
 
 def fingerprints(
@@ -43,12 +62,15 @@ def fingerprints(
     blue_absent: bool = False,
     green_absent: bool = False,
     may_grow: bool = False,
+    blue_endpoint: str = "",
+    green_endpoint: str = "",
 ) -> Verdict:
     """`label` is e.g. "NftTransfer@8453"; `cutoff` says where both were read ("block <= 900").
 
     parity: equal fingerprints (count within the tolerance; every sum/min/max equal when exact).
     expansion: the same where green reads the same sources as blue; where it reads more (`may_grow`),
-    green's count >= blue's - allowed."""
+    green's count >= blue's - allowed. A value that is not a number fails naming the belt, its (redacted)
+    `*_endpoint` and the field."""
     props: dict[str, Any] = {"cutoff": cutoff}
     where = f"{label} at {cutoff}"
     if blue_absent and green_absent:  # nothing was read: 0 == 0 would pass without comparing
@@ -58,19 +80,13 @@ def fingerprints(
         unreadable = [f"{side} unreadable: {err}" for side, err in (("green", green_error), ("blue", blue_error))
                       if err]
         return Verdict.fail(f"{where}: {'; '.join(unreadable)}", **props)
+    side = f"blue {blue_endpoint}".rstrip()
     try:
-        b_flat = {"count": 0} if blue_absent else _flatten(blue or {})
-        g_flat = {"count": 0} if green_absent else _flatten(green or {})
-        b, g = _count(b_flat), _count(g_flat)
-        for flat, side in ((b_flat, "blue"), (g_flat, "green")):
-            for k, v in flat.items():
-                if k.startswith("sum.") and v is not None:
-                    try:
-                        parse_number(v)
-                    except NotANumber as exc:
-                        raise NotANumber(f"{side} {k}: {exc}") from None
+        b_flat, b = _checked(blue, blue_absent)
+        side = f"green {green_endpoint}".rstrip()
+        g_flat, g = _checked(green, green_absent)
     except NotANumber as exc:
-        return Verdict.fail(f"{where}: not a number: {exc}", **props)
+        return Verdict.fail(f"{where}: not a number: {side}: {exc}", **props)
     props.update(blue=b, green=g)
     if green_absent and not blue_absent:
         return Verdict.fail(f"{where}: green has no {label.split('@')[0]} table (blue has {b} rows)", **props)
