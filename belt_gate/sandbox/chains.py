@@ -161,8 +161,18 @@ def pending_count(chain: Chain) -> int:
 
 
 def start_chain(chain_id: int, *, run_dir: Path, port: int | None = None, timeout: float = 30.0) -> Chain:
-    """Start one deterministic anvil for `chain_id` on 127.0.0.1 (log in run_dir/anvil-<id>.log)."""
-    port = port or procs.free_port()
+    """Start one deterministic anvil for `chain_id` on 127.0.0.1 (log in run_dir/anvil-<id>.log). A free
+    port another process takes before anvil binds it is retried on a new port (parallel test workers)."""
+    for attempt in range(3):
+        try:
+            return _start_chain(chain_id, run_dir=run_dir, port=port or procs.free_port(), timeout=timeout)
+        except SandboxError as exc:
+            if port is not None or attempt == 2 or "exited before listening" not in str(exc):
+                raise
+    raise AssertionError("unreachable")
+
+
+def _start_chain(chain_id: int, *, run_dir: Path, port: int, timeout: float) -> Chain:
     log = Path(run_dir) / f"anvil-{chain_id}.log"
     argv = [
         str(tools.anvil()), "--host", "127.0.0.1", "--port", str(port), "--chain-id", str(chain_id),

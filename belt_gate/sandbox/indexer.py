@@ -49,7 +49,7 @@ from eth_abi.abi import decode
 from eth_utils.crypto import keccak
 
 from belt_gate.envio import Entity, EnvioSchema, Field
-from belt_gate.errors import BeltGateError, SandboxError
+from belt_gate.errors import SandboxError
 from belt_gate.sandbox import chains as chainlib
 from belt_gate.sandbox.chains import CONTRACTS
 from belt_gate.sandbox.faults import Fault, parse_fault
@@ -381,8 +381,8 @@ def follow(db_path: Path, schema: EnvioSchema, chains: Mapping[int, str],
                     break
                 try:
                     index_chain(db, schema, chain_id=chain_id, rpc_url=url, faults=fs)
-                except (BeltGateError, sqlite3.Error) as exc:
-                    log.warning("indexing chain %s: %s", chain_id, exc)
+                except Exception as exc:  # a follower that dies silently would leave a belt frozen in time
+                    log.warning("indexing chain %s: %s: %s", chain_id, type(exc).__name__, exc)
             stop_event.wait(interval)
     finally:
         db.close()

@@ -67,11 +67,48 @@ def group_alive(pgid: int) -> bool:
     return False
 
 
+def _listening_inodes(port: int) -> set[str]:
+    """Inodes of the TCP sockets listening on `port` (from /proc/net/tcp and tcp6)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                cols = line.split()
+                if len(cols) > 9 and cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == port:
+                    inodes.add(cols[9])
+    return inodes
+
+
+def group_listens(pid: int, port: int) -> bool:
+    """Whether `pid` (or, when it leads a process group as `spawn` makes it, a process of its group: a
+    wrapper's child) holds the socket listening on `port` - not another process that took the same free
+    port a moment earlier."""
+    wanted = {f"socket:[{inode}]" for inode in _listening_inodes(port)}
+    if not wanted:
+        return False
+    try:
+        leads = os.getpgid(pid) == pid
+    except OSError:
+        return False
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            if int(stat.parent.name) != pid and not (
+                    leads and int(stat.read_text().rsplit(")", 1)[1].split()[2]) == pid):
+                continue
+            for fd in (stat.parent / "fd").iterdir():
+                with contextlib.suppress(OSError):
+                    if os.readlink(fd) in wanted:
+                        return True
+    return False
+
+
 def wait_for_port(port: int, *, pid: int | None = None, timeout: float = 30.0, what: str = "") -> None:
-    """Block until something listens on `port`; fail early if `pid` died."""
+    """Block until something listens on `port`; with `pid` (a process spawned in its own session), until
+    that process's group does: a free port can be taken by another process between choosing and binding,
+    and a client would then talk to the wrong server. Fails early if `pid` died."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if port_open(port):
+        if port_open(port) and (pid is None or group_listens(pid, port)):
             return
         if pid is not None and not alive(pid):
             raise SandboxError(f"{what or 'process'} (pid {pid}) exited before listening on port {port}")

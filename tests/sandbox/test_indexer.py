@@ -240,7 +240,8 @@ def test_follow_indexes_new_blocks_until_stopped(tmp_path: Path) -> None:
             target = chains.head(c)
             deadline = time.monotonic() + 15
             while processed() != target:
-                assert time.monotonic() < deadline, f"follow did not reach block {target}: {processed()}"
+                assert time.monotonic() < deadline, (
+                    f"follow did not reach block {target}: {processed()} (follower alive: {worker.is_alive()})")
                 time.sleep(0.02)
             traffic.more_traffic(c, 2)
         stop.set()
