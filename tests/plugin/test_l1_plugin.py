@@ -26,7 +26,7 @@ from belt_gate.sandbox.indexer import index_chain
 from belt_gate.sandbox.rpc_proxy import start_rpc_proxy
 from belt_gate.sandbox.store import connect
 from belt_gate.sources.rpc import RpcClient
-from tests.support import SCHEMA, Served, serve_belt
+from tests.support import SCHEMA, Served, outcomes, serve_belt
 
 pytest_plugins = ["pytester"]
 pytestmark = pytest.mark.sandbox
@@ -91,15 +91,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         for pid in pids:
             procs.stop(pid)
         chains.stop_chain(chain)
-
-
-def outcomes(result: pytest.RunResult) -> dict[str, str]:
-    out = {}
-    for line in result.outlines:
-        m = re.match(r"^(PASSED|FAILED) belt_gate::(\S+)", line)
-        if m:
-            out[m.group(2)] = m.group(1)
-    return out
 
 
 def run(pytester: pytest.Pytester, world: dict[str, Any], *args: str, green: str = "green",
