@@ -229,7 +229,10 @@ def _check_modes(entities: Mapping[str, EntitySettings], schema: EnvioSchema, so
     """A mode override must be one the entity can be compared in (A needs a block field, B a timestamp)."""
     for name, spec in entities.items():
         entity = schema.entity(name)
-        if entity is None or spec.mode is None:
+        if entity is None:  # a typo would otherwise leave the intended entity on its defaults, silently
+            raise SettingsError(f"{source}: entities.{name}: the schema has no entity {name} "
+                                f"(it has {', '.join(schema.entity_names)})")
+        if spec.mode is None:
             continue
         if spec.mode == Mode.AT_BLOCK and entity.block_column is None:
             raise SettingsError(f"{source}: entities.{name}.mode A needs a block number field "
@@ -304,6 +307,8 @@ def build_settings(
     schema_path = path("schema")
     if schema_path is None and envio is not None and envio_path is not None:
         candidate = envio_path.parent / (envio.schema_path or "schema.graphql")
+        if envio.schema_path and not candidate.exists():
+            raise SettingsError(f"{envio_path}: schema: {envio.schema_path} does not exist ({candidate})")
         schema_path = candidate if candidate.exists() else None
     if schema_path is None and (cwd / "schema.graphql").exists():
         schema_path = cwd / "schema.graphql"

@@ -43,3 +43,17 @@ def test_blue_envio_config_without_greens_is_refused(tmp_path: Path) -> None:
     (tmp_path / "blue.yaml").write_text(CONFIG)
     with pytest.raises(SettingsError, match=r"needs green's Envio config\.yaml"):
         build_settings({**URLS, "expected_chains": "1", "blue_envio_config": "blue.yaml"}, {}, cwd=tmp_path, env={})
+
+
+def test_an_override_of_an_entity_the_schema_lacks_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text(CONFIG)
+    (tmp_path / "schema.graphql").write_text("type Mint { id: ID! chainId: Int! blockNumber: BigInt! }\n")
+    (tmp_path / "belt.toml").write_text('[entities.Mnit]\nmode = "C"\n')
+    with pytest.raises(SettingsError, match=r"entities\.Mnit: the schema has no entity Mnit"):
+        build_settings({**URLS, "mode": "parity"}, {}, config_path=tmp_path / "belt.toml", cwd=tmp_path, env={})
+
+
+def test_a_schema_config_yaml_names_but_lacks_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text("schema: ./entities.graphql\n" + CONFIG)
+    with pytest.raises(SettingsError, match="does not exist"):
+        build_settings(URLS, {}, cwd=tmp_path, env={})
