@@ -6,11 +6,13 @@ never from the request. One `_aggregate` field becomes one SELECT with every req
 
 Exactness: SQLite's `sum` over INTEGER columns is exact (it raises on overflow, and the caller
 then retries with the exact Python aggregate `bigsum`); BigDecimal columns (TEXT) are summed,
-min'd and max'd with Python `Decimal` aggregates. Nothing is summed through floats.
+min'd and max'd with Python `Decimal` aggregates (sums in an exact context, not Decimal's default 28
+digits; printed without exponent, as Postgres prints numeric). Nothing is summed through floats.
 """
 
 from __future__ import annotations
 
+import decimal
 import json
 import math
 import re
@@ -391,6 +393,11 @@ def _like_to_glob(pattern: str) -> str:
 # -- SQLite functions the statements rely on ---------------------------------------------------
 
 
+def _plain(d: Decimal) -> str:
+    """Postgres prints numeric without an exponent: 0.0000001, not 1E-7."""
+    return format(d, "f")
+
+
 class _DecAgg:
     def __init__(self) -> None:
         self.values: list[Decimal] = []
@@ -400,19 +407,27 @@ class _DecAgg:
             self.values.append(Decimal(str(value)))
 
 
+#: Postgres sums `numeric` exactly; Decimal's default context would round the sum to 28 significant digits
+#: (a BigDecimal of 30 digits differing in its last one summed equal). Addition in this context is exact.
+_EXACT = decimal.Context(prec=decimal.MAX_PREC, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN)
+
+
 class _DecSum(_DecAgg):
     def finalize(self) -> str | None:
-        return str(sum(self.values, Decimal(0))) if self.values else None
+        if not self.values:
+            return None
+        with decimal.localcontext(_EXACT):
+            return _plain(sum(self.values, Decimal(0)))
 
 
 class _DecMin(_DecAgg):
     def finalize(self) -> str | None:
-        return str(min(self.values)) if self.values else None
+        return _plain(min(self.values)) if self.values else None
 
 
 class _DecMax(_DecAgg):
     def finalize(self) -> str | None:
-        return str(max(self.values)) if self.values else None
+        return _plain(max(self.values)) if self.values else None
 
 
 class _BigSum:
