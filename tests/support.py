@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import time
@@ -17,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from belt_gate.envio import load_schema
+from belt_gate.envio import EnvioSchema, load_schema
 from belt_gate.sandbox import procs
 from belt_gate.sandbox.store import connect, create_schema
 
@@ -173,3 +174,37 @@ def assert_out(result: pytest.RunResult, *parts: str) -> None:
                 break
         else:
             raise AssertionError(f"no output line matches {wanted!r}:\n{result.stdout.str()}")
+
+
+# -- belt contents and schema files ------------------------------------------------------------
+
+
+def hasura_rows(db: sqlite3.Connection, schema: EnvioSchema, entity: str) -> list[dict[str, Any]]:
+    """Rows of an event entity as a Hasura belt serves them: Boolean as JSON bool, BigInt as a decimal
+    string; in block and log order."""
+    model = schema.entity(entity)
+    assert model is not None
+    kinds = {f.column: f.type_name for f in model.columns}
+    cursor = db.cursor()
+    cursor.row_factory = sqlite3.Row
+    out = []
+    for raw in cursor.execute(f'SELECT * FROM "{entity}" ORDER BY "blockNumber", "logIndex"'):
+        row = dict(raw)
+        for k, v in row.items():
+            if kinds.get(k) == "Boolean" and v is not None:
+                row[k] = bool(v)
+            elif kinds.get(k) in ("BigInt", "BigDecimal") and v is not None:
+                row[k] = str(v)
+        out.append(row)
+    return out
+
+
+def expand_spreads(text: str) -> str:
+    """The public-role input uses `...Interface` spreads (that repository's preprocessor, not GraphQL)."""
+    text = re.sub(r"#[^\n]*", "", text)
+    bodies = {m.group(1): m.group(2) for m in re.finditer(r"interface (\w+)\s*\{([^}]*)\}", text)}
+    text = re.sub(r"interface \w+\s*\{[^}]*\}", "", text)
+    text = re.sub(r"\s+implements\s+[\w\s&]+?(?=[@{])", " ", text)
+    while "..." in text:
+        text = re.sub(r"\.\.\.(\w+)", lambda m: bodies[m.group(1)], text)
+    return text

@@ -26,7 +26,7 @@ from belt_gate.sandbox.indexer import index_chain
 from belt_gate.sandbox.rpc_proxy import start_rpc_proxy
 from belt_gate.sandbox.store import connect
 from belt_gate.sources.rpc import RpcClient
-from tests.support import SCHEMA, Served, outcomes, serve_belt
+from tests.support import SCHEMA, Served, hasura_rows, outcomes, serve_belt
 
 pytest_plugins = ["pytester"]
 pytestmark = pytest.mark.sandbox
@@ -36,25 +36,6 @@ NEW_CHAIN = 31337
 SIGNATURE = "Transfer(address indexed from, address indexed to, uint256 indexed tokenId)"
 NFT = CONTRACTS["SandboxNFT"].lower()
 SCHEMAS = [f"--belt-schema={SCHEMA}", f"--belt-blue-schema={SCHEMA}", f"--belt-green-schema={SCHEMA}"]
-
-
-def _rows(db_path: Path) -> list[dict[str, Any]]:
-    model = load_schema(SCHEMA).entity("NftTransfer")
-    assert model is not None
-    kinds = {f.column: f.type_name for f in model.columns}
-    db = sqlite3.connect(db_path)
-    db.row_factory = sqlite3.Row
-    out = []
-    for raw in db.execute('SELECT * FROM "NftTransfer" ORDER BY "blockNumber", "logIndex"'):
-        row = dict(raw)
-        for k, v in row.items():
-            if kinds.get(k) == "Boolean" and v is not None:
-                row[k] = bool(v)
-            elif kinds.get(k) in ("BigInt", "BigDecimal") and v is not None:
-                row[k] = str(v)
-        out.append(row)
-    db.close()
-    return out
 
 
 def _index(rpc_url: str, path: Path, *faults: str) -> Path:
@@ -75,7 +56,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         blue = _index(chain.rpc_url, run / "blue.db")
         green = _index(chain.rpc_url, run / "green.db")
         missing = _index(chain.rpc_url, run / "missing.db", f"drop:NftTransfer@{CHAIN}#0")
-        rows = _rows(blue)
+        with contextlib.closing(sqlite3.connect(blue)) as db:
+            rows = hasura_rows(db, load_schema(SCHEMA), "NftTransfer")
         golden = run / "golden"
         with RpcClient(CHAIN, chain.rpc_url, timeout=10.0) as rpc:
             capture({"NftTransfer": [rows[0], rows[-1]]}, rpc,

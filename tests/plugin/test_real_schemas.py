@@ -28,8 +28,7 @@ from graphql import build_schema
 
 from belt_gate.envio import Entity, EnvioSchema, Field, load_schema
 from belt_gate.sandbox.store import connect, create_schema, quote
-from tests.sandbox.test_hasura_sdl import expand_spreads
-from tests.support import ROOT, Served, assert_out, failed, outcomes, serve_belts
+from tests.support import ROOT, Served, assert_out, expand_spreads, failed, outcomes, serve_belts
 from tests.support import run as run_plugin
 
 pytest_plugins = ["pytester"]

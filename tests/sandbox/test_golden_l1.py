@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from belt_gate.envio import EnvioSchema, load_schema
+from belt_gate.envio import load_schema
 from belt_gate.errors import RpcError
 from belt_gate.golden import load_golden, parse_event
 from belt_gate.golden_capture import CaptureRefused, EntityEvent, capture
@@ -26,6 +26,7 @@ from belt_gate.sandbox.indexer import index_chain
 from belt_gate.sandbox.rpc_proxy import start_rpc_proxy
 from belt_gate.sandbox.store import connect
 from belt_gate.sources.rpc import LogQuery, RpcClient
+from tests.support import hasura_rows
 
 pytestmark = pytest.mark.sandbox
 
@@ -47,23 +48,6 @@ def client(url: str, **kw: Any) -> RpcClient:
     kw.setdefault("retries", 2)
     kw.setdefault("timeout", 10.0)
     return RpcClient(CHAIN, url, sleep=no_sleep, **kw)
-
-
-def hasura_rows(db: sqlite3.Connection, schema: EnvioSchema, entity: str) -> list[dict[str, Any]]:
-    """Rows as a Hasura belt serves them: Boolean as JSON bool, BigInt as a decimal string."""
-    model = schema.entity(entity)
-    assert model is not None
-    kinds = {f.column: f.type_name for f in model.columns}
-    out = []
-    for raw in db.execute(f'SELECT * FROM "{entity}" ORDER BY "blockNumber", "logIndex"'):
-        row = dict(raw)
-        for k, v in row.items():
-            if kinds.get(k) == "Boolean" and v is not None:
-                row[k] = bool(v)
-            elif kinds.get(k) in ("BigInt", "BigDecimal") and v is not None:
-                row[k] = str(v)
-        out.append(row)
-    return out
 
 
 def index(chain: Chain, path: Path, *faults: str) -> sqlite3.Connection:

@@ -22,6 +22,7 @@ from graphql import GraphQLInputObjectType, GraphQLObjectType, GraphQLSchema, bu
 from belt_gate.envio import parse_schema
 from belt_gate.errors import SettingsError
 from belt_gate.sandbox.hasura.sdl import SdlOptions, derived_from_map, hasura_sdl
+from tests.support import expand_spreads
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "hasura-envio"
 INTERNAL_TABLES = {
@@ -33,17 +34,6 @@ PUBLIC_AGGREGATES = frozenset({
     "IssuanceTokenDayData", "IssuanceTokenHourData", "OraclePriceFM", "ProjectFee", "ProtocolFee", "Token",
     "Transfer",
 })
-
-
-def expand_spreads(text: str) -> str:
-    """The public-role input uses `...Interface` spreads (that repository's preprocessor, not GraphQL)."""
-    text = re.sub(r"#[^\n]*", "", text)
-    bodies = {m.group(1): m.group(2) for m in re.finditer(r"interface (\w+)\s*\{([^}]*)\}", text)}
-    text = re.sub(r"interface \w+\s*\{[^}]*\}", "", text)
-    text = re.sub(r"\s+implements\s+[\w\s&]+?(?=[@{])", " ", text)
-    while "..." in text:
-        text = re.sub(r"\.\.\.(\w+)", lambda m: bodies[m.group(1)], text)
-    return text
 
 
 def generated(input_name: str, **options: object) -> tuple[GraphQLSchema, set[str]]:
