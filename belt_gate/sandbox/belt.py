@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import threading
 from collections.abc import Sequence
@@ -105,7 +104,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         from belt_gate.envio import load_schema
         from belt_gate.sandbox.hasura.app import ServerConfig, create_app
-        from belt_gate.sandbox.hasura.sdl import derived_from_map
         from belt_gate.sandbox.indexer import index_chain
         from belt_gate.sandbox.store import connect, create_schema
 
@@ -116,16 +114,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.schema.is_file():
             raise SettingsError(f"schema file {args.schema} not found")
         schema = load_schema(args.schema)
-        secret = None
-        if args.admin_secret_env:
-            secret = os.environ.get(args.admin_secret_env)
-            if not secret:
-                raise SettingsError(f"admin secret variable {args.admin_secret_env} is not set")
-        agg = None
-        if args.aggregate_tables is not None:
-            agg = frozenset(a.strip() for a in args.aggregate_tables.split(",") if a.strip())
+        config = ServerConfig.from_options(
+            db=args.db, schema_path=args.schema, schema=schema, shape=args.shape,
+            aggregate_tables=args.aggregate_tables, admin_secret_env=args.admin_secret_env,
+            faults=tuple(f for f in faults if f.kind in SERVER_FAULTS))
         indexer_faults = [f for f in faults if f.kind in INDEXER_FAULTS]
-        served = tuple(f for f in faults if f.kind in SERVER_FAULTS)
 
         args.db.parent.mkdir(parents=True, exist_ok=True)
         db = connect(args.db)
@@ -138,9 +131,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             except BeltGateError as exc:
                 log.warning("chain %s: first indexing pass failed, following will retry: %s", chain_id, exc)
         db.close()
-        config = ServerConfig(db=args.db, schema=schema, shape=args.shape, aggregate_tables=agg,
-                              admin_secret=secret, faults=served,
-                              derived_from=derived_from_map(args.schema.read_text(encoding="utf-8")))
         app = create_app(config)
     except BeltGateError as exc:
         print(f"belt_gate.sandbox.belt: {exc}", file=sys.stderr)

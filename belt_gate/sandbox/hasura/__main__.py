@@ -10,7 +10,6 @@ Bad options give one line on stderr and exit status 2.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -39,7 +38,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from belt_gate.envio import load_schema
         from belt_gate.sandbox.hasura.app import ServerConfig, create_app
-        from belt_gate.sandbox.hasura.sdl import derived_from_map
 
         schema = load_schema(args.schema)
         faults = tuple(parse_fault(f) for f in args.fault)
@@ -47,18 +45,9 @@ def main(argv: list[str] | None = None) -> int:
             if f.kind not in SERVED_FAULTS:
                 raise SettingsError(f"fault {f} does not apply to the GraphQL server "
                                     f"(it serves: {', '.join(SERVED_FAULTS)})")
-        secret = None
-        if args.admin_secret_env:
-            secret = os.environ.get(args.admin_secret_env)
-            if not secret:
-                raise SettingsError(f"admin secret variable {args.admin_secret_env} is not set")
-        agg = None
-        if args.aggregate_tables is not None:
-            agg = frozenset(a.strip() for a in args.aggregate_tables.split(",") if a.strip())
-        config = ServerConfig(
-            db=args.db, schema=schema, shape=args.shape, aggregate_tables=agg, admin_secret=secret,
-            faults=faults, derived_from=derived_from_map(args.schema.read_text()),
-        )
+        config = ServerConfig.from_options(
+            db=args.db, schema_path=args.schema, schema=schema, shape=args.shape,
+            aggregate_tables=args.aggregate_tables, admin_secret_env=args.admin_secret_env, faults=faults)
         app = create_app(config)
     except BeltGateError as exc:
         print(f"belt_gate.sandbox.hasura: {exc}", file=sys.stderr)

@@ -16,6 +16,7 @@ import asyncio
 import gc
 import hmac
 import json
+import os
 import re
 import sqlite3
 import threading
@@ -57,8 +58,16 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from belt_gate.envio import EnvioSchema
+from belt_gate.errors import SettingsError
 from belt_gate.sandbox.faults import Fault
-from belt_gate.sandbox.hasura.sdl import STAT_FUNCS, SdlOptions, Table, build_tables, render_sdl
+from belt_gate.sandbox.hasura.sdl import (
+    STAT_FUNCS,
+    SdlOptions,
+    Table,
+    build_tables,
+    derived_from_map,
+    render_sdl,
+)
 from belt_gate.sandbox.hasura.sql import Agg, QueryError, SqlBuilder, register_functions
 
 AGG_FUNCS = ("sum", "min", "max", *STAT_FUNCS)
@@ -84,6 +93,23 @@ class ServerConfig:
         )
         return SdlOptions(self.shape, self.aggregate_tables, removed, nullable, self.derived_from,
                           admin_role=self.admin_role)
+
+    @classmethod
+    def from_options(cls, *, db: Path, schema_path: Path, schema: EnvioSchema, shape: str,
+                     aggregate_tables: str | None, admin_secret_env: str | None,
+                     faults: tuple[Fault, ...]) -> ServerConfig:
+        """From command-line options (both server entry points): the secret is read from the environment
+        variable named, never from the command line; `aggregate_tables` is "A,B"."""
+        secret = None
+        if admin_secret_env:
+            secret = os.environ.get(admin_secret_env)
+            if not secret:
+                raise SettingsError(f"admin secret variable {admin_secret_env} is not set")
+        agg = None
+        if aggregate_tables is not None:
+            agg = frozenset(a.strip() for a in aggregate_tables.split(",") if a.strip())
+        return cls(db=db, schema=schema, shape=shape, aggregate_tables=agg, admin_secret=secret, faults=faults,
+                   derived_from=derived_from_map(schema_path.read_text(encoding="utf-8")))
 
 
 # -- scalars -----------------------------------------------------------------------------------
