@@ -9,6 +9,7 @@ server reads it.
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 from belt_gate.envio import Entity, EnvioSchema, Field
@@ -71,6 +72,21 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
         db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
     else:
         db = sqlite3.connect(path, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
+        _switch_to_wal(db)
         db.execute("PRAGMA synchronous=NORMAL")
     return db
+
+
+def _switch_to_wal(db: sqlite3.Connection, timeout: float = 10.0) -> None:
+    """WAL mode, retried: two connections opening a fresh file at once (an indexer thread and a reader)
+    make one journal-mode switch fail at once with "database is locked" - SQLite's busy timeout does not
+    cover it. The mode is stored in the file, so the retry finds it switched or switches it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
