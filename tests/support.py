@@ -21,6 +21,7 @@ import pytest
 from belt_gate.envio import EnvioSchema, load_schema
 from belt_gate.sandbox import procs
 from belt_gate.sandbox.store import connect, create_schema
+from belt_gate.sandbox.world import WorldState
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "schema.graphql"
@@ -208,3 +209,17 @@ def expand_spreads(text: str) -> str:
     while "..." in text:
         text = re.sub(r"\.\.\.(\w+)", lambda m: bodies[m.group(1)], text)
     return text
+
+
+# -- the shared sandbox world -------------------------------------------------------------------
+
+
+def core(state: WorldState) -> tuple[list[int], list[int]]:
+    """Pids and ports of the world `sandbox up` started (chains, blue, green, their proxies, the alias):
+    not the belts `belt_factory` adds, which another xdist worker may stop at any moment."""
+    extra = [b for name, b in state.belts.items() if name not in ("blue", "green")]
+    extra_proxies = {pid for b in extra for pid in b.proxies}
+    extra_pids = {b.pid for b in extra} | extra_proxies
+    extra_ports = {b.port for b in extra} | {p.port for p in state.proxies if p.pid in extra_proxies}
+    return ([pid for pid in state.pids() if pid not in extra_pids],
+            [port for port in state.ports() if port not in extra_ports])

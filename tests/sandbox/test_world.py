@@ -19,6 +19,7 @@ from belt_gate.sandbox import chains as chainlib
 from belt_gate.sandbox import procs, traffic
 from belt_gate.sandbox.indexer import EMITTER, TOPICS
 from belt_gate.sandbox.world import World, WorldOptions, WorldState, load_state
+from tests.support import core
 
 pytestmark = pytest.mark.sandbox
 
@@ -100,9 +101,13 @@ def test_state_file_records_every_pid_port_url_and_path(world: WorldState) -> No
     for key in ("blue", "green", "alias", "admin", "rpc", "blue_schema", "green_schema", "pids", "ports"):
         assert data[key], key
     assert sorted(int(c) for c in data["rpc"]) == ALL
-    for pid in data["pids"]:
+    current = load_state(world.state_dir)
+    assert current is not None
+    pids, ports = core(current)
+    assert set(pids) <= set(data["pids"]) and set(ports) <= set(data["ports"])
+    for pid in pids:
         assert procs.alive(pid)
-    for port in data["ports"]:
+    for port in ports:
         assert procs.port_open(port)
     assert Path(data["blue_schema"]).read_text() == (ROOT / "schema.graphql").read_text()
     assert data["admin"].startswith("http://127.0.0.1:")
@@ -394,4 +399,4 @@ def test_demo_certifies_green_on_the_running_world(world: WorldState) -> None:
     assert "using the running sandbox world" in result.stdout
     assert "--belt-mode=expansion" in result.stdout and "--belt-expected-chains=" in result.stdout
     assert "CERTIFIED" in result.stdout and "certification passed" in result.stdout
-    assert all(procs.alive(p) for p in world.pids())  # a world the demo did not start is left running
+    assert all(procs.alive(p) for p in core(world)[0])  # a world the demo did not start is left running
