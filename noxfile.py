@@ -19,6 +19,7 @@ def tests(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     session.install("ruff")
     session.run("ruff", "check", "belt_gate", "tests", "bench", "noxfile.py")
+    session.run("ruff", "format", "--check", "belt_gate", "tests", "bench", "noxfile.py")
 
 
 @nox.session
@@ -31,6 +32,12 @@ def typecheck(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     session.install("-e", ".[dev]")
     session.run("npm", "ci", external=True)
-    for script in ("bench_sandbox_ready.py", "bench_bulk.py", "bench_aggregate.py", "bench_certify.py",
-                   "bench_golden_rpc.py", "bench_alias_switch.py"):
+    for script in (
+        "bench_sandbox_ready.py",
+        "bench_bulk.py",
+        "bench_aggregate.py",
+        "bench_certify.py",
+        "bench_golden_rpc.py",
+        "bench_alias_switch.py",
+    ):
         session.run("python", f"bench/{script}", *session.posargs)

@@ -56,14 +56,26 @@ def _events(text: str) -> int:
 
 
 def _world_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--state-dir", type=Path, default=Path(".belt-sandbox"),
-                   help="where the state file and run files live (default .belt-sandbox)")
-    p.add_argument("--events", type=_events, default=None,
-                   help="events per entity per chain (default 40)")
-    p.add_argument("--chains", type=_chain_list, default=None,
-                   help="chain ids of the world (default 1,10,8453,42161,80094,7777777)")
-    p.add_argument("--fault", action="append", default=[], metavar="BELT:FAULT",
-                   help="e.g. green:drop:NftTransfer@8453, green:skip:42161, blue:http5xx (repeatable)")
+    p.add_argument(
+        "--state-dir",
+        type=Path,
+        default=Path(".belt-sandbox"),
+        help="where the state file and run files live (default .belt-sandbox)",
+    )
+    p.add_argument("--events", type=_events, default=None, help="events per entity per chain (default 40)")
+    p.add_argument(
+        "--chains",
+        type=_chain_list,
+        default=None,
+        help="chain ids of the world (default 1,10,8453,42161,80094,7777777)",
+    )
+    p.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="BELT:FAULT",
+        help="e.g. green:drop:NftTransfer@8453, green:skip:42161, blue:http5xx (repeatable)",
+    )
     p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the world (default 60)")
 
 
@@ -101,8 +113,7 @@ def _options(args: argparse.Namespace) -> Any:
 
     for f in args.fault:
         parse_world_fault(f)  # a bad fault is a usage error before anything starts
-    kw: dict[str, Any] = {"events": args.events or DEFAULT_EVENTS, "faults": tuple(args.fault),
-                          "timeout": args.timeout}
+    kw: dict[str, Any] = {"events": args.events or DEFAULT_EVENTS, "faults": tuple(args.fault), "timeout": args.timeout}
     if args.chains is not None:
         kw["chains"] = args.chains
     return WorldOptions(**kw)
@@ -154,8 +165,7 @@ def _running_state(state_dir: Path) -> WorldState:
     if state is None:
         raise SandboxError(f"no sandbox world runs in {state_dir} (start one: belt-gate sandbox up)")
     if not running(state):
-        raise SandboxError(f"the sandbox world in {state_dir} is not (fully) running: "
-                           "belt-gate sandbox down, then up")
+        raise SandboxError(f"the sandbox world in {state_dir} is not (fully) running: belt-gate sandbox down, then up")
     return state
 
 
@@ -171,20 +181,29 @@ def sandbox_down(args: argparse.Namespace) -> int:
         print(f"no sandbox world recorded in {args.state_dir}: nothing to stop")
         return 0
     stopped = World(args.state_dir).down()
-    print(f"sandbox world in {args.state_dir} stopped ({len(stopped)} processes: "
-          f"{' '.join(map(str, stopped))})")
+    print(f"sandbox world in {args.state_dir} stopped ({len(stopped)} processes: {' '.join(map(str, stopped))})")
     return 0
 
 
 def demo_command(state: WorldState, python: str = sys.executable) -> list[str]:
     """The belt_gate certification run the demo makes: green (all six chains) against blue, expansion."""
     s = state.summary()
-    argv = [python, "-m", "pytest", "-p", "no:cacheprovider", f"--belt-blue={s['blue']}",
-            f"--belt-green={s['green']}", f"--belt-blue-schema={s['blue_schema']}",
-            f"--belt-green-schema={s['green_schema']}", f"--belt-schema={s['green_schema']}"]
+    argv = [
+        python,
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        f"--belt-blue={s['blue']}",
+        f"--belt-green={s['green']}",
+        f"--belt-blue-schema={s['blue_schema']}",
+        f"--belt-green-schema={s['green_schema']}",
+        f"--belt-schema={s['green_schema']}",
+    ]
     argv += [f"--belt-rpc={c}={u}" for c, u in s["rpc"].items()]
-    expected = ",".join(str(c) for c in sorted(state.belts["green"].chains)) if "green" in state.belts \
-        else EXPANSION_CHAINS
+    expected = (
+        ",".join(str(c) for c in sorted(state.belts["green"].chains)) if "green" in state.belts else EXPANSION_CHAINS
+    )
     argv += ["--belt-mode=expansion", f"--belt-expected-chains={expected}"]
     return argv
 
@@ -196,8 +215,7 @@ def committed_golden(state: WorldState) -> Path | None:
     from belt_gate.sandbox.world import DEFAULT_EVENTS
 
     golden = project_root() / "golden"
-    default = (state.events == DEFAULT_EVENTS and not state.faults
-               and sorted(state.chains) == sorted(DEFAULT_CHAIN_IDS))
+    default = state.events == DEFAULT_EVENTS and not state.faults and sorted(state.chains) == sorted(DEFAULT_CHAIN_IDS)
     return golden if default and golden.is_dir() else None
 
 
@@ -213,8 +231,10 @@ def demo(args: argparse.Namespace) -> int:
     started = False
     if existing is not None and running(existing):
         if args.fault or args.events or args.chains:
-            raise UsageFailure(f"{PROG} demo: a world already runs in {args.state_dir}; "
-                               "--fault/--events/--chains apply to a new one (belt-gate sandbox down first)")
+            raise UsageFailure(
+                f"{PROG} demo: a world already runs in {args.state_dir}; "
+                "--fault/--events/--chains apply to a new one (belt-gate sandbox down first)"
+            )
         state = existing
         print(f"using the running sandbox world in {args.state_dir}")
     else:
@@ -235,8 +255,10 @@ def demo(args: argparse.Namespace) -> int:
                 from belt_gate.sandbox.world import capture_golden
 
                 golden = capture_golden(state, Path(tmp) / "golden", new_chains)
-                print(f"captured golden events (confirmed on L1) for the chains blue lacks "
-                      f"({', '.join(map(str, new_chains))}) into {golden}")
+                print(
+                    f"captured golden events (confirmed on L1) for the chains blue lacks "
+                    f"({', '.join(map(str, new_chains))}) into {golden}"
+                )
                 argv.append(f"--belt-golden={golden}")
             print(f"\nrunning (in {tmp}):\n  {shlex.join(argv)}\n", flush=True)
             rc = subprocess.call(argv, cwd=tmp)
@@ -253,8 +275,12 @@ def demo(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(list(argv) if argv is not None else None)
-        handler = {("sandbox", "up"): sandbox_up, ("sandbox", "status"): sandbox_status,
-                   ("sandbox", "down"): sandbox_down, ("demo", None): demo}
+        handler = {
+            ("sandbox", "up"): sandbox_up,
+            ("sandbox", "status"): sandbox_status,
+            ("sandbox", "down"): sandbox_down,
+            ("demo", None): demo,
+        }
         if args.command == "golden":
             from belt_gate import golden_cli
 

@@ -22,19 +22,64 @@ from graphql import (
 from belt_gate.envio import Entity, Field
 
 #: Envio's own tables: never entities of the user's schema.
-ENVIO_INTERNAL = frozenset({
-    "chain_metadata", "raw_events", "dynamic_contract_registry", "event_sync_state", "persisted_state",
-    "end_of_block_range_scanned_data", "entity_history", "entity_history_filter", "_meta",
-    "envio_chains", "envio_checkpoints", "_envio_chains", "_envio_checkpoints",
-})
+ENVIO_INTERNAL = frozenset(
+    {
+        "chain_metadata",
+        "raw_events",
+        "dynamic_contract_registry",
+        "event_sync_state",
+        "persisted_state",
+        "end_of_block_range_scanned_data",
+        "entity_history",
+        "entity_history_filter",
+        "_meta",
+        "envio_chains",
+        "envio_checkpoints",
+        "_envio_chains",
+        "_envio_checkpoints",
+    }
+)
 #: Scalars Hasura itself defines; any other custom scalar with a `_comparison_exp` is a Postgres enum.
-HASURA_BUILTIN_SCALARS = frozenset({
-    "String", "Int", "Float", "Boolean", "ID", "numeric", "bigint", "float8", "float4", "jsonb", "json",
-    "timestamptz", "timestamp", "date", "time", "timetz", "uuid", "smallint", "bpchar", "citext",
-    "_text", "_numeric", "contract_type", "interval", "bytea", "money", "cursor_ordering", "order_by",
-})
-_NUMERIC_SCALARS = {"Int": "Int", "numeric": "BigInt", "bigint": "BigInt", "float8": "Float",
-                    "float4": "Float", "smallint": "Int"}
+HASURA_BUILTIN_SCALARS = frozenset(
+    {
+        "String",
+        "Int",
+        "Float",
+        "Boolean",
+        "ID",
+        "numeric",
+        "bigint",
+        "float8",
+        "float4",
+        "jsonb",
+        "json",
+        "timestamptz",
+        "timestamp",
+        "date",
+        "time",
+        "timetz",
+        "uuid",
+        "smallint",
+        "bpchar",
+        "citext",
+        "_text",
+        "_numeric",
+        "contract_type",
+        "interval",
+        "bytea",
+        "money",
+        "cursor_ordering",
+        "order_by",
+    }
+)
+_NUMERIC_SCALARS = {
+    "Int": "Int",
+    "numeric": "BigInt",
+    "bigint": "BigInt",
+    "float8": "Float",
+    "float4": "Float",
+    "smallint": "Int",
+}
 
 
 @dataclass(frozen=True)
@@ -118,9 +163,11 @@ def read_dialect(introspection: dict[str, Any]) -> Dialect:
             else:
                 minmax[name] = ()
     enum_scalars = sorted(
-        t.name for t in schema.type_map.values()
-        if isinstance(t, GraphQLScalarType) and t.name not in HASURA_BUILTIN_SCALARS
-        and not t.name.startswith("__") and f"{t.name}_comparison_exp" in schema.type_map
+        t.name
+        for t in schema.type_map.values()
+        if isinstance(t, GraphQLScalarType)
+        and t.name not in HASURA_BUILTIN_SCALARS
+        and not t.name.startswith("__")
+        and f"{t.name}_comparison_exp" in schema.type_map
     )
-    return Dialect(progress, tuple(sorted(tables)), frozenset(aggregates), sums, minmax, entities,
-                   tuple(enum_scalars))
+    return Dialect(progress, tuple(sorted(tables)), frozenset(aggregates), sums, minmax, entities, tuple(enum_scalars))

@@ -44,9 +44,7 @@ HASURA_SCALAR: dict[str, str] = {
 #: Scalars whose values are numbers that a fingerprint may sum.
 NUMERIC_SCALARS = frozenset({"Int", "BigInt", "BigDecimal", "Float"})
 #: Scalars whose values have an order (min/max are meaningful in Hasura).
-ORDERABLE_SCALARS = frozenset(
-    {"ID", "String", "Bytes", "Int", "BigInt", "BigDecimal", "Float", "Timestamp"}
-)
+ORDERABLE_SCALARS = frozenset({"ID", "String", "Bytes", "Int", "BigInt", "BigDecimal", "Float", "Timestamp"})
 
 BLOCK_FIELDS = ("blockNumber", "block_number")
 TIMESTAMP_FIELDS = ("timestamp", "blockTimestamp", "block_timestamp")
@@ -209,9 +207,7 @@ def parse_schema(sdl: str, source: str = "schema.graphql") -> EnvioSchema:
             elif type_name in HASURA_SCALAR:
                 kind = "scalar"
             else:
-                raise SettingsError(
-                    f"{source}: {obj.name.value}.{f.name.value} has unknown type {type_name}"
-                )
+                raise SettingsError(f"{source}: {obj.name.value}.{f.name.value} has unknown type {type_name}")
             fields.append(Field(f.name.value, type_name, nullable, is_list, kind))
         if not any(f.name == "id" for f in fields):
             raise SettingsError(f"{source}: entity {obj.name.value} has no id field")
@@ -259,8 +255,10 @@ def chain_sources(config: EnvioConfig, chain_id: int) -> frozenset[tuple[str, tu
     """What an indexer reads on one chain: (contract, its addresses, its events) for each contract."""
     for chain in config.chains:
         if chain.chain_id == chain_id:
-            return frozenset((name, tuple(sorted(a.lower() for a in addresses)), config.events.get(name, ()))
-                             for name, addresses in chain.contracts.items())
+            return frozenset(
+                (name, tuple(sorted(a.lower() for a in addresses)), config.events.get(name, ()))
+                for name, addresses in chain.contracts.items()
+            )
     return frozenset()
 
 
@@ -302,12 +300,8 @@ def parse_config(text: str, source: str = "config.yaml") -> EnvioConfig:
             addresses = (address,) if isinstance(address, str) else tuple(str(a) for a in address)
             contracts[str(c["name"])] = addresses
             if c.get("events"):
-                events.setdefault(
-                    str(c["name"]), tuple(str(e["event"]) for e in c["events"] if "event" in e)
-                )
-        chains.append(
-            ChainConfig(chain_id, _int(n.get("start_block", 0), "start_block", source), rpc_url, contracts)
-        )
+                events.setdefault(str(c["name"]), tuple(str(e["event"]) for e in c["events"] if "event" in e))
+        chains.append(ChainConfig(chain_id, _int(n.get("start_block", 0), "start_block", source), rpc_url, contracts))
     ids = [c.chain_id for c in chains]
     if len(set(ids)) != len(ids):
         raise SettingsError(f"{source}: a chain id is listed twice")

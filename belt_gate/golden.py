@@ -54,11 +54,34 @@ _DEC_TEXT = re.compile(r"^[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?$", re.ASCII)
 _HEX_TEXT = re.compile(r"^0x[0-9a-fA-F]*$")
 
 EVENT_KEYS = frozenset(
-    {"chain", "tx_hash", "log_index", "block_number", "block_hash", "address", "event", "entity",
-     "entity_id", "fields", "topics", "data", "params", "note"}
+    {
+        "chain",
+        "tx_hash",
+        "log_index",
+        "block_number",
+        "block_hash",
+        "address",
+        "event",
+        "entity",
+        "entity_id",
+        "fields",
+        "topics",
+        "data",
+        "params",
+        "note",
+    }
 )
-REQUIRED_KEYS = ("tx_hash", "log_index", "block_number", "block_hash", "address", "event", "entity",
-                 "entity_id", "fields")
+REQUIRED_KEYS = (
+    "tx_hash",
+    "log_index",
+    "block_number",
+    "block_hash",
+    "address",
+    "event",
+    "entity",
+    "entity_id",
+    "fields",
+)
 
 Scalar = int | str | bool | None
 Value = Scalar | list["Value"]
@@ -159,7 +182,7 @@ def _canonical_type(text: str, components: Any = None) -> str:
         if not isinstance(components, list):
             raise ValueError(f"tuple type {text!r} without components")
         inner = ",".join(_canonical_type(str(c.get("type", "")), c.get("components")) for c in components)
-        text = f"({inner}){text[len('tuple'):]}"
+        text = f"({inner}){text[len('tuple') :]}"
     # Solidity's aliases: uint -> uint256, int -> int256.
     text = re.sub(r"\b(u?int)(?=$|[\[,)])", r"\g<1>256", text)
     from eth_abi.exceptions import ABITypeError, ParseError
@@ -198,9 +221,7 @@ def _split_top(text: str) -> list[str]:
 
 
 _SIG = re.compile(r"^\s*(?:event\s+)?([A-Za-z_$][A-Za-z0-9_$]*)\s*\((.*)\)\s*(anonymous)?\s*;?\s*$", re.S)
-_PARAM = re.compile(
-    r"^\s*(\(.*\)(?:\[\d*\])*|[A-Za-z0-9_\[\]]+)\s*(indexed)?\s*([A-Za-z_$][A-Za-z0-9_$]*)?\s*$", re.S
-)
+_PARAM = re.compile(r"^\s*(\(.*\)(?:\[\d*\])*|[A-Za-z0-9_\[\]]+)\s*(indexed)?\s*([A-Za-z_$][A-Za-z0-9_$]*)?\s*$", re.S)
 
 
 def parse_event(spec: str | Mapping[str, Any]) -> EventAbi:
@@ -302,8 +323,10 @@ def values_equal(expected: Any, actual: Any) -> bool:
         a = _as_int(actual)
         return a is not None and a == expected
     if isinstance(expected, list):
-        return isinstance(actual, list | tuple) and len(actual) == len(expected) and all(
-            values_equal(e, a) for e, a in zip(expected, actual, strict=True)
+        return (
+            isinstance(actual, list | tuple)
+            and len(actual) == len(expected)
+            and all(values_equal(e, a) for e, a in zip(expected, actual, strict=True))
         )
     if isinstance(expected, str):
         text = expected.strip()
@@ -483,8 +506,23 @@ def parse_event_entry(raw: Any, where: str, default_chain: int | None = None) ->
     note = raw.get("note", "")
     if not isinstance(note, str):
         raise _fail(where, "note must be a string")
-    return GoldenEvent(chain, tx_hash, log_index, block_number, block_hash, address, event, entity,
-                       entity_id, fields, topics, data, params, note, where)
+    return GoldenEvent(
+        chain,
+        tx_hash,
+        log_index,
+        block_number,
+        block_hash,
+        address,
+        event,
+        entity,
+        entity_id,
+        fields,
+        topics,
+        data,
+        params,
+        note,
+        where,
+    )
 
 
 def parse_fixture(text: str, source: str) -> list[GoldenEvent]:
@@ -564,8 +602,14 @@ def event_to_mapping(e: GoldenEvent, *, with_chain: bool = True) -> dict[str, An
     if with_chain:
         out["chain"] = e.chain
     out.update(
-        tx_hash=e.tx_hash, log_index=e.log_index, block_number=e.block_number, block_hash=e.block_hash,
-        address=e.address, event=e.event.describe(), entity=e.entity, entity_id=e.entity_id,
+        tx_hash=e.tx_hash,
+        log_index=e.log_index,
+        block_number=e.block_number,
+        block_hash=e.block_hash,
+        address=e.address,
+        event=e.event.describe(),
+        entity=e.entity,
+        entity_id=e.entity_id,
         fields=dict(e.fields),
     )
     if e.topics is not None:

@@ -116,8 +116,9 @@ def capture(
                 problems.append(f"{label}: {mapping.tx_field} is not a tx hash: {tx!r}")
                 continue
             if log_index is None:
-                problems.append(f"{label}: {mapping.log_index_field} is not a log index: "
-                                f"{row.get(mapping.log_index_field)!r}")
+                problems.append(
+                    f"{label}: {mapping.log_index_field} is not a log index: {row.get(mapping.log_index_field)!r}"
+                )
                 continue
             if mapping.chain_field and mapping.chain_field in row and _int(row[mapping.chain_field]) != chain:
                 problems.append(f"{label}: row is on chain {row[mapping.chain_field]!r}, the RPC serves {chain}")
@@ -157,9 +158,7 @@ def capture(
         except ValueError as exc:
             problems.append(f"{label}: {exc}")
             continue
-        params = dict(mapping.params) or {
-            p: p for p in decoded if p in row and mapping.event.comparable(p)
-        }
+        params = dict(mapping.params) or {p: p for p in decoded if p in row and mapping.event.comparable(p)}
         wrong = [
             f"{p}={decoded[p]!r} on L1, row {f}={row.get(f)!r}"
             for p, f in params.items()
@@ -168,8 +167,10 @@ def capture(
         if wrong:
             problems.append(f"{label}: decoded log differs from the row: {'; '.join(wrong)}")
             continue
-        names = mapping.fields if mapping.fields is not None else tuple(
-            k for k in row if k != mapping.id_field and k not in _SKIP_FIELDS
+        names = (
+            mapping.fields
+            if mapping.fields is not None
+            else tuple(k for k in row if k != mapping.id_field and k not in _SKIP_FIELDS)
         )
         fields: dict[str, Value] = {}
         for name in names:
@@ -183,12 +184,24 @@ def capture(
             if not fields:
                 problems.append(f"{label}: no fields to record")
                 continue
-            candidates.append(GoldenEvent(
-                chain=chain, tx_hash=tx, log_index=log_index, block_number=receipt.block_number,
-                block_hash=receipt.block_hash, address=log.address, event=mapping.event,
-                entity=mapping.entity, entity_id=rid, fields=fields, topics=log.topics, data=log.data,
-                params={p: f for p, f in (mapping.params or {}).items() if f in fields}, note=note,
-            ))
+            candidates.append(
+                GoldenEvent(
+                    chain=chain,
+                    tx_hash=tx,
+                    log_index=log_index,
+                    block_number=receipt.block_number,
+                    block_hash=receipt.block_hash,
+                    address=log.address,
+                    event=mapping.event,
+                    entity=mapping.entity,
+                    entity_id=rid,
+                    fields=fields,
+                    topics=log.topics,
+                    data=log.data,
+                    params={p: f for p, f in (mapping.params or {}).items() if f in fields},
+                    note=note,
+                )
+            )
 
     if candidates:
         probe = rpc.golden_probe(candidates)

@@ -43,13 +43,23 @@ def sandbox_event_map(entities: Sequence[str]) -> dict[str, EntityEvent]:
         if name not in SANDBOX_ENTITIES:
             raise SettingsError(f"no event mapping for {name}: give --event SIGNATURE --address ADDR")
         contract, params = SANDBOX_ENTITIES[name]
-        out[name] = EntityEvent(name, parse_event(EVENT_SIGNATURES[contract][0]),
-                                addresses=(CONTRACTS[contract].lower(),), params=params)
+        out[name] = EntityEvent(
+            name, parse_event(EVENT_SIGNATURES[contract][0]), addresses=(CONTRACTS[contract].lower(),), params=params
+        )
     return out
 
 
-def capture_from_belt(belt_url: str, rpc_url: str, chain: int, event_map: Mapping[str, EntityEvent],
-                      schema: EnvioSchema, out_dir: Path, *, count: int, note: str = "") -> CaptureResult:
+def capture_from_belt(
+    belt_url: str,
+    rpc_url: str,
+    chain: int,
+    event_map: Mapping[str, EntityEvent],
+    schema: EnvioSchema,
+    out_dir: Path,
+    *,
+    count: int,
+    note: str = "",
+) -> CaptureResult:
     """The first `count` rows (by id) of each mapped entity on `chain`, confirmed on L1, into `out_dir`."""
     import httpx
 
@@ -63,8 +73,10 @@ def capture_from_belt(belt_url: str, rpc_url: str, chain: int, event_map: Mappin
             if entity is None:
                 raise SettingsError(f"the schema has no entity {name}")
             cols = " ".join(f.column for f in entity.columns if not f.is_list)
-            query = (f"{{ rows: {name}(where: {{{entity.chain_column or 'chainId'}: {{_eq: {chain}}}}}, "
-                     f"order_by: {{id: asc}}, limit: {count}) {{ {cols} }} }}")
+            query = (
+                f"{{ rows: {name}(where: {{{entity.chain_column or 'chainId'}: {{_eq: {chain}}}}}, "
+                f"order_by: {{id: asc}}, limit: {count}) {{ {cols} }} }}"
+            )
             try:
                 body = http.post(belt_url, json={"query": query}).json()
             except (httpx.HTTPError, ValueError) as exc:
@@ -105,8 +117,9 @@ def capture_command(args: argparse.Namespace) -> int:
         raise SettingsError("--count must be at least 1")
     state = load_state(args.state_dir)
     belt = args.belt or (state.summary()["blue"] if state else None)
-    rpc_url = args.rpc or os.environ.get(f"BELT_RPC_{args.chain}") or (
-        state.rpc_direct.get(args.chain) if state else None)
+    rpc_url = (
+        args.rpc or os.environ.get(f"BELT_RPC_{args.chain}") or (state.rpc_direct.get(args.chain) if state else None)
+    )
     if not belt:
         raise SettingsError("no belt: give --belt URL (or start the sandbox)")
     if not rpc_url:
@@ -125,10 +138,13 @@ def capture_command(args: argparse.Namespace) -> int:
             event_map[name] = EntityEvent(name, abi, addresses=(address,) if address else ())
     else:
         event_map = sandbox_event_map(entities)
-    result = capture_from_belt(belt, rpc_url, args.chain, event_map, load_schema(args.schema), args.out,
-                               count=args.count)
-    print(f"wrote {len(result.events)} golden events for chain {args.chain} to {result.path} "
-          f"({result.round_trips} JSON-RPC round trips)")
+    result = capture_from_belt(
+        belt, rpc_url, args.chain, event_map, load_schema(args.schema), args.out, count=args.count
+    )
+    print(
+        f"wrote {len(result.events)} golden events for chain {args.chain} to {result.path} "
+        f"({result.round_trips} JSON-RPC round trips)"
+    )
     return 0
 
 

@@ -119,8 +119,7 @@ async def _belt_query(settings: Settings, belt: str, text: str, asked: str) -> d
         return await client.query(text, asked)
 
 
-def _audit_plan(settings: Settings, snap: Mapping[str, Any], specs: Sequence[AuditSpec]
-                ) -> dict[str, dict[str, Any]]:
+def _audit_plan(settings: Settings, snap: Mapping[str, Any], specs: Sequence[AuditSpec]) -> dict[str, dict[str, Any]]:
     """Per window key "chain:Entity#wI": the chosen window (or None) and the cutoff."""
     out: dict[str, dict[str, Any]] = {}
     for spec in specs:
@@ -132,16 +131,18 @@ def _audit_plan(settings: Settings, snap: Mapping[str, Any], specs: Sequence[Aud
         for i in range(spec.windows):
             w = windows[i] if i < len(windows) else None
             out[f"{spec.chain}:{spec.key(i)}"] = {
-                "chain": spec.chain, "entity": spec.entity, "cutoff": cutoff,
-                "cutoff_reason": None if isinstance(cutoff, int) else str(
-                    cut.get("error") or f"no cutoff for chain {spec.chain}"),
+                "chain": spec.chain,
+                "entity": spec.entity,
+                "cutoff": cutoff,
+                "cutoff_reason": None
+                if isinstance(cutoff, int)
+                else str(cut.get("error") or f"no cutoff for chain {spec.chain}"),
                 "window": None if w is None else [w.index, w.from_block, w.to_block],
             }
     return out
 
 
-async def _gather(settings: Settings, snap: dict[str, Any], golden: GoldenSet,
-                  specs: Sequence[AuditSpec]) -> None:
+async def _gather(settings: Settings, snap: dict[str, Any], golden: GoldenSet, specs: Sequence[AuditSpec]) -> None:
     g = snap["golden"]
     a = snap["audit"]
     # -- L1: one golden probe per chain, one batched log count per chain
@@ -149,8 +150,10 @@ async def _gather(settings: Settings, snap: dict[str, Any], golden: GoldenSet,
     for chain in sorted(golden.chains):
         events = golden.by_chain(chain)
         if chain not in settings.rpc:
-            g["l1"][str(chain)] = {"endpoint": None, "error": f"no RPC for chain {chain} (--belt-rpc"
-                                   f" {chain}=URL, BELT_RPC_{chain} or the Envio config)"}
+            g["l1"][str(chain)] = {
+                "endpoint": None,
+                "error": f"no RPC for chain {chain} (--belt-rpc {chain}=URL, BELT_RPC_{chain} or the Envio config)",
+            }
             continue
         probe_jobs[chain] = asyncio.to_thread(_probe_chain, settings, chain, events)
     windows = a["windows"]
@@ -180,8 +183,9 @@ async def _gather(settings: Settings, snap: dict[str, Any], golden: GoldenSet,
             target, _ = _belt_target(settings, belt)
             g["endpoints"][belt] = redact_url(target) if _is_url(target) else target
             if not _is_url(target):
-                g["rows"][belt] = {"error": f"{belt} is a recorded snapshot ({target}): golden entities need"
-                                            " a live endpoint"}
+                g["rows"][belt] = {
+                    "error": f"{belt} is a recorded snapshot ({target}): golden entities need a live endpoint"
+                }
                 continue
             belt_jobs[f"golden:{belt}"] = _belt_query(settings, belt, text, f"{len(aliases)} golden entities")
     agg_aliases: dict[str, str] = {}
@@ -200,25 +204,25 @@ async def _gather(settings: Settings, snap: dict[str, Any], golden: GoldenSet,
             conds += [(block_field[key], "_gte", w[1]), (block_field[key], "_lte", w[2])]
             alias = f"a{n}"
             agg_aliases[alias] = key
-            parts.append(f"{alias}: {item['entity']}_aggregate({where_literal(conds)})"
-                         " { aggregate { count } }")
+            parts.append(f"{alias}: {item['entity']}_aggregate({where_literal(conds)}) {{ aggregate {{ count }} }}")
         green, _ = _belt_target(settings, "green")
         a["green_endpoint"] = redact_url(green) if _is_url(green) else green
         if parts and _is_url(green):
-            belt_jobs["audit:green"] = _belt_query(settings, "green", "query BeltAudit { " + " ".join(parts)
-                                                   + " }", f"{len(parts)} audit window counts")
+            belt_jobs["audit:green"] = _belt_query(
+                settings, "green", "query BeltAudit { " + " ".join(parts) + " }", f"{len(parts)} audit window counts"
+            )
         elif parts:
             a["green_error"] = f"green is a recorded snapshot ({green}): audits need a live endpoint"
 
     names = list(probe_jobs) + list(count_jobs)
     kinds = ["probe"] * len(probe_jobs) + ["count"] * len(count_jobs)
-    results = await asyncio.gather(*probe_jobs.values(), *count_jobs.values(), *belt_jobs.values(),
-                                   return_exceptions=True)
+    results = await asyncio.gather(
+        *probe_jobs.values(), *count_jobs.values(), *belt_jobs.values(), return_exceptions=True
+    )
     l1_results = results[: len(names)]
-    belt_results = dict(zip(belt_jobs, results[len(names):], strict=True))
+    belt_results = dict(zip(belt_jobs, results[len(names) :], strict=True))
     for chain, kind, res in zip(names, kinds, l1_results, strict=True):
-        value = res if isinstance(res, dict) else {"endpoint": redact_url(settings.rpc[chain]),
-                                                    "error": _msg(res)}
+        value = res if isinstance(res, dict) else {"endpoint": redact_url(settings.rpc[chain]), "error": _msg(res)}
         if kind == "probe":
             g["l1"][str(chain)] = value
         else:
@@ -228,8 +232,12 @@ async def _gather(settings: Settings, snap: dict[str, Any], golden: GoldenSet,
             if isinstance(counts, list) and len(counts) == len(qs):
                 for (key, _), c in zip(qs, counts, strict=True):
                     per.setdefault(key, []).append(c)
-            a["l1"][str(chain)] = {"endpoint": value.get("endpoint"), "error": value.get("error"),
-                                   "counts": per, "round_trips": value.get("round_trips")}
+            a["l1"][str(chain)] = {
+                "endpoint": value.get("endpoint"),
+                "error": value.get("error"),
+                "counts": per,
+                "round_trips": value.get("round_trips"),
+            }
     for job, res in belt_results.items():
         if job.startswith("golden:"):
             belt = job.split(":", 1)[1]
@@ -252,10 +260,13 @@ def extend_snapshot(settings: Settings, snap: dict[str, Any], *, cwd: Path | Non
     `cwd`: the directory the settings were built in (default: the current directory)."""
     golden, golden_error = _load(settings, Path.cwd() if cwd is None else cwd)
     snap["golden"] = {
-        "dir": str(settings.golden), "error": golden_error,
+        "dir": str(settings.golden),
+        "error": golden_error,
         "events": {e.id: {**event_to_mapping(e), "source": e.source} for e in golden.events},
         "ids": [[c, i] for c, i in golden.ids],
-        "l1": {}, "rows": {}, "endpoints": {},
+        "l1": {},
+        "rows": {},
+        "endpoints": {},
     }
     specs: tuple[AuditSpec, ...] = ()
     audit_error = None
@@ -263,9 +274,17 @@ def extend_snapshot(settings: Settings, snap: dict[str, Any], *, cwd: Path | Non
         specs = parse_audits(settings.audits)
     except Exception as exc:
         audit_error = _msg(exc)
-    snap["audit"] = {"error": audit_error, "tables": json.loads(json.dumps(list(settings.audits), default=str)),
-                     "ids": [[c, k] for c, k in audit_ids(specs)], "seed": settings.seed,
-                     "windows": {}, "l1": {}, "green_counts": {}, "green_error": None, "green_endpoint": None}
+    snap["audit"] = {
+        "error": audit_error,
+        "tables": json.loads(json.dumps(list(settings.audits), default=str)),
+        "ids": [[c, k] for c, k in audit_ids(specs)],
+        "seed": settings.seed,
+        "windows": {},
+        "l1": {},
+        "green_counts": {},
+        "green_error": None,
+        "green_endpoint": None,
+    }
     try:
         snap["audit"]["windows"] = _audit_plan(settings, snap, specs)
         if not golden.events and not specs:
@@ -352,19 +371,30 @@ def evaluate_golden(case: Case, snap: Mapping[str, Any]) -> Verdict:
         event = _event(snap, case.key)
     except Exception as exc:
         return Verdict.fail(f"golden {case.key}: fixture unreadable on this worker: {_msg(exc)}", kind="INVALID")
-    l1 = g.get("l1", {}).get(str(case.chain)) or {"endpoint": None,
-                                                   "error": f"no RPC for chain {case.chain}"}
+    l1 = g.get("l1", {}).get(str(case.chain)) or {"endpoint": None, "error": f"no RPC for chain {case.chain}"}
     endpoint = str(l1.get("endpoint") or "(none)")
     raw_probe = (l1.get("probes") or {}).get(case.key)
-    verdicts = [golden_l1(event, None if raw_probe is None else ProbeResult.from_dict(raw_probe),
-                          endpoint=endpoint, error=l1.get("error"))]
+    verdicts = [
+        golden_l1(
+            event,
+            None if raw_probe is None else ProbeResult.from_dict(raw_probe),
+            endpoint=endpoint,
+            error=l1.get("error"),
+        )
+    ]
     belts = ["green", "blue"] if snap.get("mode") == "parity" else ["green"]
     for belt in belts:
         got = g.get("rows", {}).get(belt) or {"error": "not read"}
         rows = got.get("rows") or {}
-        verdicts.append(golden_entity(event, rows.get(case.key), belt=belt,
-                                      endpoint=str(g.get("endpoints", {}).get(belt) or belt),
-                                      error=got.get("error")))
+        verdicts.append(
+            golden_entity(
+                event,
+                rows.get(case.key),
+                belt=belt,
+                endpoint=str(g.get("endpoints", {}).get(belt) or belt),
+                error=got.get("error"),
+            )
+        )
     return _combine(verdicts, case.chain, case.key)
 
 
@@ -374,8 +404,7 @@ def evaluate_coverage(case: Case, snap: Mapping[str, Any]) -> Verdict:
     chains = [int(c) for c, _ in g.get("ids", [])]
     verdict = golden_coverage(case.chain, chains, golden_dir=str(g.get("dir", "golden")))
     if not verdict.passed and g.get("error"):
-        return Verdict.fail(f"{verdict.message}; the golden fixtures are invalid: {g['error']}",
-                            **verdict.properties)
+        return Verdict.fail(f"{verdict.message}; the golden fixtures are invalid: {g['error']}", **verdict.properties)
     return verdict
 
 
@@ -397,9 +426,13 @@ def evaluate_audit(case: Case, snap: Mapping[str, Any]) -> Verdict:
     w = item.get("window")
     window = None if w is None else Window(int(w[0]), int(w[1]), int(w[2]))
     if window is None and item.get("cutoff") is None:
-        return Verdict.fail(f"audit {entity} on chain {case.chain}, window {idx}: no cutoff block to place"
-                            f" the window below: {item.get('cutoff_reason')} (fail closed)", kind="NO WINDOW",
-                            chain=case.chain, entity=entity)
+        return Verdict.fail(
+            f"audit {entity} on chain {case.chain}, window {idx}: no cutoff block to place"
+            f" the window below: {item.get('cutoff_reason')} (fail closed)",
+            kind="NO WINDOW",
+            chain=case.chain,
+            entity=entity,
+        )
     l1 = a.get("l1", {}).get(str(case.chain)) or {}
     l1_counts_by_key: dict[str, list[int]] = l1.get("counts") or {}
     chain_counts = [c for k, cs in l1_counts_by_key.items() for c in cs]
@@ -407,11 +440,16 @@ def evaluate_audit(case: Case, snap: Mapping[str, Any]) -> Verdict:
     probes = ((golden.get("l1") or {}).get(str(case.chain)) or {}).get("probes") or {}
     golden_counts = [len(p.get("logs_by_hash") or []) for p in probes.values() if p]
     return audit_window(
-        spec, window, l1_counts_by_key.get(f"{case.chain}:{case.key}") if not l1.get("error") else None,
+        spec,
+        window,
+        l1_counts_by_key.get(f"{case.chain}:{case.key}") if not l1.get("error") else None,
         (a.get("green_counts") or {}).get(f"{case.chain}:{case.key}"),
-        l1_endpoint=str(l1.get("endpoint") or "(no RPC)"), belt="green",
+        l1_endpoint=str(l1.get("endpoint") or "(no RPC)"),
+        belt="green",
         belt_endpoint=str(a.get("green_endpoint") or "green"),
-        l1_witness=witnessed(chain_counts, golden_counts), seed=a.get("seed", ""), cutoff=item.get("cutoff"),
+        l1_witness=witnessed(chain_counts, golden_counts),
+        seed=a.get("seed", ""),
+        cutoff=item.get("cutoff"),
         l1_error=l1.get("error") or (None if l1 else f"no RPC for chain {case.chain}"),
         belt_error=a.get("green_error"),
     )

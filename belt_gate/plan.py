@@ -51,8 +51,13 @@ class EntityPlan:
     timestamp_column: str | None
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "mode": self.mode.value, "chain_column": self.chain_column,
-                "block_column": self.block_column, "timestamp_column": self.timestamp_column}
+        return {
+            "name": self.name,
+            "mode": self.mode.value,
+            "chain_column": self.chain_column,
+            "block_column": self.block_column,
+            "timestamp_column": self.timestamp_column,
+        }
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> EntityPlan:
@@ -62,8 +67,9 @@ class EntityPlan:
 def entity_plans(models: Iterable[Entity], modes: Mapping[str, Mode]) -> list[EntityPlan]:
     out = []
     for e in sorted(models, key=lambda e: e.name):
-        out.append(EntityPlan(e.name, modes.get(e.name, e.inferred_mode), e.chain_column, e.block_column,
-                              e.timestamp_column))
+        out.append(
+            EntityPlan(e.name, modes.get(e.name, e.inferred_mode), e.chain_column, e.block_column, e.timestamp_column)
+        )
     return out
 
 

@@ -27,8 +27,12 @@ OPTIONS: tuple[tuple[str, str, str], ...] = (
     ("mode", "string", "parity (default: green holds exactly blue's data) or expansion"),
     ("expected_chains", "string", "chain ids green must index, e.g. 1,10,8453 (required for expansion)"),
     ("envio_config", "string", "Envio config.yaml (default ./config.yaml when present)"),
-    ("blue_envio_config", "string", "blue's Envio config.yaml: in expansion, shared chains whose sources "
-     "green extends may grow; the rest are compared exactly"),
+    (
+        "blue_envio_config",
+        "string",
+        "blue's Envio config.yaml: in expansion, shared chains whose sources "
+        "green extends may grow; the rest are compared exactly",
+    ),
     ("schema", "string", "Envio schema.graphql (default: next to config.yaml, or ./schema.graphql)"),
     ("blue_schema", "string", "blue's Envio schema.graphql (to compare enum values)"),
     ("green_schema", "string", "green's Envio schema.graphql (to compare enum values)"),
@@ -49,8 +53,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     for name, _, help_text in OPTIONS:
         group.addoption(f"--belt-{name.replace('_', '-')}", dest=f"belt_{name}", default=None, help=help_text)
         parser.addini(f"belt_{name}", help_text, type="string", default="")
-    group.addoption("--belt-rpc", dest="belt_rpc", action="append", default=[], metavar="CHAIN=URL",
-                    help="JSON-RPC endpoint of a chain (repeatable; also BELT_RPC_<CHAIN>)")
+    group.addoption(
+        "--belt-rpc",
+        dest="belt_rpc",
+        action="append",
+        default=[],
+        metavar="CHAIN=URL",
+        help="JSON-RPC endpoint of a chain (repeatable; also BELT_RPC_<CHAIN>)",
+    )
     parser.addini("belt_rpc", "CHAIN=URL lines", type="linelist", default=[])
     group.addoption("--belt-config", dest="belt_config", default=None, help="belt.toml with [belt] settings")
 
@@ -138,8 +148,10 @@ class BeltCollector(pytest.Collector):
         self.plugin = session_plugin
 
     def collect(self) -> list[pytest.Item]:
-        return [BeltItem.from_parent(self, name=case.id, case=case, session_plugin=self.plugin)
-                for case in self.plugin.cases()]
+        return [
+            BeltItem.from_parent(self, name=case.id, case=case, session_plugin=self.plugin)
+            for case in self.plugin.cases()
+        ]
 
 
 class BeltSession:
@@ -204,14 +216,15 @@ class BeltSession:
         return build_plan(snap["chains"], entities, **l1_checks.plan_args(snap))
 
     @pytest.hookimpl(tryfirst=True)
-    def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config,
-                                      items: list[pytest.Item]) -> None:
-        collector = BeltCollector.from_parent(session, name="belt_gate", nodeid="belt_gate",
-                                              session_plugin=self)
+    def pytest_collection_modifyitems(
+        self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
+        collector = BeltCollector.from_parent(session, name="belt_gate", nodeid="belt_gate", session_plugin=self)
         generated = collector.collect()
         # Report them as collected, so "collected N items" and -k/-m counts include them.
         config.hook.pytest_collectreport(
-            report=pytest.CollectReport("belt_gate", "passed", None, list[pytest.Item | pytest.Collector](generated)))
+            report=pytest.CollectReport("belt_gate", "passed", None, list[pytest.Item | pytest.Collector](generated))
+        )
         items.extend(generated)
 
     # -- results, certificate, summary (controller)
@@ -220,18 +233,27 @@ class BeltSession:
             return
         if report.when == "call" or (report.when == "setup" and not report.passed):
             props = dict(report.user_properties)
-            self.results.append({
-                "id": report.nodeid.split("::", 1)[1], "outcome": report.outcome,
-                "seconds": round(report.duration, 4), **{k: str(v) for k, v in props.items()},
-            })
+            self.results.append(
+                {
+                    "id": report.nodeid.split("::", 1)[1],
+                    "outcome": report.outcome,
+                    "seconds": round(report.duration, 4),
+                    **{k: str(v) for k, v in props.items()},
+                }
+            )
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if self.is_worker:
             return
         from belt_gate.report import certificate, write_certificate
 
-        doc = certificate(self.settings, self.snapshot, self.results, int(exitstatus),
-                          self.snapshot_error if self.snapshot is None else None)
+        doc = certificate(
+            self.settings,
+            self.snapshot,
+            self.results,
+            int(exitstatus),
+            self.snapshot_error if self.snapshot is None else None,
+        )
         self.certificate = doc
         if self.settings.report is not None:
             write_certificate(self.settings.report, doc)

@@ -16,7 +16,10 @@ from belt_gate.settings import Settings
 
 
 def certificate(
-    settings: Settings, snapshot: dict[str, Any] | None, results: list[dict[str, Any]], exitstatus: int,
+    settings: Settings,
+    snapshot: dict[str, Any] | None,
+    results: list[dict[str, Any]],
+    exitstatus: int,
     snapshot_error: str | None,
 ) -> dict[str, Any]:
     outcomes = Counter(r["outcome"] for r in results)
@@ -35,12 +38,16 @@ def certificate(
         doc["cutoffs"] = snapshot.get("cutoffs")
         doc["chains"] = snapshot.get("chains")
         doc["entities"] = snapshot.get("entities")
-        doc["requests"] = {name: {"requests": b.get("requests"), "seconds": b.get("seconds")}
-                           for name, b in snapshot.get("belts", {}).items()}
+        doc["requests"] = {
+            name: {"requests": b.get("requests"), "seconds": b.get("seconds")}
+            for name, b in snapshot.get("belts", {}).items()
+        }
         doc["progress_sources"] = {name: b.get("progress_source") for name, b in snapshot.get("belts", {}).items()}
         doc["timings"] = snapshot.get("timings")
-        doc["l1"] = {"heads": snapshot.get("l1", {}).get("heads"), "round_trips": snapshot.get("l1", {}).get(
-            "round_trips")}
+        doc["l1"] = {
+            "heads": snapshot.get("l1", {}).get("heads"),
+            "round_trips": snapshot.get("l1", {}).get("round_trips"),
+        }
     return json.loads(redact_text(json.dumps(doc, default=str)))  # type: ignore[no-any-return]
 
 

@@ -106,8 +106,11 @@ def _blue_count(fpe: Mapping[str, Any]) -> int | str:
 
 
 def plan_blue(
-    slices: Sequence[Slice], fingerprints: Mapping[str, Mapping[str, Any]],
-    columns_of: Callable[[str], tuple[str, ...]], k: int, seed: int,
+    slices: Sequence[Slice],
+    fingerprints: Mapping[str, Mapping[str, Any]],
+    columns_of: Callable[[str], tuple[str, ...]],
+    k: int,
+    seed: int,
 ) -> SamplePlan:
     plan = SamplePlan({})
     whole: dict[str, list[tuple[Slice, int]]] = {}  # entity -> its whole slices, in plan order
@@ -181,11 +184,15 @@ def _plan_whole(plan: SamplePlan, name: str, members: Sequence[tuple[Slice, int]
     for g, group in enumerate(groups):
         alias = f"w_{name}_{g}"
         if len(group) == 1:
-            _ask(plan, RowsAsk(alias, name, columns, group[0].conditions, True, None, None),
-                 _Route({"": group[0].label}))
+            _ask(
+                plan, RowsAsk(alias, name, columns, group[0].conditions, True, None, None), _Route({"": group[0].label})
+            )
         else:
-            _ask(plan, RowsAsk(alias, name, columns, (), True, None, None, tuple(sl.conditions for sl in group)),
-                 _Route({str(sl.chain): sl.label for sl in group}, group[0].chain_column))
+            _ask(
+                plan,
+                RowsAsk(alias, name, columns, (), True, None, None, tuple(sl.conditions for sl in group)),
+                _Route({str(sl.chain): sl.label for sl in group}, group[0].chain_column),
+            )
 
 
 def assign_blue(plan: SamplePlan, data: Mapping[str, Any], endpoint: str) -> None:
@@ -200,8 +207,12 @@ def assign_blue(plan: SamplePlan, data: Mapping[str, Any], endpoint: str) -> Non
         for r in got:
             mine = route.label_of(r) if isinstance(r, dict) else None
             if mine is None:
-                fail_all(plan, route.labels.values(), "blue_error",
-                         f"{endpoint}: sample field {alias} answered a row of no slice")
+                fail_all(
+                    plan,
+                    route.labels.values(),
+                    "blue_error",
+                    f"{endpoint}: sample field {alias} answered a row of no slice",
+                )
                 break
             rid = str(r.get("id"))
             if rid not in seen[mine]:
@@ -227,7 +238,7 @@ def green_asks(plan: SamplePlan) -> GreenAsks:
         ids.setdefault(name, []).extend(mine)
     for name, all_ids in ids.items():
         for c in range(0, len(all_ids), MAX_ROWS_PER_FIELD):
-            chunk = all_ids[c:c + MAX_ROWS_PER_FIELD]
+            chunk = all_ids[c : c + MAX_ROWS_PER_FIELD]
             alias = f"g_{name}_{c // MAX_ROWS_PER_FIELD}"
             out.asks.append(RowsAsk(alias, name, plan.columns[name], (("id", "_in", chunk),), True, None, None))
             out.labels[alias] = {out.owner[(name, str(rid))] for rid in chunk}

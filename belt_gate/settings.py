@@ -34,9 +34,26 @@ from belt_gate.redact import redact_url, register_secret
 
 MODES = ("parity", "expansion")
 OPTION_NAMES = (
-    "blue", "green", "alias", "mode", "expected_chains", "envio_config", "schema", "blue_schema",
-    "green_schema", "rpc", "report", "record", "golden", "seed", "sample", "settle_timeout", "timeout",
-    "reorg_margin", "head_tolerance", "blue_envio_config",
+    "blue",
+    "green",
+    "alias",
+    "mode",
+    "expected_chains",
+    "envio_config",
+    "schema",
+    "blue_schema",
+    "green_schema",
+    "rpc",
+    "report",
+    "record",
+    "golden",
+    "seed",
+    "sample",
+    "settle_timeout",
+    "timeout",
+    "reorg_margin",
+    "head_tolerance",
+    "blue_envio_config",
 )
 
 
@@ -101,27 +118,40 @@ class Settings:
     def digest(self) -> str:
         """A stable hash of what decides verdicts (redacted URLs; no secrets)."""
         doc = {
-            "blue": redact_url(self.blue), "green": redact_url(self.green), "mode": self.mode,
-            "expected_chains": self.expected_chains, "config_chains": self.config_chains,
+            "blue": redact_url(self.blue),
+            "green": redact_url(self.green),
+            "mode": self.mode,
+            "expected_chains": self.expected_chains,
+            "config_chains": self.config_chains,
             "growing_chains": self.growing_chains,
             "entities": self.schema.entity_names if self.schema else None,
             "rpc": {str(k): redact_url(v) for k, v in sorted(self.rpc.items())},
-            "seed": self.seed, "sample": self.sample, "reorg_margin": self.reorg_margin,
+            "seed": self.seed,
+            "sample": self.sample,
+            "reorg_margin": self.reorg_margin,
             "head_tolerance": self.head_tolerance,
-            "overrides": {k: {"mode": v.mode, "rel": str(v.tolerance.rel), "abs": v.tolerance.abs}
-                          for k, v in sorted(self.entities.items())},
+            "overrides": {
+                k: {"mode": v.mode, "rel": str(v.tolerance.rel), "abs": v.tolerance.abs}
+                for k, v in sorted(self.entities.items())
+            },
         }
         return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def describe(self) -> dict[str, Any]:
         return {
-            "blue": redact_url(self.blue), "green": redact_url(self.green), "mode": self.mode,
+            "blue": redact_url(self.blue),
+            "green": redact_url(self.green),
+            "mode": self.mode,
             "alias": redact_url(self.alias) if self.alias else None,
-            "expected_chains": list(self.expected_chains), "growing_chains": list(self.growing_chains),
+            "expected_chains": list(self.expected_chains),
+            "growing_chains": list(self.growing_chains),
             "rpc": {str(k): redact_url(v) for k, v in sorted(self.rpc.items())},
-            "seed": self.seed, "sample": self.sample, "digest": self.digest(),
-            "tolerances": {k: asdict(v.tolerance) | {"rel": str(v.tolerance.rel)}
-                           for k, v in sorted(self.entities.items())},
+            "seed": self.seed,
+            "sample": self.sample,
+            "digest": self.digest(),
+            "tolerances": {
+                k: asdict(v.tolerance) | {"rel": str(v.tolerance.rel)} for k, v in sorted(self.entities.items())
+            },
         }
 
 
@@ -230,16 +260,21 @@ def _check_modes(entities: Mapping[str, EntitySettings], schema: EnvioSchema, so
     for name, spec in entities.items():
         entity = schema.entity(name)
         if entity is None:  # a typo would otherwise leave the intended entity on its defaults, silently
-            raise SettingsError(f"{source}: entities.{name}: the schema has no entity {name} "
-                                f"(it has {', '.join(schema.entity_names)})")
+            raise SettingsError(
+                f"{source}: entities.{name}: the schema has no entity {name} (it has {', '.join(schema.entity_names)})"
+            )
         if spec.mode is None:
             continue
         if spec.mode == Mode.AT_BLOCK and entity.block_column is None:
-            raise SettingsError(f"{source}: entities.{name}.mode A needs a block number field "
-                                f"({' or '.join(BLOCK_FIELDS)}); {name} has none")
+            raise SettingsError(
+                f"{source}: entities.{name}.mode A needs a block number field "
+                f"({' or '.join(BLOCK_FIELDS)}); {name} has none"
+            )
         if spec.mode == Mode.AT_TIMESTAMP and entity.timestamp_column is None:
-            raise SettingsError(f"{source}: entities.{name}.mode B needs a timestamp field "
-                                f"({' or '.join(TIMESTAMP_FIELDS)}); {name} has none")
+            raise SettingsError(
+                f"{source}: entities.{name}.mode B needs a timestamp field "
+                f"({' or '.join(TIMESTAMP_FIELDS)}); {name} has none"
+            )
 
 
 def load_belt_toml(path: Path) -> dict[str, Any]:
@@ -346,8 +381,7 @@ def build_settings(
     if not is_url(blue) and not is_url(green) and Path(blue).resolve() == Path(green).resolve():
         raise SettingsError("green is blue (same recorded snapshot): refusing to certify a belt against itself")
 
-    expected = parse_chain_list(merged["expected_chains"], "expected chains") if merged.get(
-        "expected_chains") else ()
+    expected = parse_chain_list(merged["expected_chains"], "expected chains") if merged.get("expected_chains") else ()
     if mode == "expansion" and not expected and envio is not None:
         expected = envio.chain_ids  # the project's own config.yaml declares them, not green
     if mode == "expansion" and not expected:
@@ -358,11 +392,18 @@ def build_settings(
     growing: tuple[int, ...] = ()
     if (blue_envio_path := path("blue_envio_config")) is not None:
         if envio is None:
-            raise SettingsError("--belt-blue-envio-config needs green's Envio config.yaml too "
-                                "(--belt-envio-config, or ./config.yaml) to compare their sources")
+            raise SettingsError(
+                "--belt-blue-envio-config needs green's Envio config.yaml too "
+                "(--belt-envio-config, or ./config.yaml) to compare their sources"
+            )
         blue_envio = load_config(blue_envio_path)
-        growing = tuple(sorted(c for c in set(envio.chain_ids) & set(blue_envio.chain_ids)
-                               if chain_sources(envio, c) != chain_sources(blue_envio, c)))
+        growing = tuple(
+            sorted(
+                c
+                for c in set(envio.chain_ids) & set(blue_envio.chain_ids)
+                if chain_sources(envio, c) != chain_sources(blue_envio, c)
+            )
+        )
     rpc: dict[int, str] = {}
     if envio is not None:
         rpc.update({c.chain_id: c.rpc_url for c in envio.chains if c.rpc_url and is_url(c.rpc_url)})
@@ -376,10 +417,20 @@ def build_settings(
     record = path("record")
     golden = path("golden") or cwd / "golden"
     return Settings(
-        blue=str(blue), green=str(green), mode=mode, alias=str(alias) if alias else None,
-        expected_chains=expected, config_chains=envio.chain_ids if envio else (), growing_chains=growing,
-        schema=schema, blue_schema=blue_schema, green_schema=green_schema, rpc=rpc,
-        report=report, record=record, golden=golden,
+        blue=str(blue),
+        green=str(green),
+        mode=mode,
+        alias=str(alias) if alias else None,
+        expected_chains=expected,
+        config_chains=envio.chain_ids if envio else (),
+        growing_chains=growing,
+        schema=schema,
+        blue_schema=blue_schema,
+        green_schema=green_schema,
+        rpc=rpc,
+        report=report,
+        record=record,
+        golden=golden,
         seed=_number(merged.get("seed", 0), "--belt-seed", int),
         sample=_number(merged.get("sample", 5), "--belt-sample", int, 1),  # 0 would compare no row, silently
         settle_timeout=_number(merged.get("settle_timeout", 30), "--belt-settle-timeout", float),
@@ -388,5 +439,6 @@ def build_settings(
         head_tolerance=_number(merged.get("head_tolerance", 10), "--belt-head-tolerance", int),
         entities=entities,
         audits=audits,
-        blue_headers=_headers(env, "blue"), green_headers=_headers(env, "green"),
+        blue_headers=_headers(env, "blue"),
+        green_headers=_headers(env, "green"),
     )

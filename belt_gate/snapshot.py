@@ -89,9 +89,11 @@ async def _read_progress(state: BeltState) -> None:
     assert state.dialect is not None
     source = state.dialect.progress_source
     if source is None:
-        state.progress_error = (f"{state.name} {state.source.endpoint}: neither chain_metadata nor _meta is "
-                                "visible to this role (grant select on chain_metadata, or set "
-                                f"BELT_{state.name.upper()}_ADMIN_SECRET)")
+        state.progress_error = (
+            f"{state.name} {state.source.endpoint}: neither chain_metadata nor _meta is "
+            "visible to this role (grant select on chain_metadata, or set "
+            f"BELT_{state.name.upper()}_ADMIN_SECRET)"
+        )
         return
     try:
         rows = await state.source.progress(source)
@@ -229,8 +231,12 @@ class FingerprintPlan:
 
 
 def fingerprint_plans(
-    entities: Sequence[EntityPlan], chains: Sequence[int], cutoffs: Mapping[int, Mapping[str, Any]],
-    models: Mapping[str, Entity], timestamps: Mapping[int, int | None], ts_errors: Mapping[int, str],
+    entities: Sequence[EntityPlan],
+    chains: Sequence[int],
+    cutoffs: Mapping[int, Mapping[str, Any]],
+    models: Mapping[str, Entity],
+    timestamps: Mapping[int, int | None],
+    ts_errors: Mapping[int, str],
     new_chains: Iterable[int] = (),
 ) -> list[FingerprintPlan]:
     """`new_chains`: chains green adds in expansion; blue has no baseline there (the L1 checks judge)."""
@@ -254,8 +260,9 @@ def fingerprint_plans(
                 elif cut is None or cut.get("block") is None:
                     fp.error = (cut or {}).get("error", f"no cutoff for chain {chain}")
                 else:
-                    conds.append((e.block_column, "_lte",
-                                  _lit(_column_type(models, e.name, e.block_column), cut["block"])))
+                    conds.append(
+                        (e.block_column, "_lte", _lit(_column_type(models, e.name, e.block_column), cut["block"]))
+                    )
                     fp.cutoff_text = f"block <= {cut['block']}"
             elif e.mode == Mode.AT_TIMESTAMP and chain is not None:
                 if e.timestamp_column is None:
@@ -265,22 +272,26 @@ def fingerprint_plans(
                 elif timestamps.get(chain) is not None:
                     ts = timestamps[chain]
                     assert ts is not None
-                    conds.append((e.timestamp_column, "_lte",
-                                  _lit(_column_type(models, e.name, e.timestamp_column), ts)))
+                    conds.append(
+                        (e.timestamp_column, "_lte", _lit(_column_type(models, e.name, e.timestamp_column), ts))
+                    )
                     fp.cutoff_text = f"timestamp <= {ts} (block {cut['block']})"
                 elif cut.get("settled"):
                     fp.cutoff_text = f"block {cut['block']} (both belts there)"
                 else:
                     fp.error = ts_errors.get(chain) or (
                         f"mode B needs the timestamp of cutoff block {cut['block']}: give --belt-rpc "
-                        f"{chain}=URL (blue at {cut.get('blue')}, green at {cut.get('green')})")
+                        f"{chain}=URL (blue at {cut.get('blue')}, green at {cut.get('green')})"
+                    )
             elif e.mode == Mode.CONVERGED:
                 if chain is not None:
                     if cut is None or cut.get("block") is None:
                         fp.error = (cut or {}).get("error", f"no cutoff for chain {chain}")
                     elif not cut.get("settled"):
-                        fp.error = (f"not settled: blue at block {cut.get('blue')}, green at "
-                                    f"{cut.get('green')} (mode C compares only at the same block)")
+                        fp.error = (
+                            f"not settled: blue at block {cut.get('blue')}, green at "
+                            f"{cut.get('green')} (mode C compares only at the same block)"
+                        )
                     else:
                         fp.cutoff_text = f"block {cut['block']} (both belts settled there)"
             fp.conditions = tuple(conds)
@@ -289,7 +300,7 @@ def fingerprint_plans(
 
 
 def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
-    return [items[i:i + size] for i in range(0, len(items), size)] or [[]]
+    return [items[i : i + size] for i in range(0, len(items), size)] or [[]]
 
 
 async def _batched(fetch: Callable[[Sequence[Any]], Any], asks: Sequence[Any]) -> dict[str, Any]:
@@ -301,7 +312,9 @@ async def _batched(fetch: Callable[[Sequence[Any]], Any], asks: Sequence[Any]) -
 
 
 async def read_fingerprints(
-    blue: BeltState, green: BeltState, plans: Sequence[FingerprintPlan],
+    blue: BeltState,
+    green: BeltState,
+    plans: Sequence[FingerprintPlan],
     cutoffs: Mapping[int, Mapping[str, Any]] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """One batched request per belt. Progress is read in the same request (one transaction), so a mode C
@@ -332,12 +345,12 @@ async def read_fingerprints(
             elif not state.dialect.has_aggregate(name):
                 entry[f"{belt}_error"] = (
                     f"{state.source.endpoint}: no aggregate permission on {name} for this role "
-                    f"(grant select with allow_aggregations, or set BELT_{belt.upper()}_ADMIN_SECRET)")
+                    f"(grant select with allow_aggregations, or set BELT_{belt.upper()}_ADMIN_SECRET)"
+                )
             else:
                 alias = f"f{i}"
                 aliases[fp.label] = alias
-                asks[belt].append(AggregateAsk(alias, name, fp.conditions, tuple(sorted(sums)),
-                                               tuple(sorted(minmax))))
+                asks[belt].append(AggregateAsk(alias, name, fp.conditions, tuple(sorted(sums)), tuple(sorted(minmax))))
 
     async def run(belt: str) -> None:
         state = states[belt]
@@ -372,14 +385,20 @@ async def read_fingerprints(
         for belt, progress in read_at.items():
             now = _as_int(progress.get(fp.chain, {}).get("processed"))
             if settled is not None and now != settled:
-                entry["error"] = (f"{belt} moved from block {settled} to {now} while its fingerprints were read "
-                                  "(mode C compares both belts at one block); run again")
+                entry["error"] = (
+                    f"{belt} moved from block {settled} to {now} while its fingerprints were read "
+                    "(mode C compares both belts at one block); run again"
+                )
     return result
 
 
 async def read_samples(
-    blue: BeltState, green: BeltState, plans: Sequence[FingerprintPlan],
-    fingerprints: Mapping[str, Mapping[str, Any]], k: int, seed: int,
+    blue: BeltState,
+    green: BeltState,
+    plans: Sequence[FingerprintPlan],
+    fingerprints: Mapping[str, Mapping[str, Any]],
+    k: int,
+    seed: int,
 ) -> dict[str, dict[str, Any]]:
     """Blue's sampled rows (one request), then the same ids from green (one request); see sampling.py."""
     plan = sampling.plan_blue(plans, fingerprints, lambda name: _sample_columns(blue, green, name), k, seed)
@@ -410,9 +429,7 @@ def _sample_columns(blue: BeltState, green: BeltState, entity: str) -> tuple[str
     return tuple(["id", *[c for c in ordered if c != "id"]])
 
 
-async def settle(
-    blue: BeltState, green: BeltState, chains: Sequence[int], timeout: float
-) -> None:
+async def settle(blue: BeltState, green: BeltState, chains: Sequence[int], timeout: float) -> None:
     """Wait (polling progress) until blue and green stand at the same block on `chains`, or time out."""
     deadline = time.monotonic() + timeout
 
@@ -483,13 +500,15 @@ async def take(settings: Settings, *, extra: Callable[[dict[str, Any]], None] | 
     if blue.introspection is not None and green.introspection is not None:
         try:
             schema_doc["changes"] = schema_changes(
-                schema_of(blue.introspection), schema_of(green.introspection), [e.name for e in entities])
+                schema_of(blue.introspection), schema_of(green.introspection), [e.name for e in entities]
+            )
         except Exception as exc:
             schema_doc["error"] = _msg(exc)
     else:
         schema_doc["error"] = "; ".join(f"{s.name}: {s.error}" for s in (blue, green) if s.error) or "unreadable"
-    live_enums: list[str] | None = sorted({*(blue.dialect.enum_scalars if blue.dialect else ()),
-                                           *(green.dialect.enum_scalars if green.dialect else ())})
+    live_enums: list[str] | None = sorted(
+        {*(blue.dialect.enum_scalars if blue.dialect else ()), *(green.dialect.enum_scalars if green.dialect else ())}
+    )
     if blue.dialect is None or green.dialect is None:
         live_enums = None  # an endpoint that could not be introspected may expose enum columns
     snap: dict[str, Any] = {
@@ -503,9 +522,11 @@ async def take(settings: Settings, *, extra: Callable[[dict[str, Any]], None] | 
         "chains": chains,
         "entities": [e.to_json() for e in entities],
         "belts": {"blue": blue.to_json(), "green": green.to_json()},
-        "l1": {"heads": {str(k): v for k, v in l1.heads.items()},
-               "errors": {str(k): v for k, v in l1.errors.items()},
-               "rpc": sorted(settings.rpc)},
+        "l1": {
+            "heads": {str(k): v for k, v in l1.heads.items()},
+            "errors": {str(k): v for k, v in l1.errors.items()},
+            "rpc": sorted(settings.rpc),
+        },
         "cutoffs": {str(k): v for k, v in cutoffs.items()},
         "fingerprints": fingerprints,
         "samples": samples,
@@ -515,8 +536,10 @@ async def take(settings: Settings, *, extra: Callable[[dict[str, Any]], None] | 
             "green": {k: list(v) for k, v in settings.green_schema.enums.items()} if settings.green_schema else None,
             "live": live_enums,
         },
-        "tolerances": {e.name: {"rel": str(settings.tolerance(e.name).rel), "abs": settings.tolerance(e.name).abs}
-                       for e in entities},
+        "tolerances": {
+            e.name: {"rel": str(settings.tolerance(e.name).rel), "abs": settings.tolerance(e.name).abs}
+            for e in entities
+        },
     }
     if extra is not None:
         extra(snap)

@@ -54,8 +54,10 @@ def fingerprint_query() -> str:
                 cut = f', {{blockNumber: {{_lte: "{CHAINS[chain][2]}"}}}}'
             elif e.timestamp_column:
                 cut = ', {timestamp: {_lte: "2000000000"}}'
-            parts.append(f"{e.name}_{chain}: {e.name}_aggregate(where: {{_and: [{{chainId: {{_eq: {chain}}}}}{cut}]}})"
-                         f" {{ aggregate {{ count sum {{ {numeric} }} min {{ {ordered} }} max {{ {ordered} }} }} }}")
+            parts.append(
+                f"{e.name}_{chain}: {e.name}_aggregate(where: {{_and: [{{chainId: {{_eq: {chain}}}}}{cut}]}})"
+                f" {{ aggregate {{ count sum {{ {numeric} }} min {{ {ordered} }} max {{ {ordered} }} }} }}"
+            )
     return "query Fingerprint { " + " ".join(parts) + " }"
 
 
@@ -73,40 +75,65 @@ def main() -> int:
             print(f"generating a {args.rows:,}-row belt ...", flush=True)
             build_belt(belt, args.rows)
         port = procs.free_port()
-        proc = subprocess.Popen([sys.executable, "-m", "belt_gate.sandbox.hasura", "--db", str(belt / "belt.sqlite"),
-                                 "--schema", str(belt / "schema.graphql"), "--port", str(port)])
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "belt_gate.sandbox.hasura",
+                "--db",
+                str(belt / "belt.sqlite"),
+                "--schema",
+                str(belt / "schema.graphql"),
+                "--port",
+                str(port),
+            ]
+        )
         try:
             procs.wait_for_port(port, pid=proc.pid, timeout=30, what="sandbox hasura")
             url = f"http://127.0.0.1:{port}/v1/graphql"
-            rows = sum(httpx.post(url, json={"query": f"{{ {e}_aggregate {{ aggregate {{ count }} }} }}"},
-                                  timeout=600).json()["data"][f"{e}_aggregate"]["aggregate"]["count"]
-                       for e in load_footprint().entity_names)
+            rows = sum(
+                httpx.post(url, json={"query": f"{{ {e}_aggregate {{ aggregate {{ count }} }} }}"}, timeout=600).json()[
+                    "data"
+                ][f"{e}_aggregate"]["aggregate"]["count"]
+                for e in load_footprint().entity_names
+            )
             action_ms, action = timed(
-                url, '{ a: Action_aggregate(where: {timestamp: {_lte: "1700000000"}}) { aggregate { count } } }',
-                args.repeat)
+                url,
+                '{ a: Action_aggregate(where: {timestamp: {_lte: "1700000000"}}) { aggregate { count } } }',
+                args.repeat,
+            )
             bgt_ms, _ = timed(
-                url, '{ a: BgtBoostEvent_aggregate(where: {blockNumber: {_lte: "20000000"}}) '
-                     '{ aggregate { count } } }', args.repeat)
+                url,
+                '{ a: BgtBoostEvent_aggregate(where: {blockNumber: {_lte: "20000000"}}) { aggregate { count } } }',
+                args.repeat,
+            )
             fp_ms, fp = timed(url, fingerprint_query(), max(1, args.repeat // 2))
-            wide = " ".join(f'c{i}: Action_aggregate(where: {{_and: [{{chainId: {{_eq: {i % 100}}}}}, '
-                            f'{{timestamp: {{_lte: "{1_700_000_000 + i}"}}}}]}}) {{ aggregate {{ count }} }}'
-                            for i in range(10_000))
+            wide = " ".join(
+                f"c{i}: Action_aggregate(where: {{_and: [{{chainId: {{_eq: {i % 100}}}}}, "
+                f'{{timestamp: {{_lte: "{1_700_000_000 + i}"}}}}]}}) {{ aggregate {{ count }} }}'
+                for i in range(10_000)
+            )
             wide_ms, _ = timed(url, "query Wide { " + wide + " }", 1)
         finally:
             proc.terminate()
             proc.wait(10)
     figures = {
-        "bench": "aggregate", "belt_rows": rows,
-        "count_largest_entity_ms": round(action_ms, 1), "count_largest_entity_rows_matched":
-            action["data"]["a"]["aggregate"]["count"],
+        "bench": "aggregate",
+        "belt_rows": rows,
+        "count_largest_entity_ms": round(action_ms, 1),
+        "count_largest_entity_rows_matched": action["data"]["a"]["aggregate"]["count"],
         "count_bgt_boost_ms": round(bgt_ms, 1),
-        "fingerprint_12x6_ms": round(fp_ms, 1), "fingerprint_fields": len(fp["data"]),
+        "fingerprint_12x6_ms": round(fp_ms, 1),
+        "fingerprint_fields": len(fp["data"]),
         "wide_10000_counts_ms": round(wide_ms, 1),
-        "target_count_ms": 200, "ok": action_ms <= 200 and bgt_ms <= 200,
+        "target_count_ms": 200,
+        "ok": action_ms <= 200 and bgt_ms <= 200,
     }
-    print(f"aggregate over {rows:,} rows: Action count {action_ms:.1f} ms, BgtBoostEvent count {bgt_ms:.1f} ms "
-          f"(target <= 200 ms: {'ok' if figures['ok'] else 'MISSED'}); fingerprint 12x6 {fp_ms:.0f} ms; "
-          f"10,000 aliased counts {wide_ms:.0f} ms")
+    print(
+        f"aggregate over {rows:,} rows: Action count {action_ms:.1f} ms, BgtBoostEvent count {bgt_ms:.1f} ms "
+        f"(target <= 200 ms: {'ok' if figures['ok'] else 'MISSED'}); fingerprint 12x6 {fp_ms:.0f} ms; "
+        f"10,000 aliased counts {wide_ms:.0f} ms"
+    )
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
     return 0

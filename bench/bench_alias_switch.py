@@ -90,15 +90,13 @@ def load_worker(url: str, stop: Any, out: Any) -> None:
     out.put((count, errors, changes))
 
 
-def load_and_switch(args: argparse.Namespace, url: str, target: CaddyAlias,
-                    addr: dict[str, str]) -> dict[str, Any]:
+def load_and_switch(args: argparse.Namespace, url: str, target: CaddyAlias, addr: dict[str, str]) -> dict[str, Any]:
     # Clients run in their own processes (CLOCK_MONOTONIC is system-wide on Linux), so the GIL of
     # this process does not slow the switch down or the load.
     ctx = multiprocessing.get_context("spawn")
     stop = ctx.Event()
     out: Any = ctx.Queue()
-    workers = [ctx.Process(target=load_worker, args=(url, stop, out), daemon=True)
-               for _ in range(args.threads)]
+    workers = [ctx.Process(target=load_worker, args=(url, stop, out), daemon=True) for _ in range(args.threads)]
     t0 = time.monotonic()
     for w in workers:
         w.start()
@@ -164,8 +162,12 @@ def _count(kinds: Any) -> dict[str, int]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--mode", choices=["file", "dial"], default="file",
-                    help="file: {file.*} upstream + atomic rename (default); dial: admin-API PATCH")
+    ap.add_argument(
+        "--mode",
+        choices=["file", "dial"],
+        default="file",
+        help="file: {file.*} upstream + atomic rename (default); dial: admin-API PATCH",
+    )
     ap.add_argument("--switches", type=int, default=20)
     ap.add_argument("--interval", type=float, default=0.5, help="seconds between switches")
     ap.add_argument("--threads", type=int, default=2, help="client processes")
@@ -176,8 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="belt-bench-alias-") as tmp:
         result = run(args, Path(tmp))
     result["caddy"] = ".".join(map(str, caddy_version(caddy())))
-    result["machine"] = f"{platform.system()} {platform.machine()}, {platform.python_version()}, " \
-                        f"{_cpus()} CPUs"
+    result["machine"] = f"{platform.system()} {platform.machine()}, {platform.python_version()}, {_cpus()} CPUs"
     for k, v in result.items():
         print(f"{k:28} {v}")
     if args.json:

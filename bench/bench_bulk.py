@@ -26,13 +26,20 @@ def main() -> int:
         result = build_belt(out, args.rows, args.variant)
         size = result.db.stat().st_size
     figures = {
-        "bench": "bulk", "rows": result.total, "variant": args.variant, "seconds": round(result.seconds, 2),
-        "rows_per_second": round(result.total / result.seconds), "db_bytes": size,
-        "target_seconds": 120, "ok": result.seconds <= 120,
+        "bench": "bulk",
+        "rows": result.total,
+        "variant": args.variant,
+        "seconds": round(result.seconds, 2),
+        "rows_per_second": round(result.total / result.seconds),
+        "db_bytes": size,
+        "target_seconds": 120,
+        "ok": result.seconds <= 120,
         "machine": f"{platform.machine()} {platform.processor() or ''} python {platform.python_version()}",
     }
-    print(f"bulk: {result.total:,} rows in {result.seconds:.1f} s ({figures['rows_per_second']:,} rows/s), "
-          f"{size / 1e6:.0f} MB, target <= 120 s: {'ok' if figures['ok'] else 'MISSED'}")
+    print(
+        f"bulk: {result.total:,} rows in {result.seconds:.1f} s ({figures['rows_per_second']:,} rows/s), "
+        f"{size / 1e6:.0f} MB, target <= 120 s: {'ok' if figures['ok'] else 'MISSED'}"
+    )
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
     return 0

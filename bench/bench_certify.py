@@ -33,7 +33,7 @@ from belt_gate.envio import parse_schema  # noqa: E402
 from belt_gate.sandbox import procs  # noqa: E402
 from belt_gate.sandbox.store import connect, create_schema  # noqa: E402
 
-TIMER_PLUGIN = '''
+TIMER_PLUGIN = """
 import json, os, time
 _t = {}
 def pytest_collection(session):
@@ -43,14 +43,26 @@ def pytest_collection_finish(session):
     _t["items"] = len(session.items)
 def pytest_sessionfinish(session):
     open(os.environ["BELT_BENCH_TIMER"], "w").write(json.dumps(_t))
-'''
+"""
 
 
 @contextlib.contextmanager
 def served(db: Path, schema: Path, log: Path) -> Iterator[str]:
     port = procs.free_port()
-    p = procs.spawn([sys.executable, "-m", "belt_gate.sandbox.hasura", "--db", str(db), "--schema", str(schema),
-                     "--port", str(port)], log)
+    p = procs.spawn(
+        [
+            sys.executable,
+            "-m",
+            "belt_gate.sandbox.hasura",
+            "--db",
+            str(db),
+            "--schema",
+            str(schema),
+            "--port",
+            str(port),
+        ],
+        log,
+    )
     try:
         procs.wait_for_port(port, pid=p.pid, timeout=120, what="belt server")
         yield f"http://127.0.0.1:{port}/v1/graphql"
@@ -62,20 +74,37 @@ def served(db: Path, schema: Path, log: Path) -> Iterator[str]:
 def certify(blue: str, green: str, schema: Path, work: Path, extra: list[str]) -> dict[str, object]:
     (work / "timer_plugin.py").write_text(TIMER_PLUGIN)
     env = {**os.environ, "PYTHONPATH": str(work), "BELT_BENCH_TIMER": str(work / "timer.json")}
-    argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "timer_plugin", "-q",
-            f"--belt-blue={blue}", f"--belt-green={green}", f"--belt-schema={schema}",
-            f"--belt-blue-schema={schema}", f"--belt-green-schema={schema}", f"--belt-report={work / 'cert.json'}",
-            "--belt-timeout=300", *extra]
+    argv = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "timer_plugin",
+        "-q",
+        f"--belt-blue={blue}",
+        f"--belt-green={green}",
+        f"--belt-schema={schema}",
+        f"--belt-blue-schema={schema}",
+        f"--belt-green-schema={schema}",
+        f"--belt-report={work / 'cert.json'}",
+        "--belt-timeout=300",
+        *extra,
+    ]
     started = time.perf_counter()
     proc = subprocess.run(argv, cwd=work, env=env, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - started
     cert = json.loads((work / "cert.json").read_text())
     timer = json.loads((work / "timer.json").read_text())
     return {
-        "exit": proc.returncode, "wall_s": round(wall, 2), "items": timer.get("items"),
+        "exit": proc.returncode,
+        "wall_s": round(wall, 2),
+        "items": timer.get("items"),
         "collection_s": round(float(timer.get("collection", 0)), 3),
         "snapshot_s": cert.get("timings", {}).get("total"),
-        "requests_blue": cert["requests"]["blue"]["requests"], "requests_green": cert["requests"]["green"]["requests"],
+        "requests_blue": cert["requests"]["blue"]["requests"],
+        "requests_green": cert["requests"]["green"]["requests"],
         "totals": cert["totals"],
     }
 
@@ -89,8 +118,10 @@ def seed_scale(rows: int, work: Path) -> dict[str, object]:
     (work / "blue").mkdir(exist_ok=True)
     db = next((work / "green").glob("*.sqlite"))
     shutil.copy(db, work / "blue" / db.name)
-    with served(work / "blue" / db.name, FOOTPRINT, work / "blue.log") as blue, \
-            served(db, FOOTPRINT, work / "green.log") as green:
+    with (
+        served(work / "blue" / db.name, FOOTPRINT, work / "blue.log") as blue,
+        served(db, FOOTPRINT, work / "green.log") as green,
+    ):
         result = certify(blue, green, FOOTPRINT, work, [])
     result.update(rows=rows, build_s=round(build_s, 1))
     return result
@@ -99,7 +130,8 @@ def seed_scale(rows: int, work: Path) -> dict[str, object]:
 def wide_schema(entities: int) -> str:
     return "\n".join(
         f"type E{i:03d} {{ id: ID! chainId: Int! blockNumber: BigInt! amount: BigInt! timestamp: BigInt! }}"
-        for i in range(entities))
+        for i in range(entities)
+    )
 
 
 def wide_belt(path: Path, schema_text: str, chains: int, rows: int) -> None:
@@ -107,11 +139,18 @@ def wide_belt(path: Path, schema_text: str, chains: int, rows: int) -> None:
     db = connect(path)
     create_schema(db, schema)
     for e in schema.entities:
-        db.executemany(f'INSERT INTO "{e.name}" VALUES (?,?,?,?,?)',
-                       [(f"{c}_{r}", c, r + 1, 1000 * c + r, 1_700_000_000 + r) for c in range(1, chains + 1)
-                        for r in range(rows)])
-    db.executemany("INSERT INTO chain_metadata VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                   [(c, 0, None, 100, 1, 100, 100, 1, rows, 0, None) for c in range(1, chains + 1)])
+        db.executemany(
+            f'INSERT INTO "{e.name}" VALUES (?,?,?,?,?)',
+            [
+                (f"{c}_{r}", c, r + 1, 1000 * c + r, 1_700_000_000 + r)
+                for c in range(1, chains + 1)
+                for r in range(rows)
+            ],
+        )
+    db.executemany(
+        "INSERT INTO chain_metadata VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        [(c, 0, None, 100, 1, 100, 100, 1, rows, 0, None) for c in range(1, chains + 1)],
+    )
     db.commit()
     db.close()
 
@@ -121,8 +160,10 @@ def wide(chains: int, entities: int, work: Path) -> dict[str, object]:
     schema_path.write_text(wide_schema(entities))
     for name in ("blue", "green"):
         wide_belt(work / f"{name}.sqlite", schema_path.read_text(), chains, 2)
-    with served(work / "blue.sqlite", schema_path, work / "blue.log") as blue, \
-            served(work / "green.sqlite", schema_path, work / "green.log") as green:
+    with (
+        served(work / "blue.sqlite", schema_path, work / "blue.log") as blue,
+        served(work / "green.sqlite", schema_path, work / "green.log") as green,
+    ):
         result = certify(blue, green, schema_path, work, [])
     result.update(chains=chains, entities=entities)
     return result

@@ -91,30 +91,57 @@ def run(args: argparse.Namespace, run_dir: Path) -> dict[str, Any]:
             if failed:
                 raise SystemExit(f"golden check failed in the benchmark: {failed[0]}")
 
-        spec = parse_audits([{"chain": CHAIN, "address": nft, "event": TRANSFER, "entity": "NftTransfer",
-                              "windows": args.windows, "width": args.width}])[0]
+        spec = parse_audits(
+            [
+                {
+                    "chain": CHAIN,
+                    "address": nft,
+                    "event": TRANSFER,
+                    "entity": "NftTransfer",
+                    "windows": args.windows,
+                    "width": args.width,
+                }
+            ]
+        )[0]
         head = chains.head(chain)
         windows = choose_windows(args.seed, spec, cutoff=head)
         with RpcClient(CHAIN, proxy) as rpc:
             t0 = time.perf_counter()
-            counts = rpc.count_logs_many([LogQuery(p.addresses, p.event.topic0, w.from_block, w.to_block)
-                                          for w in windows for p in spec.pairs])
+            counts = rpc.count_logs_many(
+                [LogQuery(p.addresses, p.event.topic0, w.from_block, w.to_block) for w in windows for p in spec.pairs]
+            )
             audit_s = time.perf_counter() - t0
             audit_trips = rpc.round_trips
         return {
             "benchmark": "golden_rpc",
-            "machine": {"python": sys.version.split()[0], "platform": platform.platform(),
-                        "cpus": __import__("os").cpu_count()},
-            "chain": CHAIN, "head": head, "events_on_chain": len(rows), "golden_events": len(events),
-            "capture": {"round_trips": cap.round_trips, "proxy_requests": capture_proxy,
-                        "seconds": round(capture_s, 4)},
-            "golden_check": {
-                "round_trips": max(probe_trips), "proxy_requests": max(proxy_trips),
-                "jsonrpc_calls": max(calls), "repeat": args.repeat,
-                "seconds_median": round(statistics.median(seconds), 4), "seconds_max": round(max(seconds), 4),
+            "machine": {
+                "python": sys.version.split()[0],
+                "platform": platform.platform(),
+                "cpus": __import__("os").cpu_count(),
             },
-            "window_audit": {"windows": len(windows), "round_trips": audit_trips,
-                             "logs_counted": sum(counts), "seconds": round(audit_s, 4)},
+            "chain": CHAIN,
+            "head": head,
+            "events_on_chain": len(rows),
+            "golden_events": len(events),
+            "capture": {
+                "round_trips": cap.round_trips,
+                "proxy_requests": capture_proxy,
+                "seconds": round(capture_s, 4),
+            },
+            "golden_check": {
+                "round_trips": max(probe_trips),
+                "proxy_requests": max(proxy_trips),
+                "jsonrpc_calls": max(calls),
+                "repeat": args.repeat,
+                "seconds_median": round(statistics.median(seconds), 4),
+                "seconds_max": round(max(seconds), 4),
+            },
+            "window_audit": {
+                "windows": len(windows),
+                "round_trips": audit_trips,
+                "logs_counted": sum(counts),
+                "seconds": round(audit_s, 4),
+            },
             "target_met": max(probe_trips) <= 2 and max(proxy_trips) <= 2,
         }
     finally:
@@ -136,15 +163,23 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-golden-") as tmp:
         result = run(args, Path(tmp))
     g, c, a = result["golden_check"], result["capture"], result["window_audit"]
-    print(f"chain {result['chain']}: head {result['head']}, {result['events_on_chain']} NftTransfer events,"
-          f" {result['golden_events']} golden")
-    print(f"golden check : {g['round_trips']} round trip(s) (proxy saw {g['proxy_requests']}),"
-          f" {g['jsonrpc_calls']} JSON-RPC calls, median {g['seconds_median'] * 1000:.1f} ms,"
-          f" max {g['seconds_max'] * 1000:.1f} ms over {g['repeat']} runs")
-    print(f"capture      : {c['round_trips']} round trip(s) (proxy saw {c['proxy_requests']}),"
-          f" {c['seconds'] * 1000:.1f} ms")
-    print(f"window audit : {a['windows']} windows, {a['round_trips']} round trip(s), {a['logs_counted']} logs,"
-          f" {a['seconds'] * 1000:.1f} ms")
+    print(
+        f"chain {result['chain']}: head {result['head']}, {result['events_on_chain']} NftTransfer events,"
+        f" {result['golden_events']} golden"
+    )
+    print(
+        f"golden check : {g['round_trips']} round trip(s) (proxy saw {g['proxy_requests']}),"
+        f" {g['jsonrpc_calls']} JSON-RPC calls, median {g['seconds_median'] * 1000:.1f} ms,"
+        f" max {g['seconds_max'] * 1000:.1f} ms over {g['repeat']} runs"
+    )
+    print(
+        f"capture      : {c['round_trips']} round trip(s) (proxy saw {c['proxy_requests']}),"
+        f" {c['seconds'] * 1000:.1f} ms"
+    )
+    print(
+        f"window audit : {a['windows']} windows, {a['round_trips']} round trip(s), {a['logs_counted']} logs,"
+        f" {a['seconds'] * 1000:.1f} ms"
+    )
     print(f"target (golden checks of one chain <= 2 round trips): {'met' if result['target_met'] else 'MISSED'}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

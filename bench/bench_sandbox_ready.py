@@ -49,8 +49,12 @@ def one(events: int | None) -> dict[str, Any]:
         left = [p for p in urls["pids"] if procs.alive(p)]
         if left:
             raise SystemExit(f"pids still alive after down: {left}")
-    return {"up_s": round(t1 - t0, 3), "ready_inside_s": urls.get("ready_seconds"), "down_s": round(t3 - t2, 3),
-            "processes": len(urls["pids"])}
+    return {
+        "up_s": round(t1 - t0, 3),
+        "ready_inside_s": urls.get("ready_seconds"),
+        "down_s": round(t3 - t2, 3),
+        "processes": len(urls["pids"]),
+    }
 
 
 def main() -> int:
@@ -61,12 +65,19 @@ def main() -> int:
     args = parser.parse_args()
     runs = [one(args.events) for _ in range(args.runs)]
     for i, r in enumerate(runs, 1):
-        print(f"run {i}: sandbox up ready in {r['up_s']:.2f} s (inside up: {r['ready_inside_s']:.2f} s), "
-              f"down in {r['down_s']:.2f} s, {r['processes']} processes")
+        print(
+            f"run {i}: sandbox up ready in {r['up_s']:.2f} s (inside up: {r['ready_inside_s']:.2f} s), "
+            f"down in {r['down_s']:.2f} s, {r['processes']} processes"
+        )
     ups = [r["up_s"] for r in runs]
-    summary = {"events": args.events or "default", "runs": runs, "up_median_s": statistics.median(ups),
-               "up_max_s": max(ups), "target_s": 60, "machine": f"{platform.node()} {platform.machine()} "
-               f"{platform.python_version()}"}
+    summary = {
+        "events": args.events or "default",
+        "runs": runs,
+        "up_median_s": statistics.median(ups),
+        "up_max_s": max(ups),
+        "target_s": 60,
+        "machine": f"{platform.node()} {platform.machine()} {platform.python_version()}",
+    }
     print(f"time to ready: median {summary['up_median_s']:.2f} s, max {summary['up_max_s']:.2f} s (target <= 60 s)")
     if args.json:
         args.json.write_text(json.dumps(summary, indent=1))

@@ -41,9 +41,17 @@ def one(chain_id: int, events: int, run_dir: Path) -> dict[str, Any]:
         db.close()
     finally:
         chains.stop_chain(c)
-    return {"chain_id": chain_id, "start_s": t1 - t0, "deploy_s": t2 - t1, "traffic_s": t3 - t2,
-            "index_s": t4 - t3, "total_s": t4 - t0, "blocks": result.head, "logs": result.events,
-            "txs": len(summary.tx_hashes)}
+    return {
+        "chain_id": chain_id,
+        "start_s": t1 - t0,
+        "deploy_s": t2 - t1,
+        "traffic_s": t3 - t2,
+        "index_s": t4 - t3,
+        "total_s": t4 - t0,
+        "blocks": result.head,
+        "logs": result.events,
+        "txs": len(summary.tx_hashes),
+    }
 
 
 def main() -> int:
@@ -63,11 +71,15 @@ def main() -> int:
                 per_chain = list(pool.map(lambda cid: one(cid, args.events, Path(tmp)), ids))
         wall = time.perf_counter() - started
     for r in per_chain:
-        print(f"chain {r['chain_id']:>8}: start {r['start_s']:.2f}s deploy {r['deploy_s']:.2f}s "
-              f"traffic {r['traffic_s']:.2f}s index {r['index_s']:.2f}s  "
-              f"({r['blocks']} blocks, {r['txs']} txs, {r['logs']} logs)")
-    print(f"{len(ids)} chains x {args.events} events/entity: {wall:.2f}s wall "
-          f"({'one after the other' if args.sequential else 'chains in parallel threads'})")
+        print(
+            f"chain {r['chain_id']:>8}: start {r['start_s']:.2f}s deploy {r['deploy_s']:.2f}s "
+            f"traffic {r['traffic_s']:.2f}s index {r['index_s']:.2f}s  "
+            f"({r['blocks']} blocks, {r['txs']} txs, {r['logs']} logs)"
+        )
+    print(
+        f"{len(ids)} chains x {args.events} events/entity: {wall:.2f}s wall "
+        f"({'one after the other' if args.sequential else 'chains in parallel threads'})"
+    )
     if args.json:
         doc = {"events": args.events, "sequential": args.sequential, "wall_s": wall, "chains": per_chain}
         args.json.write_text(json.dumps(doc, indent=1))

@@ -50,24 +50,74 @@ class BeltData:
                 rid = f"{chain}_{block}_0"
                 token = i + self.corrupt.get(rid, 0)
                 if rid not in self.drop:
-                    db.execute('INSERT INTO "NftTransfer" VALUES (?,?,?,?,?,?,?,?,?,?,?)',
-                           (rid, chain, "0xc0", ZERO if i % 4 == 0 else "0xa1", "0xb2", token, int(i % 4 == 0),
-                            block, 1_700_000_000 + 12 * block, f"0x{chain:08x}{i:056x}", 0))
-                db.execute('INSERT INTO "Erc1155Transfer" VALUES (?,?,?,?,?,?,?,?,?,?,?,?)',
-                           (f"{chain}_{block}_1", chain, "0xd0", "0xo", ZERO, "0xb2", i, 1 + i % 3, block,
-                            1_700_000_000 + 12 * block, f"0x{chain:08x}{i:056x}", 1))
-                db.execute('INSERT INTO "Action" VALUES (?,?,?,?,?,?,?,?)',
-                           (f"{chain}_0x{i:064x}_2", chain, "0xa1", ["MINT", "BURN", "STAKE", "CLAIM"][i % 4],
-                            i if i % 3 else None, "ctx" if i % 2 else None, 1_700_000_000 + 12 * block,
-                            f"0x{i:064x}"))
+                    db.execute(
+                        'INSERT INTO "NftTransfer" VALUES (?,?,?,?,?,?,?,?,?,?,?)',
+                        (
+                            rid,
+                            chain,
+                            "0xc0",
+                            ZERO if i % 4 == 0 else "0xa1",
+                            "0xb2",
+                            token,
+                            int(i % 4 == 0),
+                            block,
+                            1_700_000_000 + 12 * block,
+                            f"0x{chain:08x}{i:056x}",
+                            0,
+                        ),
+                    )
+                db.execute(
+                    'INSERT INTO "Erc1155Transfer" VALUES (?,?,?,?,?,?,?,?,?,?,?,?)',
+                    (
+                        f"{chain}_{block}_1",
+                        chain,
+                        "0xd0",
+                        "0xo",
+                        ZERO,
+                        "0xb2",
+                        i,
+                        1 + i % 3,
+                        block,
+                        1_700_000_000 + 12 * block,
+                        f"0x{chain:08x}{i:056x}",
+                        1,
+                    ),
+                )
+                db.execute(
+                    'INSERT INTO "Action" VALUES (?,?,?,?,?,?,?,?)',
+                    (
+                        f"{chain}_0x{i:064x}_2",
+                        chain,
+                        "0xa1",
+                        ["MINT", "BURN", "STAKE", "CLAIM"][i % 4],
+                        i if i % 3 else None,
+                        "ctx" if i % 2 else None,
+                        1_700_000_000 + 12 * block,
+                        f"0x{i:064x}",
+                    ),
+                )
             for j in range(3):
-                db.execute('INSERT INTO "Loan" VALUES (?,?,?,?,?,?,?,?,?,?,?)',
-                           (f"{chain}_{j}", chain, j, "0xb2", 100 * (j + 1), 999, ["ACTIVE", "REPAID", "DEFAULTED"][j],
-                            1_700_000_000, 1_700_000_100 if j == 1 else None, 1_700_000_200 if j == 2 else None,
-                            f"0x{j:064x}"))
+                db.execute(
+                    'INSERT INTO "Loan" VALUES (?,?,?,?,?,?,?,?,?,?,?)',
+                    (
+                        f"{chain}_{j}",
+                        chain,
+                        j,
+                        "0xb2",
+                        100 * (j + 1),
+                        999,
+                        ["ACTIVE", "REPAID", "DEFAULTED"][j],
+                        1_700_000_000,
+                        1_700_000_100 if j == 1 else None,
+                        1_700_000_200 if j == 2 else None,
+                        f"0x{j:064x}",
+                    ),
+                )
             processed = self.lag.get(chain, self.processed)
-            db.execute("INSERT INTO chain_metadata VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                       (chain, 0, None, self.processed + 5, 1, processed, processed, 3, 4 * n, 0, None))
+            db.execute(
+                "INSERT INTO chain_metadata VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (chain, 0, None, self.processed + 5, 1, processed, processed, 3, 4 * n, 0, None),
+            )
         db.commit()
         db.close()
         return path
@@ -80,12 +130,31 @@ class Served:
     port: int
 
 
-def _start(db: Path, *, shape: str = "admin", faults: Sequence[str] = (), schema: Path = SCHEMA,
-           aggregate_tables: str | None = None, secret_env: str | None = None,
-           env: Mapping[str, str] | None = None, log: Path | None = None) -> tuple[subprocess.Popen[bytes], int]:
+def _start(
+    db: Path,
+    *,
+    shape: str = "admin",
+    faults: Sequence[str] = (),
+    schema: Path = SCHEMA,
+    aggregate_tables: str | None = None,
+    secret_env: str | None = None,
+    env: Mapping[str, str] | None = None,
+    log: Path | None = None,
+) -> tuple[subprocess.Popen[bytes], int]:
     port = procs.free_port()
-    argv = [sys.executable, "-m", "belt_gate.sandbox.hasura", "--db", str(db), "--schema", str(schema),
-            "--port", str(port), "--shape", shape]
+    argv = [
+        sys.executable,
+        "-m",
+        "belt_gate.sandbox.hasura",
+        "--db",
+        str(db),
+        "--schema",
+        str(schema),
+        "--port",
+        str(port),
+        "--shape",
+        shape,
+    ]
     for f in faults:
         argv += ["--fault", f]
     if aggregate_tables is not None:
@@ -135,8 +204,18 @@ def serve_belt(db: Path, **options: Any) -> Iterator[Served]:
 
 #: Installed plugins a belt_gate run does not use; blocking them saves ~1.5 s of start-up per run
 #: (hypothesis and anyio are slow to import). belt_gate still loads through its entry point.
-LEAN = ("-p", "no:hypothesispytest", "-p", "no:anyio", "-p", "no:xdist", "-p", "no:xdist.looponfail",
-        "-p", "no:platformdirs")
+LEAN = (
+    "-p",
+    "no:hypothesispytest",
+    "-p",
+    "no:anyio",
+    "-p",
+    "no:xdist",
+    "-p",
+    "no:xdist.looponfail",
+    "-p",
+    "no:platformdirs",
+)
 
 
 def run(pytester: pytest.Pytester, *args: str, lean: bool | None = None) -> pytest.RunResult:
@@ -221,5 +300,7 @@ def core(state: WorldState) -> tuple[list[int], list[int]]:
     extra_proxies = {pid for b in extra for pid in b.proxies}
     extra_pids = {b.pid for b in extra} | extra_proxies
     extra_ports = {b.port for b in extra} | {p.port for p in state.proxies if p.pid in extra_proxies}
-    return ([pid for pid in state.pids() if pid not in extra_pids],
-            [port for port in state.ports() if port not in extra_ports])
+    return (
+        [pid for pid in state.pids() if pid not in extra_pids],
+        [port for port in state.ports() if port not in extra_ports],
+    )

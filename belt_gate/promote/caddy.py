@@ -57,9 +57,7 @@ def upstream_address(upstream: str) -> str:
         except ValueError as e:
             raise SwapError(f"not an upstream URL: {redact_url(value)} ({e})") from None
         if parts.scheme != "http":
-            raise SwapError(
-                f"the alias dials plain HTTP upstreams, not {parts.scheme}:// ({redact_url(value)})"
-            )
+            raise SwapError(f"the alias dials plain HTTP upstreams, not {parts.scheme}:// ({redact_url(value)})")
         if not host or port is None:
             raise SwapError(f"upstream URL needs an explicit host and port: {redact_url(value)}")
         value = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -111,8 +109,9 @@ class UpstreamState:
 class CaddyAlias:
     """The alias as Caddy's admin API shows it: one reverse_proxy handler with `@id` `upstream_id`."""
 
-    def __init__(self, admin_url: str, upstream_id: str = UPSTREAM_ID, *, timeout: float = 5.0,
-                 lock_timeout: float = 10.0) -> None:
+    def __init__(
+        self, admin_url: str, upstream_id: str = UPSTREAM_ID, *, timeout: float = 5.0, lock_timeout: float = 10.0
+    ) -> None:
         self.admin_url = admin_url.rstrip("/")
         self.upstream_id = upstream_id
         self.timeout = timeout
@@ -188,8 +187,7 @@ class CaddyAlias:
             after = self._state(client)
             if after.mode != "file" or after.file != path or after.upstream != state.upstream:
                 raise SwapError(
-                    f"file switch not in place after setup (dial mode {after.mode}); "
-                    f"{_serves(after.upstream)}"
+                    f"file switch not in place after setup (dial mode {after.mode}); {_serves(after.upstream)}"
                 )
 
     # -- internals --------------------------------------------------------------------------------
@@ -198,8 +196,7 @@ class CaddyAlias:
     def _client(self) -> Iterator[httpx.Client]:
         """One kept-alive admin client (building an httpx client costs ~40 ms of TLS setup)."""
         if self._http is None:
-            self._http = httpx.Client(timeout=self.timeout, trust_env=self._trust_env,
-                                      headers={"Origin": self._origin})
+            self._http = httpx.Client(timeout=self.timeout, trust_env=self._trust_env, headers={"Origin": self._origin})
         yield self._http
 
     def _where(self) -> str:
@@ -222,17 +219,26 @@ class CaddyAlias:
         try:
             config = json.loads(r.content or b"null")
         except ValueError:
-            raise SwapError(f"{self._where()} sent a config that is not JSON; what the alias serves now "
-                            "is unknown") from None
+            raise SwapError(
+                f"{self._where()} sent a config that is not JSON; what the alias serves now is unknown"
+            ) from None
         handler = _find_id(config, self.upstream_id)
         if handler is None:
-            raise SwapError(f"no object with @id {self.upstream_id!r} in the config of {self._where()}; "
-                            "what the alias serves now is unknown")
+            raise SwapError(
+                f"no object with @id {self.upstream_id!r} in the config of {self._where()}; "
+                "what the alias serves now is unknown"
+            )
         ups = handler.get("upstreams")
-        if not isinstance(ups, list) or len(ups) != 1 or not isinstance(ups[0], dict) \
-                or not isinstance(ups[0].get("dial"), str):
-            raise SwapError(f"@id {self.upstream_id!r} must have exactly one upstream with a dial, has "
-                            f"{redact_text(json.dumps(ups))[:200]}; not a belt_gate alias")
+        if (
+            not isinstance(ups, list)
+            or len(ups) != 1
+            or not isinstance(ups[0], dict)
+            or not isinstance(ups[0].get("dial"), str)
+        ):
+            raise SwapError(
+                f"@id {self.upstream_id!r} must have exactly one upstream with a dial, has "
+                f"{redact_text(json.dumps(ups))[:200]}; not a belt_gate alias"
+            )
         entry: dict[str, Any] = ups[0]
         dial: str = entry["dial"]
         m = _FILE_DIAL.match(dial)
@@ -247,11 +253,14 @@ class CaddyAlias:
         try:
             lock.acquire()
         except Timeout:
-            raise SwapError(f"another switch holds {lock.lock_file} for over {self.lock_timeout:g}s; "
-                            f"{_serves(_read_or_unknown(path))}") from None
+            raise SwapError(
+                f"another switch holds {lock.lock_file} for over {self.lock_timeout:g}s; "
+                f"{_serves(_read_or_unknown(path))}"
+            ) from None
         except OSError as e:
-            raise SwapError(f"cannot take the lock {lock.lock_file} ({e.strerror}); "
-                            f"{_serves(_read_or_unknown(path))}") from None
+            raise SwapError(
+                f"cannot take the lock {lock.lock_file} ({e.strerror}); {_serves(_read_or_unknown(path))}"
+            ) from None
         return lock
 
     def _swap_file(self, client: httpx.Client, path: Path, expected: str, new: str) -> None:
@@ -259,15 +268,13 @@ class CaddyAlias:
         try:
             current = _read_upstream_file(path)
             if current != expected:
-                raise SwapError(f"the alias serves {current}, not the expected {expected}; "
-                                f"not switched to {new}")
+                raise SwapError(f"the alias serves {current}, not the expected {expected}; not switched to {new}")
             if current == new:
                 return
             try:
                 write_atomic(path, new)
             except OSError as e:
-                raise SwapError(f"cannot replace {path} ({e.strerror}); "
-                                f"{_serves(_read_or_unknown(path))}") from None
+                raise SwapError(f"cannot replace {path} ({e.strerror}); {_serves(_read_or_unknown(path))}") from None
             back = _read_upstream_file(path)
             if back != new:
                 raise SwapError(f"{path} reads {back} after writing {new}; {_serves(back)}")
@@ -275,19 +282,23 @@ class CaddyAlias:
             lock.release()
         after = self._state(client)
         if after.upstream != new:
-            raise SwapError(f"after the switch Caddy's config resolves to {after.upstream} "
-                            f"(mode {after.mode}), not {new}; {_serves(after.upstream)}")
+            raise SwapError(
+                f"after the switch Caddy's config resolves to {after.upstream} "
+                f"(mode {after.mode}), not {new}; {_serves(after.upstream)}"
+            )
 
     def _swap_dial(self, client: httpx.Client, state: UpstreamState, expected: str, new: str) -> None:
         if state.upstream != expected:
-            raise SwapError(f"the alias serves {state.upstream}, not the expected {expected}; "
-                            f"not switched to {new}")
+            raise SwapError(f"the alias serves {state.upstream}, not the expected {expected}; not switched to {new}")
         if state.upstream == new:
             return
         if not self._warned_reload:
             self._warned_reload = True
-            log.warning("%s: plain dial, switching reloads Caddy and may reset keep-alive connections; "
-                        "install_file_switch() makes switches reload-free", self._where())
+            log.warning(
+                "%s: plain dial, switching reloads Caddy and may reset keep-alive connections; "
+                "install_file_switch() makes switches reload-free",
+                self._where(),
+            )
         self._patch_upstreams(client, state, {**state.upstream_entry, "dial": new})
         after = self._state(client)
         if after.upstream != new:
@@ -298,14 +309,19 @@ class CaddyAlias:
         try:
             r = client.patch(url, json=[entry], headers={"If-Match": state.etag})
         except httpx.HTTPError as e:
-            raise SwapError(f"{self._where()} failed during the switch ({type(e).__name__}); "
-                            f"{self._serves_now(client)}") from None
+            raise SwapError(
+                f"{self._where()} failed during the switch ({type(e).__name__}); {self._serves_now(client)}"
+            ) from None
         if r.status_code == 412:
-            raise SwapError(f"the alias config changed concurrently (412 from {self._where()}); not "
-                            f"switched; {self._serves_now(client)}")
+            raise SwapError(
+                f"the alias config changed concurrently (412 from {self._where()}); not "
+                f"switched; {self._serves_now(client)}"
+            )
         if r.status_code != 200:
-            raise SwapError(f"{self._where()} answered {r.status_code} to the switch "
-                            f"({redact_text(r.text[:200])}); {self._serves_now(client)}")
+            raise SwapError(
+                f"{self._where()} answered {r.status_code} to the switch "
+                f"({redact_text(r.text[:200])}); {self._serves_now(client)}"
+            )
 
     def _serves_now(self, client: httpx.Client) -> str:
         try:
@@ -322,8 +338,10 @@ def _read_upstream_file(path: Path) -> str:
     try:
         value = path.read_text(encoding="utf-8").strip()
     except OSError as e:
-        raise SwapError(f"cannot read the alias's upstream file {path} ({e.strerror}): belt_gate must run "
-                        "where Caddy reads that file; if it is gone, the alias answers 502 now") from None
+        raise SwapError(
+            f"cannot read the alias's upstream file {path} ({e.strerror}): belt_gate must run "
+            "where Caddy reads that file; if it is gone, the alias answers 502 now"
+        ) from None
     if not value:
         raise SwapError(f"the alias's upstream file {path} is empty; the alias answers 502 now")
     return value

@@ -55,8 +55,7 @@ def _may_grow(chain: int | None, snap: Mapping[str, Any]) -> bool:
 def evaluate(case: Case, snap: Mapping[str, Any]) -> Verdict:
     blue, green = snap["belts"]["blue"], snap["belts"]["green"]
     if case.rule == "chain_set":
-        return chains.chain_set(snap["mode"], snap["expected"], _chains_of(blue), _chains_of(green),
-                                _belt_errors(snap))
+        return chains.chain_set(snap["mode"], snap["expected"], _chains_of(blue), _chains_of(green), _belt_errors(snap))
     if case.rule == "progress":
         assert case.chain is not None
         key = str(case.chain)
@@ -65,9 +64,15 @@ def evaluate(case: Case, snap: Mapping[str, Any]) -> Verdict:
         head_error = snap["l1"]["errors"].get(key)
         errors = _belt_errors(snap)
         return chains.progress(
-            case.chain, (blue.get("progress") or {}).get(key), (green.get("progress") or {}).get(key),
+            case.chain,
+            (blue.get("progress") or {}).get(key),
+            (green.get("progress") or {}).get(key),
             blue_has_chain=blue_chains is None or case.chain in blue_chains,
-            l1_head=head, head_error=head_error, head_tolerance=snap["head_tolerance"], errors=errors)
+            l1_head=head,
+            head_error=head_error,
+            head_tolerance=snap["head_tolerance"],
+            errors=errors,
+        )
     if case.rule in ("counts", "content"):
         label = f"{case.entity}@{case.chain}" if case.chain is not None else str(case.entity)
         fp = snap["fingerprints"].get(label)
@@ -76,34 +81,57 @@ def evaluate(case: Case, snap: Mapping[str, Any]) -> Verdict:
         if fp.get("new_chain"):
             green_chains = _chains_of(green)
             if green_chains is None:
-                return Verdict.fail(_with_cause(f"{label}: chain {case.chain} is expected in green, but green's "
-                                                "chains are unknown", snap))
+                return Verdict.fail(
+                    _with_cause(
+                        f"{label}: chain {case.chain} is expected in green, but green's chains are unknown", snap
+                    )
+                )
             if case.chain not in green_chains:
-                return Verdict.fail(f"{label}: green does not index expected chain {case.chain} (no progress "
-                                    "row, and blue lacks it too): nothing to compare (silent skip)")
-            return Verdict.ok(f"{label}: chain {case.chain} is new in green (expected, no blue baseline): "
-                              "judged by its progress against the chain head and its golden/audit tests")
+                return Verdict.fail(
+                    f"{label}: green does not index expected chain {case.chain} (no progress "
+                    "row, and blue lacks it too): nothing to compare (silent skip)"
+                )
+            return Verdict.ok(
+                f"{label}: chain {case.chain} is new in green (expected, no blue baseline): "
+                "judged by its progress against the chain head and its golden/audit tests"
+            )
         if case.rule == "counts":
             if fp.get("error"):
-                return Verdict.fail(f"{label}: cannot compare: {_with_cause(fp['error'], snap)}",
-                                    cutoff=fp.get("cutoff"))
+                return Verdict.fail(
+                    f"{label}: cannot compare: {_with_cause(fp['error'], snap)}", cutoff=fp.get("cutoff")
+                )
             tol = snap["tolerances"].get(case.entity, {"rel": "0", "abs": 0})
             return counts.fingerprints(
-                label, snap["mode"], fp.get("blue"), fp.get("green"),
-                tolerance=Tolerance(Decimal(tol["rel"]), int(tol["abs"])), cutoff=fp["cutoff"],
-                blue_error=fp.get("blue_error"), green_error=fp.get("green_error"),
-                blue_absent=bool(fp.get("blue_absent")), green_absent=bool(fp.get("green_absent")),
-                may_grow=_may_grow(case.chain, snap), blue_endpoint=blue.get("endpoint") or "",
-                green_endpoint=green.get("endpoint") or "")
+                label,
+                snap["mode"],
+                fp.get("blue"),
+                fp.get("green"),
+                tolerance=Tolerance(Decimal(tol["rel"]), int(tol["abs"])),
+                cutoff=fp["cutoff"],
+                blue_error=fp.get("blue_error"),
+                green_error=fp.get("green_error"),
+                blue_absent=bool(fp.get("blue_absent")),
+                green_absent=bool(fp.get("green_absent")),
+                may_grow=_may_grow(case.chain, snap),
+                blue_endpoint=blue.get("endpoint") or "",
+                green_endpoint=green.get("endpoint") or "",
+            )
         sample = snap["samples"].get(label, {})
         if sample.get("skip"):
             return Verdict.ok(f"{label}: no sample: {sample['skip']}")
         if sample.get("error"):
             return Verdict.fail(f"{label}: no sample (seed {snap['seed']}): {_with_cause(sample['error'], snap)}")
-        return content.rows(label, sample.get("blue"), sample.get("green"), seed=snap["seed"],
-                            expected=int(sample.get("expected", 0)), blue_error=sample.get("blue_error"),
-                            green_error=sample.get("green_error"), blue_endpoint=blue.get("endpoint") or "",
-                            green_endpoint=green.get("endpoint") or "")
+        return content.rows(
+            label,
+            sample.get("blue"),
+            sample.get("green"),
+            seed=snap["seed"],
+            expected=int(sample.get("expected", 0)),
+            blue_error=sample.get("blue_error"),
+            green_error=sample.get("green_error"),
+            blue_endpoint=blue.get("endpoint") or "",
+            green_endpoint=green.get("endpoint") or "",
+        )
     if case.rule == "schema":
         assert case.entity is not None
         doc = snap["schema"]

@@ -97,8 +97,10 @@ def parse_audits(raw: Sequence[Mapping[str, Any]], *, source: str = "[[audit]]")
         chain = _int(table, "chain", where)
         address = table.get("address")
         addresses = (address,) if isinstance(address, str) else address
-        if not isinstance(addresses, list | tuple) or not addresses or not all(
-            isinstance(a, str) and _ADDRESS.match(a) for a in addresses
+        if (
+            not isinstance(addresses, list | tuple)
+            or not addresses
+            or not all(isinstance(a, str) and _ADDRESS.match(a) for a in addresses)
         ):
             raise SettingsError(f"{where}: address must be a 0x-hex contract address or a list of them")
         try:
@@ -122,11 +124,16 @@ def parse_audits(raw: Sequence[Mapping[str, Any]], *, source: str = "[[audit]]")
     for (chain, entity), items in sorted(grouped.items()):
         shapes = {(w, wd, bf) for _, w, wd, bf, _ in items}
         if len(shapes) > 1:
-            raise SettingsError(f"{source}: {entity} on chain {chain}: windows, width and block_field must"
-                                " agree between its audit tables")
+            raise SettingsError(
+                f"{source}: {entity} on chain {chain}: windows, width and block_field must"
+                " agree between its audit tables"
+            )
         windows, width, block_field = shapes.pop()
-        specs.append(AuditSpec(chain, entity, tuple(p for p, *_ in items), windows, width, block_field,
-                               min(s for *_, s in items)))
+        specs.append(
+            AuditSpec(
+                chain, entity, tuple(p for p, *_ in items), windows, width, block_field, min(s for *_, s in items)
+            )
+        )
     return tuple(specs)
 
 
@@ -135,9 +142,16 @@ def audit_ids(specs: Iterable[AuditSpec]) -> list[tuple[int, str]]:
     return [i for spec in specs for i in spec.ids]
 
 
-def choose_windows(seed: int | str, spec_or_chain: AuditSpec | int, entity: str = "", *, cutoff: int,
-                   start_block: int = 0, k: int = DEFAULT_WINDOWS, width: int = DEFAULT_WIDTH
-                   ) -> tuple[Window, ...]:
+def choose_windows(
+    seed: int | str,
+    spec_or_chain: AuditSpec | int,
+    entity: str = "",
+    *,
+    cutoff: int,
+    start_block: int = 0,
+    k: int = DEFAULT_WINDOWS,
+    width: int = DEFAULT_WIDTH,
+) -> tuple[Window, ...]:
     """K windows in [start_block, cutoff], deterministic for (seed, chain, entity, start, cutoff, k, width).
 
     Stratified: slice i of K equal slices holds window i (never overlapping when the span has >= K
@@ -203,45 +217,74 @@ def audit_window(
     if window is not None:
         props.update(from_block=window.from_block, to_block=window.to_block)
     if window is None:
-        return Verdict.fail(f"{head}: no block window at or below the cutoff (start block"
-                            f" {spec.start_block}): nothing audited (fail closed)", kind="NO WINDOW", **props)
+        return Verdict.fail(
+            f"{head}: no block window at or below the cutoff (start block"
+            f" {spec.start_block}): nothing audited (fail closed)",
+            kind="NO WINDOW",
+            **props,
+        )
     if l1_error is not None:
         return Verdict.fail(f"{head}: L1 UNAVAILABLE: {l1_error} (fail closed)", kind="L1 UNAVAILABLE", **props)
     if belt_error is not None:
-        return Verdict.fail(f"{head}: BELT UNAVAILABLE: {belt_error} (fail closed)", kind="BELT UNAVAILABLE",
-                            **props)
+        return Verdict.fail(f"{head}: BELT UNAVAILABLE: {belt_error} (fail closed)", kind="BELT UNAVAILABLE", **props)
     if l1_counts is None or len(l1_counts) != len(spec.pairs):
-        return Verdict.fail(f"{head}: L1 counts missing for {len(spec.pairs)} (address, event) pairs"
-                            " (fail closed)", kind="ERROR", **props)
+        return Verdict.fail(
+            f"{head}: L1 counts missing for {len(spec.pairs)} (address, event) pairs (fail closed)",
+            kind="ERROR",
+            **props,
+        )
     parsed = [_count(c) for c in l1_counts]
     if any(c is None for c in parsed):
-        return Verdict.fail(f"{head}: L1 count is not a non-negative integer: {list(l1_counts)!r}"
-                            " (fail closed)", kind="NOT A NUMBER", **props)
+        return Verdict.fail(
+            f"{head}: L1 count is not a non-negative integer: {list(l1_counts)!r} (fail closed)",
+            kind="NOT A NUMBER",
+            **props,
+        )
     belt_n = _count(belt_count)
     if belt_n is None:
-        return Verdict.fail(f"{head}: {belt}'s count is not a non-negative integer: {belt_count!r}"
-                            " (fail closed)", kind="NOT A NUMBER", **props)
+        return Verdict.fail(
+            f"{head}: {belt}'s count is not a non-negative integer: {belt_count!r} (fail closed)",
+            kind="NOT A NUMBER",
+            **props,
+        )
     l1_n = sum(c for c in parsed if c is not None)
     props.update(l1=l1_n, belt_count=belt_n)
     pairs = ", ".join(f"{'/'.join(p.addresses)} {p.event.name}" for p in spec.pairs)
     if l1_n == 0 and belt_n > 0:
-        return Verdict.fail(f"{head}: GAP: L1 answered [] for {pairs} but {belt} has {belt_n} {spec.entity}"
-                            " rows: an empty eth_getLogs is a GAP, never a pass (KF-012)", kind="GAP", **props)
+        return Verdict.fail(
+            f"{head}: GAP: L1 answered [] for {pairs} but {belt} has {belt_n} {spec.entity}"
+            " rows: an empty eth_getLogs is a GAP, never a pass (KF-012)",
+            kind="GAP",
+            **props,
+        )
     if l1_n == 0 and belt_n == 0:
         if l1_witness:
-            return Verdict.ok(f"{head}: 0 == 0 (empty window; this L1 endpoint returned logs elsewhere on"
-                              f" chain {spec.chain} in this run)", kind="ok", **props)
-        return Verdict.fail(f"{head}: GAP: L1 and {belt} are both empty and this L1 endpoint returned no log"
-                            f" for chain {spec.chain} anywhere in this run: an RPC answering [] cannot be told"
-                            " from an empty window (KF-012; add a golden event or widen the windows)",
-                            kind="GAP", **props)
+            return Verdict.ok(
+                f"{head}: 0 == 0 (empty window; this L1 endpoint returned logs elsewhere on"
+                f" chain {spec.chain} in this run)",
+                kind="ok",
+                **props,
+            )
+        return Verdict.fail(
+            f"{head}: GAP: L1 and {belt} are both empty and this L1 endpoint returned no log"
+            f" for chain {spec.chain} anywhere in this run: an RPC answering [] cannot be told"
+            " from an empty window (KF-012; add a golden event or widen the windows)",
+            kind="GAP",
+            **props,
+        )
     if l1_n > belt_n:
-        return Verdict.fail(f"{head}: L1 has {l1_n} {pairs} logs, {belt} has {belt_n} {spec.entity} rows:"
-                            f" {l1_n - belt_n} missing", kind="MISSING", **props)
+        return Verdict.fail(
+            f"{head}: L1 has {l1_n} {pairs} logs, {belt} has {belt_n} {spec.entity} rows: {l1_n - belt_n} missing",
+            kind="MISSING",
+            **props,
+        )
     if l1_n < belt_n:
-        return Verdict.fail(f"{head}: {belt} has {belt_n} {spec.entity} rows but L1 only {l1_n} {pairs} logs:"
-                            f" {belt_n - l1_n} extra (duplicates, or an incomplete L1 answer)",
-                            kind="EXTRA", **props)
+        return Verdict.fail(
+            f"{head}: {belt} has {belt_n} {spec.entity} rows but L1 only {l1_n} {pairs} logs:"
+            f" {belt_n - l1_n} extra (duplicates, or an incomplete L1 answer)",
+            kind="EXTRA",
+            **props,
+        )
     return Verdict.ok(f"{head}: L1 {l1_n} == {belt} {belt_n}", kind="ok", **props)
 
 

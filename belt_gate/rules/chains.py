@@ -77,8 +77,9 @@ def progress(
         except NotANumber as exc:
             return Verdict.fail(f"chain {chain}: blue processed block is not a number: {exc}", chain=chain)
         if g < b:
-            return Verdict.fail(f"chain {chain}: green processed {g} < blue {b} (still backfilling)",
-                                chain=chain, blue=b, green=g)
+            return Verdict.fail(
+                f"chain {chain}: green processed {g} < blue {b} (still backfilling)", chain=chain, blue=b, green=g
+            )
         return Verdict.ok(f"chain {chain}: green processed {g} >= blue {b}", chain=chain, blue=b, green=g)
     if l1_head is None:
         why = head_error or f"no RPC configured for chain {chain} (--belt-rpc {chain}=URL)"
@@ -86,6 +87,9 @@ def progress(
     if g + head_tolerance < l1_head:
         return Verdict.fail(
             f"chain {chain}: green processed {g} is {l1_head - g} blocks behind the chain head {l1_head} "
-            f"(allowed {head_tolerance})", chain=chain, green=g, head=l1_head)
-    return Verdict.ok(f"chain {chain}: green processed {g}, chain head {l1_head}", chain=chain, green=g,
-                      head=l1_head)
+            f"(allowed {head_tolerance})",
+            chain=chain,
+            green=g,
+            head=l1_head,
+        )
+    return Verdict.ok(f"chain {chain}: green processed {g}, chain head {l1_head}", chain=chain, green=g, head=l1_head)

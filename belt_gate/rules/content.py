@@ -48,8 +48,10 @@ def rows(
     if blue_rows is None or green_rows is None:
         return Verdict.fail(f"{label}: no sample was taken (seed {seed})", **props)
     if len(blue_rows) != expected:
-        return Verdict.fail(f"{label}: {blue_side} answered {len(blue_rows)} of {expected} sampled rows "
-                            f"(partial page, seed {seed})", **props)
+        return Verdict.fail(
+            f"{label}: {blue_side} answered {len(blue_rows)} of {expected} sampled rows (partial page, seed {seed})",
+            **props,
+        )
     by_id = {r.get("id"): r for r in green_rows}
     for b in blue_rows:
         rid = b.get("id")
@@ -59,12 +61,17 @@ def rows(
             return Verdict.fail(
                 f"{label}: row {rid} is in blue but not in green (seed {seed}); {green_side} answered "
                 f"{found} of {len(blue_rows)} rows asked by id (rows missing, or a partial page)",
-                id=rid, **props)
+                id=rid,
+                **props,
+            )
         for key in sorted(b):
             if key not in g:
                 continue  # a column green lacks is the schema rule's business
             if not same_value(b[key], g[key]):
                 return Verdict.fail(
                     f"{label}: row {rid} field {key}: blue {b[key]!r} != green {g[key]!r} (seed {seed})",
-                    id=rid, field=key, **props)
+                    id=rid,
+                    field=key,
+                    **props,
+                )
     return Verdict.ok(f"{label}: {len(blue_rows)} sampled rows equal (seed {seed})", **props)

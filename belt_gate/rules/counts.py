@@ -74,11 +74,15 @@ def fingerprints(
     props: dict[str, Any] = {"cutoff": cutoff}
     where = f"{label} at {cutoff}"
     if blue_absent and green_absent:  # nothing was read: 0 == 0 would pass without comparing
-        return Verdict.fail(f"{where}: neither blue nor green serves {label.split('@')[0]} (the settings' "
-                            "schema names it: track the table, or grant this role select on it)", **props)
+        return Verdict.fail(
+            f"{where}: neither blue nor green serves {label.split('@')[0]} (the settings' "
+            "schema names it: track the table, or grant this role select on it)",
+            **props,
+        )
     if green_error or blue_error:  # both named when both fail (e.g. neither role may aggregate)
-        unreadable = [f"{side} unreadable: {err}" for side, err in (("green", green_error), ("blue", blue_error))
-                      if err]
+        unreadable = [
+            f"{side} unreadable: {err}" for side, err in (("green", green_error), ("blue", blue_error)) if err
+        ]
         return Verdict.fail(f"{where}: {'; '.join(unreadable)}", **props)
     side = f"blue {blue_endpoint}".rstrip()
     try:
@@ -92,8 +96,7 @@ def fingerprints(
         return Verdict.fail(f"{where}: green has no {label.split('@')[0]} table (blue has {b} rows)", **props)
     if blue_absent and not green_absent:
         if mode == "parity" and g > 0:
-            return Verdict.fail(f"{where}: green-only entity with {g} rows (parity needs the same data)",
-                                **props)
+            return Verdict.fail(f"{where}: green-only entity with {g} rows (parity needs the same data)", **props)
         return Verdict.ok(f"{where}: green-only, {g} rows (proven against L1 where configured)", **props)
     allowed = tolerance.allowed(b)
     if mode == "expansion" and may_grow:
@@ -101,10 +104,15 @@ def fingerprints(
             return Verdict.fail(f"{where}: green {g} < blue {b} - allowed {allowed} (rows lost)", **props)
         return Verdict.ok(f"{where}: green {g} >= blue {b} (green reads more sources here)", **props)
     if abs(g - b) > allowed:
-        why = (" - expansion compares exactly where green reads the same sources as blue; if green indexes "
-               "new contracts here, give --belt-blue-envio-config") if mode == "expansion" and g > b else ""
-        return Verdict.fail(f"{where}: count blue {b} != green {g} (delta {g - b:+d}, allowed {allowed}){why}",
-                            **props)
+        why = (
+            (
+                " - expansion compares exactly where green reads the same sources as blue; if green indexes "
+                "new contracts here, give --belt-blue-envio-config"
+            )
+            if mode == "expansion" and g > b
+            else ""
+        )
+        return Verdict.fail(f"{where}: count blue {b} != green {g} (delta {g - b:+d}, allowed {allowed}){why}", **props)
     if tolerance.exact:
         for key in sorted(set(b_flat) | set(g_flat)):
             if key == "count":
@@ -115,5 +123,7 @@ def fingerprints(
                 props.update(field=key, blue_value=b_flat[key], green_value=g_flat[key])
                 return Verdict.fail(
                     f"{where}: fingerprint {key} differs: blue {b_flat[key]!r} != green {g_flat[key]!r} "
-                    f"(count {b} on both)", **props)
+                    f"(count {b} on both)",
+                    **props,
+                )
     return Verdict.ok(f"{where}: {b} rows, fingerprints equal", **props)

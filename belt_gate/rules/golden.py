@@ -24,17 +24,23 @@ def _head(event: GoldenEvent, where: str) -> str:
 
 
 def _fail(event: GoldenEvent, where: str, kind: str, message: str, **props: Any) -> Verdict:
-    return Verdict.fail(f"{_head(event, where)}: {kind}: {message}", kind=kind, chain=event.chain,
-                        golden=event.id, **props)
+    return Verdict.fail(
+        f"{_head(event, where)}: {kind}: {message}", kind=kind, chain=event.chain, golden=event.id, **props
+    )
 
 
 def _same_log(a: Log, b: Log) -> bool:
     return (a.address, a.topics, a.data, a.tx_hash, a.log_index, a.block_hash) == (
-        b.address, b.topics, b.data, b.tx_hash, b.log_index, b.block_hash)
+        b.address,
+        b.topics,
+        b.data,
+        b.tx_hash,
+        b.log_index,
+        b.block_hash,
+    )
 
 
-def golden_l1(event: GoldenEvent, probe: ProbeResult | None, *, endpoint: str,
-              error: str | None = None) -> Verdict:
+def golden_l1(event: GoldenEvent, probe: ProbeResult | None, *, endpoint: str, error: str | None = None) -> Verdict:
     """Is the golden log on L1, in a still-canonical block, as the fixture says?
 
     `probe` is `GoldenProbe.for_event(event)` from sources.rpc; `error` the (redacted) RpcError text
@@ -47,34 +53,58 @@ def golden_l1(event: GoldenEvent, probe: ProbeResult | None, *, endpoint: str,
     n = event.block_number
     canonical = probe.canonical
     if canonical is None:
-        return _fail(event, where, "REORG", f"L1 has no block {n} (chain head below it?): the golden block"
-                     f" {event.block_hash} is not canonical")
+        return _fail(
+            event,
+            where,
+            "REORG",
+            f"L1 has no block {n} (chain head below it?): the golden block {event.block_hash} is not canonical",
+        )
     if canonical.hash != event.block_hash:
-        return _fail(event, where, "REORG", f"block {n} is {canonical.hash} on L1 now, the fixture says"
-                     f" {event.block_hash}: the golden block is no longer canonical")
+        return _fail(
+            event,
+            where,
+            "REORG",
+            f"block {n} is {canonical.hash} on L1 now, the fixture says"
+            f" {event.block_hash}: the golden block is no longer canonical",
+        )
     receipt = probe.receipt
     if receipt is None:
         return _fail(event, where, "MISSING", "L1 has no receipt for this transaction")
     if receipt.block_hash != event.block_hash or receipt.block_number != n:
-        return _fail(event, where, "REORG", f"the receipt puts the tx in block {receipt.block_number}"
-                     f" {receipt.block_hash}, the fixture in {n} {event.block_hash}")
+        return _fail(
+            event,
+            where,
+            "REORG",
+            f"the receipt puts the tx in block {receipt.block_number}"
+            f" {receipt.block_hash}, the fixture in {n} {event.block_hash}",
+        )
     log = receipt.log_at(event.log_index)
     if log is None:
         indexes = sorted(lg.log_index for lg in receipt.logs)
-        return _fail(event, where, "MISSING", f"the receipt has no log with index {event.log_index}"
-                     f" (it has {indexes or 'no logs'}; status {receipt.status})")
+        return _fail(
+            event,
+            where,
+            "MISSING",
+            f"the receipt has no log with index {event.log_index}"
+            f" (it has {indexes or 'no logs'}; status {receipt.status})",
+        )
     if log.address != event.address:
-        return _fail(event, where, "MISMATCH", f"log {event.log_index} was emitted by {log.address},"
-                     f" the fixture says {event.address}")
+        return _fail(
+            event,
+            where,
+            "MISMATCH",
+            f"log {event.log_index} was emitted by {log.address}, the fixture says {event.address}",
+        )
     if event.topic0 is not None and log.topic0 != event.topic0:
-        return _fail(event, where, "MISMATCH", f"log topic0 is {log.topic0}, not {event.event.signature}'s"
-                     f" {event.topic0}")
+        return _fail(
+            event, where, "MISMATCH", f"log topic0 is {log.topic0}, not {event.event.signature}'s {event.topic0}"
+        )
     if event.topics is not None and log.topics != event.topics:
-        return _fail(event, where, "MISMATCH", f"log topics {list(log.topics)} differ from the fixture's"
-                     f" {list(event.topics)}")
+        return _fail(
+            event, where, "MISMATCH", f"log topics {list(log.topics)} differ from the fixture's {list(event.topics)}"
+        )
     if event.data is not None and log.data != event.data:
-        return _fail(event, where, "MISMATCH", f"log data {log.data[:74]} differs from the fixture's"
-                     f" {event.data[:74]}")
+        return _fail(event, where, "MISMATCH", f"log data {log.data[:74]} differs from the fixture's {event.data[:74]}")
     try:
         decoded = event.event.decode(log.topics, log.data)
     except ValueError as exc:
@@ -90,28 +120,40 @@ def golden_l1(event: GoldenEvent, probe: ProbeResult | None, *, endpoint: str,
         return _fail(event, where, "MISMATCH", "decoded log differs from the fixture: " + "; ".join(wrong))
     # EIP-234: logs by block hash must contain it. `[]` here is the KF-012 lie.
     if probe.logs_by_hash is None:
-        return _fail(event, where, "ERROR", f"eth_getLogs by blockHash failed: {probe.logs_error}"
-                     " (fail closed)")
+        return _fail(event, where, "ERROR", f"eth_getLogs by blockHash failed: {probe.logs_error} (fail closed)")
     if not probe.logs_by_hash:
-        return _fail(event, where, "GAP", f"eth_getLogs by blockHash {event.block_hash} answered [] although"
-                     " the receipt holds the golden log: empty is a GAP, never a pass (KF-012)")
-    found = next((lg for lg in probe.logs_by_hash
-                  if lg.tx_hash == event.tx_hash and lg.log_index == event.log_index), None)
+        return _fail(
+            event,
+            where,
+            "GAP",
+            f"eth_getLogs by blockHash {event.block_hash} answered [] although"
+            " the receipt holds the golden log: empty is a GAP, never a pass (KF-012)",
+        )
+    found = next(
+        (lg for lg in probe.logs_by_hash if lg.tx_hash == event.tx_hash and lg.log_index == event.log_index), None
+    )
     if found is None:
-        return _fail(event, where, "GAP", f"eth_getLogs by blockHash returned {len(probe.logs_by_hash)} logs"
-                     " but not the golden one (incomplete logs)")
+        return _fail(
+            event,
+            where,
+            "GAP",
+            f"eth_getLogs by blockHash returned {len(probe.logs_by_hash)} logs"
+            " but not the golden one (incomplete logs)",
+        )
     if not _same_log(found, log):
-        return _fail(event, where, "MISMATCH", "eth_getLogs by blockHash and the receipt disagree about"
-                     " the golden log")
+        return _fail(event, where, "MISMATCH", "eth_getLogs by blockHash and the receipt disagree about the golden log")
     return Verdict.ok(
         f"{_head(event, where)}: on L1 in canonical block {n} {event.block_hash}; receipt and eth_getLogs"
         f" by blockHash agree ({event.event.name})",
-        kind="ok", chain=event.chain, golden=event.id,
+        kind="ok",
+        chain=event.chain,
+        golden=event.id,
     )
 
 
-def golden_entity(event: GoldenEvent, row: Mapping[str, Any] | None, *, belt: str, endpoint: str,
-                  error: str | None = None) -> Verdict:
+def golden_entity(
+    event: GoldenEvent, row: Mapping[str, Any] | None, *, belt: str, endpoint: str, error: str | None = None
+) -> Verdict:
     """Does `belt` hold the golden entity with the fixture's values?
 
     `row` is the belt's entity row with id `event.entity_id` (column names as the belt serves them, e.g.
@@ -121,11 +163,9 @@ def golden_entity(event: GoldenEvent, row: Mapping[str, Any] | None, *, belt: st
     if error is not None:
         return _fail(event, where, "BELT UNAVAILABLE", f"{error} (fail closed)", belt=belt)
     if row is None:
-        return _fail(event, where, "MISSING", f"{belt} has no {event.entity} with id {event.entity_id!r}",
-                     belt=belt)
+        return _fail(event, where, "MISSING", f"{belt} has no {event.entity} with id {event.entity_id!r}", belt=belt)
     if "id" in row and str(row["id"]) != event.entity_id:
-        return _fail(event, where, "MISMATCH", f"{belt} answered id {row['id']!r} for {event.entity_id!r}",
-                     belt=belt)
+        return _fail(event, where, "MISMATCH", f"{belt} answered id {row['id']!r} for {event.entity_id!r}", belt=belt)
     absent = [name for name in event.fields if name not in row]
     wrong = [
         f"{name}: expected {expected!r}, {belt} has {row[name]!r}"
@@ -138,7 +178,10 @@ def golden_entity(event: GoldenEvent, row: Mapping[str, Any] | None, *, belt: st
     return Verdict.ok(
         f"{_head(event, where)}: {belt} holds {event.entity} {event.entity_id!r} with the golden values"
         f" ({len(event.fields)} fields)",
-        kind="ok", chain=event.chain, golden=event.id, belt=belt,
+        kind="ok",
+        chain=event.chain,
+        golden=event.id,
+        belt=belt,
     )
 
 
@@ -148,8 +191,9 @@ def chains_needing_golden(expected: Iterable[int], blue: Iterable[int]) -> tuple
     return tuple(sorted({c for c in expected if c not in blue_set}))
 
 
-def golden_coverage(chain: int, golden_chains: Collection[int] | Iterable[GoldenEvent], *,
-                    golden_dir: str = "golden") -> Verdict:
+def golden_coverage(
+    chain: int, golden_chains: Collection[int] | Iterable[GoldenEvent], *, golden_dir: str = "golden"
+) -> Verdict:
     """Expansion: a chain blue does not index needs at least one golden event (else nothing proves it).
 
     Coverage counts events, not passes: each golden event is its own test and fails on its own."""
@@ -159,10 +203,12 @@ def golden_coverage(chain: int, golden_chains: Collection[int] | Iterable[Golden
         return Verdict.fail(
             f"no golden event for new chain {chain}: blue does not index it, so only L1 can prove green's"
             f" data; add one to {golden_dir}/ (`belt-gate golden capture --chain {chain}`) (fail closed)",
-            kind="NO GOLDEN", chain=chain,
+            kind="NO GOLDEN",
+            chain=chain,
         )
-    return Verdict.ok(f"new chain {chain} has {count} golden event(s) in {golden_dir}/", kind="ok",
-                      chain=chain, golden_events=count)
+    return Verdict.ok(
+        f"new chain {chain} has {count} golden event(s) in {golden_dir}/", kind="ok", chain=chain, golden_events=count
+    )
 
 
 __all__ = ["chains_needing_golden", "golden_coverage", "golden_entity", "golden_l1"]

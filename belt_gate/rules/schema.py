@@ -41,13 +41,16 @@ def schema_changes(blue: GraphQLSchema, green: GraphQLSchema, entities: Collecti
     out = []
     for change in find_schema_changes(blue, green):
         failing = isinstance(change, BreakingChange) or (
-            isinstance(change, SafeChange) and change.type in _FAILING_SAFE)
-        out.append({
-            "owner": owner(change.description, entities),
-            "kind": change.type.name,
-            "breaking": failing,
-            "description": change.description,
-        })
+            isinstance(change, SafeChange) and change.type in _FAILING_SAFE
+        )
+        out.append(
+            {
+                "owner": owner(change.description, entities),
+                "kind": change.type.name,
+                "breaking": failing,
+                "description": change.description,
+            }
+        )
     return out
 
 
@@ -61,11 +64,11 @@ def schema(entity: str, changes: Sequence[Mapping[str, Any]] | None, error: str 
     if bad:
         shown = "; ".join(f"{c['kind']}: {c['description']}" for c in bad[:5])
         more = f" (+{len(bad) - 5} more)" if len(bad) > 5 else ""
-        return Verdict.fail(f"schema of {label}: green is not a superset of blue: {shown}{more}",
-                            entity=entity, changes=len(bad))
+        return Verdict.fail(
+            f"schema of {label}: green is not a superset of blue: {shown}{more}", entity=entity, changes=len(bad)
+        )
     added = len(mine)
-    return Verdict.ok(f"schema of {label}: green is a superset of blue ({added} additive changes)",
-                      entity=entity)
+    return Verdict.ok(f"schema of {label}: green is a superset of blue ({added} additive changes)", entity=entity)
 
 
 def enums(
@@ -79,12 +82,14 @@ def enums(
         if live_enum_scalars is None:
             return Verdict.fail(
                 "enums: no source to compare, and an endpoint could not be introspected, so whether it has enum "
-                "columns is unknown: give both Envio schemas (--belt-blue-schema and --belt-green-schema)")
+                "columns is unknown: give both Envio schemas (--belt-blue-schema and --belt-green-schema)"
+            )
         if not live_enum_scalars:
             return Verdict.ok("enums: neither endpoint exposes an enum column; no enum source needed")
         return Verdict.fail(
             f"enums: no source to compare {', '.join(live_enum_scalars)}: Hasura shows Envio enums as "
-            "scalars, so give both Envio schemas (--belt-blue-schema and --belt-green-schema)")
+            "scalars, so give both Envio schemas (--belt-blue-schema and --belt-green-schema)"
+        )
     problems = []
     for name, values in sorted(blue.items()):
         if name not in green:

@@ -49,9 +49,13 @@ class Alias:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Alias:
         return cls(
-            url=str(data["url"]), admin_url=str(data["admin_url"]), pid=int(data["pid"]),
-            port=int(data["port"]), admin_port=int(data["admin_port"]),
-            upstream_file=Path(data["upstream_file"]), config_file=Path(data["config_file"]),
+            url=str(data["url"]),
+            admin_url=str(data["admin_url"]),
+            pid=int(data["pid"]),
+            port=int(data["port"]),
+            admin_port=int(data["admin_port"]),
+            upstream_file=Path(data["upstream_file"]),
+            config_file=Path(data["config_file"]),
             log=Path(data["log"]),
         )
 
@@ -106,8 +110,9 @@ def caddy_config(*, port: int, admin_port: int, upstream_file: Path, data_dir: P
     }
 
 
-def start_alias(run_dir: Path, upstream: str, *, port: int | None = None,
-                admin_port: int | None = None, timeout: float = 20.0) -> Alias:
+def start_alias(
+    run_dir: Path, upstream: str, *, port: int | None = None, admin_port: int | None = None, timeout: float = 20.0
+) -> Alias:
     """Start Caddy as the alias pointing at `upstream` (host:port or http URL of a belt)."""
     binary = tools.caddy()
     version = caddy_version(binary)
@@ -132,16 +137,20 @@ def start_alias(run_dir: Path, upstream: str, *, port: int | None = None,
     upstream_file = base / "upstream"
     write_atomic(upstream_file, dial)
     config_file = base / "caddy.json"
-    config = caddy_config(port=port, admin_port=admin_port, upstream_file=upstream_file,
-                          data_dir=base / "data")
+    config = caddy_config(port=port, admin_port=admin_port, upstream_file=upstream_file, data_dir=base / "data")
     config_file.write_text(json.dumps(config, indent=1), encoding="utf-8")
     log = base / "caddy.log"
-    env = {"HOME": str(base / "home"), "XDG_DATA_HOME": str(base / "data"),
-           "XDG_CONFIG_HOME": str(base / "config")}
+    env = {"HOME": str(base / "home"), "XDG_DATA_HOME": str(base / "data"), "XDG_CONFIG_HOME": str(base / "config")}
     proc = procs.spawn([str(binary), "run", "--config", str(config_file)], log, env=env, cwd=base)
     alias = Alias(
-        url=f"http://127.0.0.1:{port}", admin_url=f"http://127.0.0.1:{admin_port}", pid=proc.pid,
-        port=port, admin_port=admin_port, upstream_file=upstream_file, config_file=config_file, log=log,
+        url=f"http://127.0.0.1:{port}",
+        admin_url=f"http://127.0.0.1:{admin_port}",
+        pid=proc.pid,
+        port=port,
+        admin_port=admin_port,
+        upstream_file=upstream_file,
+        config_file=config_file,
+        log=log,
     )
     _children[proc.pid] = proc
     try:

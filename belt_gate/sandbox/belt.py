@@ -57,12 +57,34 @@ def parse_chains(text: str) -> dict[int, str]:
     return out
 
 
-def belt_argv(*, db: Path, schema: Path, chains: dict[int, str], port: int, faults: Sequence[Fault | str] = (),
-              shape: str = "admin", aggregate_tables: str | None = None, admin_secret_env: str | None = None,
-              follow_interval: float | None = None) -> list[str]:
+def belt_argv(
+    *,
+    db: Path,
+    schema: Path,
+    chains: dict[int, str],
+    port: int,
+    faults: Sequence[Fault | str] = (),
+    shape: str = "admin",
+    aggregate_tables: str | None = None,
+    admin_secret_env: str | None = None,
+    follow_interval: float | None = None,
+) -> list[str]:
     """The command line that starts a belt process (for `procs.spawn`)."""
-    argv = [sys.executable, "-m", "belt_gate.sandbox.belt", "--db", str(db), "--schema", str(schema),
-            "--chains", ",".join(f"{c}={u}" for c, u in chains.items()), "--port", str(port), "--shape", shape]
+    argv = [
+        sys.executable,
+        "-m",
+        "belt_gate.sandbox.belt",
+        "--db",
+        str(db),
+        "--schema",
+        str(schema),
+        "--chains",
+        ",".join(f"{c}={u}" for c, u in chains.items()),
+        "--port",
+        str(port),
+        "--shape",
+        shape,
+    ]
     for f in faults:
         argv += ["--fault", str(f)]
     if aggregate_tables is not None:
@@ -83,8 +105,10 @@ class _Parser(argparse.ArgumentParser):
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     from belt_gate.sandbox.tools import project_root
 
-    p = _Parser(prog="python -m belt_gate.sandbox.belt",
-                description="one sandbox belt: index chains into SQLite, serve Hasura-dialect GraphQL")
+    p = _Parser(
+        prog="python -m belt_gate.sandbox.belt",
+        description="one sandbox belt: index chains into SQLite, serve Hasura-dialect GraphQL",
+    )
     p.add_argument("--db", required=True, type=Path)
     p.add_argument("--schema", type=Path, default=project_root() / "schema.graphql")
     p.add_argument("--chains", required=True, help="CHAIN=RPCURL,... (may be empty)")
@@ -115,9 +139,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise SettingsError(f"schema file {args.schema} not found")
         schema = load_schema(args.schema)
         config = ServerConfig.from_options(
-            db=args.db, schema_path=args.schema, schema=schema, shape=args.shape,
-            aggregate_tables=args.aggregate_tables, admin_secret_env=args.admin_secret_env,
-            faults=tuple(f for f in faults if f.kind in SERVER_FAULTS))
+            db=args.db,
+            schema_path=args.schema,
+            schema=schema,
+            shape=args.shape,
+            aggregate_tables=args.aggregate_tables,
+            admin_secret_env=args.admin_secret_env,
+            faults=tuple(f for f in faults if f.kind in SERVER_FAULTS),
+        )
         indexer_faults = [f for f in faults if f.kind in INDEXER_FAULTS]
 
         args.db.parent.mkdir(parents=True, exist_ok=True)
@@ -126,8 +155,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         for chain_id, url in chains.items():
             try:
                 r = index_chain(db, schema, chain_id=chain_id, rpc_url=url, faults=indexer_faults)
-                log.info("chain %s: indexed blocks %s..%s (head %s), %s events", chain_id, r.from_block,
-                         r.to_block, r.head, r.events)
+                log.info(
+                    "chain %s: indexed blocks %s..%s (head %s), %s events",
+                    chain_id,
+                    r.from_block,
+                    r.to_block,
+                    r.head,
+                    r.events,
+                )
             except BeltGateError as exc:
                 log.warning("chain %s: first indexing pass failed, following will retry: %s", chain_id, exc)
         db.close()
@@ -141,11 +176,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     from belt_gate.sandbox.indexer import follow
 
     stop = threading.Event()
-    follower = threading.Thread(target=follow, name="belt-follow", daemon=True,
-                                args=(args.db, schema, chains, indexer_faults, stop, args.follow_interval))
+    follower = threading.Thread(
+        target=follow,
+        name="belt-follow",
+        daemon=True,
+        args=(args.db, schema, chains, indexer_faults, stop, args.follow_interval),
+    )
     follower.start()
-    server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, log_level="warning",
-                                           access_log=False, lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", access_log=False, lifespan="off")
+    )
     try:
         server.run()  # returns on SIGTERM / SIGINT (uvicorn's own handlers)
     finally:

@@ -104,14 +104,14 @@ def _mix(x: int) -> int:
     return x ^ (x >> 33)
 
 
-def _rows(entity: Entity, enums: dict[str, tuple[str, ...]], chain: int, n: int, seed: int,
-          salt: int) -> Iterator[tuple[Any, ...]]:
+def _rows(
+    entity: Entity, enums: dict[str, tuple[str, ...]], chain: int, n: int, seed: int, salt: int
+) -> Iterator[tuple[Any, ...]]:
     """The n rows of one (entity, chain) slice, deterministic in (seed, entity, chain)."""
     _share, start, head, block_time, genesis = CHAINS[chain]
     span = head - start
     base = _mix(seed * 1_000_003 + salt * 7_919 + chain)
-    addresses = [f"0x{_mix(base + k):016x}{_mix(base + k + 7):016x}{k:08x}"
-                 for k in range(max(16, min(5000, n // 20)))]
+    addresses = [f"0x{_mix(base + k):016x}{_mix(base + k + 7):016x}{k:08x}" for k in range(max(16, min(5000, n // 20)))]
     cols = entity.columns
     has_block = entity.block_column is not None
     mode_c = entity.block_column is None and entity.timestamp_column is None
@@ -178,12 +178,16 @@ def build_belt(out: Path, rows: int = 3_000_000, variant: str = "green", seed: i
     schema_path.write_text(FOOTPRINT.read_text())
     db = sqlite3.connect(db_path, isolation_level=None)
     try:
-        for pragma in ("journal_mode=OFF", "synchronous=OFF", "cache_size=-1000000",
-                       "locking_mode=EXCLUSIVE", "temp_store=MEMORY"):
+        for pragma in (
+            "journal_mode=OFF",
+            "synchronous=OFF",
+            "cache_size=-1000000",
+            "locking_mode=EXCLUSIVE",
+            "temp_store=MEMORY",
+        ):
             db.execute(f"PRAGMA {pragma}")
         create_schema(db, schema)
-        indexes = [r[0] for r in db.execute(
-            "SELECT name FROM sqlite_master WHERE type='index' AND sql IS NOT NULL")]
+        indexes = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='index' AND sql IS NOT NULL")]
         db.execute("BEGIN")
         for name in indexes:
             db.execute(f"DROP INDEX {quote(name)}")
@@ -191,22 +195,32 @@ def build_belt(out: Path, rows: int = 3_000_000, variant: str = "green", seed: i
         events: dict[int, int] = {}
         for salt, entity in enumerate(schema.entities):
             cols = entity.columns
-            sql = (f"INSERT INTO {quote(entity.name)} ({', '.join(quote(c.column) for c in cols)}) "
-                   f"VALUES ({', '.join('?' for _ in cols)})")
+            sql = (
+                f"INSERT INTO {quote(entity.name)} ({', '.join(quote(c.column) for c in cols)}) "
+                f"VALUES ({', '.join('?' for _ in cols)})"
+            )
             for chain, n in plan.get(entity.name, {}).items():
                 db.executemany(sql, _rows(entity, enums, chain, n, seed, salt))
                 events[chain] = events.get(chain, 0) + n
         for chain in VARIANTS[variant]:
             _share, start, head, block_time, genesis = CHAINS[chain]
-            ready = time.strftime("%Y-%m-%dT%H:%M:%S+00:00",
-                                  time.gmtime(genesis + (head - start) * block_time))
+            ready = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(genesis + (head - start) * block_time))
             db.execute(
                 "INSERT INTO chain_metadata (chain_id, start_block, end_block, block_height, "
                 "first_event_block_number, latest_fetched_block_number, latest_processed_block, "
                 "num_batches_fetched, num_events_processed, is_hyper_sync, "
                 "timestamp_caught_up_to_head_or_endblock) VALUES (?, ?, NULL, ?, ?, ?, ?, ?, ?, 1, ?)",
-                (chain, start, head, start, head, head,
-                 max(1, events.get(chain, 0) // 5000), events.get(chain, 0), ready),
+                (
+                    chain,
+                    start,
+                    head,
+                    start,
+                    head,
+                    head,
+                    max(1, events.get(chain, 0) // 5000),
+                    events.get(chain, 0),
+                    ready,
+                ),
             )
         for entity in schema.entities:
             create_entity_table(db, entity)  # IF NOT EXISTS: re-creates only the indexes
@@ -220,8 +234,9 @@ def build_belt(out: Path, rows: int = 3_000_000, variant: str = "green", seed: i
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m belt_gate.sandbox.bulk",
-                                description="write a seed-scale footprint belt into SQLite")
+    p = argparse.ArgumentParser(
+        prog="python -m belt_gate.sandbox.bulk", description="write a seed-scale footprint belt into SQLite"
+    )
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--rows", type=int, default=3_000_000)
     p.add_argument("--variant", default="green", choices=tuple(VARIANTS))
@@ -232,11 +247,18 @@ def main(argv: list[str] | None = None) -> int:
     except (BeltGateError, OSError, sqlite3.Error) as exc:
         print(f"belt_gate.sandbox.bulk: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps({
-        "db": str(result.db), "schema": str(result.schema), "variant": args.variant,
-        "rows": result.total, "seconds": round(result.seconds, 2),
-        "entities": {e: sum(c.values()) for e, c in result.counts.items()},
-    }))
+    print(
+        json.dumps(
+            {
+                "db": str(result.db),
+                "schema": str(result.schema),
+                "variant": args.variant,
+                "rows": result.total,
+                "seconds": round(result.seconds, 2),
+                "entities": {e: sum(c.values()) for e, c in result.counts.items()},
+            }
+        )
+    )
     return 0
 
 

@@ -47,8 +47,7 @@ CONTRACTS: dict[str, str] = {
 EVENT_SIGNATURES: dict[str, tuple[str, ...]] = {
     "SandboxNFT": ("Transfer(address indexed from, address indexed to, uint256 indexed tokenId)",),
     "SandboxMulti": (
-        "TransferSingle(address indexed operator, address indexed from, address indexed to, uint256 id, "
-        "uint256 value)",
+        "TransferSingle(address indexed operator, address indexed from, address indexed to, uint256 id, uint256 value)",
     ),
     "SandboxActions": ("ActionRecorded(address indexed actor, uint8 actionType, uint256 numeric1, string context)",),
     "SandboxLending": (
@@ -175,10 +174,30 @@ def start_chain(chain_id: int, *, run_dir: Path, port: int | None = None, timeou
 def _start_chain(chain_id: int, *, run_dir: Path, port: int, timeout: float) -> Chain:
     log = Path(run_dir) / f"anvil-{chain_id}.log"
     argv = [
-        str(tools.anvil()), "--host", "127.0.0.1", "--port", str(port), "--chain-id", str(chain_id),
-        "--mnemonic", MNEMONIC, "--accounts", "10", "--balance", "10000",
-        "--no-mining", "--order", "fifo", "--timestamp", str(GENESIS_TIMESTAMP),
-        "--gas-limit", str(GAS_LIMIT), "--block-base-fee-per-gas", "0", "--hardfork", "prague",
+        str(tools.anvil()),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--chain-id",
+        str(chain_id),
+        "--mnemonic",
+        MNEMONIC,
+        "--accounts",
+        "10",
+        "--balance",
+        "10000",
+        "--no-mining",
+        "--order",
+        "fifo",
+        "--timestamp",
+        str(GENESIS_TIMESTAMP),
+        "--gas-limit",
+        str(GAS_LIMIT),
+        "--block-base-fee-per-gas",
+        "0",
+        "--hardfork",
+        "prague",
     ]
     proc = procs.spawn(argv, log)
     chain = Chain(chain_id, port, f"http://127.0.0.1:{port}", proc.pid, log)
@@ -206,9 +225,15 @@ def stop_chain(chain: Chain, *, timeout: float = 10.0) -> None:
 def tx(chain: Chain, to: str | None, data: str, *, nonce: int, gas: int) -> dict[str, Any]:
     """An eth_sendTransaction request with every field pinned (so its hash is deterministic)."""
     request: dict[str, Any] = {
-        "from": DEPLOYER, "data": data, "nonce": hex(nonce), "gas": hex(gas), "value": "0x0",
-        "maxFeePerGas": hex(MAX_FEE_PER_GAS), "maxPriorityFeePerGas": hex(PRIORITY_FEE_PER_GAS),
-        "chainId": hex(chain.chain_id), "type": "0x2",
+        "from": DEPLOYER,
+        "data": data,
+        "nonce": hex(nonce),
+        "gas": hex(gas),
+        "value": "0x0",
+        "maxFeePerGas": hex(MAX_FEE_PER_GAS),
+        "maxPriorityFeePerGas": hex(PRIORITY_FEE_PER_GAS),
+        "chainId": hex(chain.chain_id),
+        "type": "0x2",
     }
     if to is not None:
         request["to"] = to

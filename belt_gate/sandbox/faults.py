@@ -28,8 +28,19 @@ from dataclasses import dataclass
 from belt_gate.errors import SettingsError
 
 KINDS = (
-    "drop", "dup", "corrupt", "lag", "skip", "extra", "schema-remove", "schema-nullable",
-    "enum-remove", "rpc-empty", "rpc-5xx", "slow", "http5xx",
+    "drop",
+    "dup",
+    "corrupt",
+    "lag",
+    "skip",
+    "extra",
+    "schema-remove",
+    "schema-nullable",
+    "enum-remove",
+    "rpc-empty",
+    "rpc-5xx",
+    "slow",
+    "http5xx",
 )
 
 _EVENT = re.compile(r"^(?P<entity>[A-Za-z_]\w*)@(?P<chain>\d+)(?::(?P<field>[A-Za-z_]\w*))?(?:#(?P<n>\d+))?$")
@@ -61,8 +72,7 @@ def parse_fault(text: str) -> Fault:
             if not m or (kind == "corrupt") != bool(m.group("field")):
                 shape = "ENTITY@CHAIN:FIELD" if kind == "corrupt" else "ENTITY@CHAIN"
                 raise ValueError(f"expected {kind}:{shape}[#N]")
-            return Fault(kind, m.group("entity"), int(m.group("chain")), m.group("field"),
-                         int(m.group("n") or 1))
+            return Fault(kind, m.group("entity"), int(m.group("chain")), m.group("field"), int(m.group("n") or 1))
         if kind == "lag":
             chain, _, block = arg.partition("=")
             return Fault(kind, chain=int(chain), block=int(block))

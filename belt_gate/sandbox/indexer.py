@@ -123,8 +123,15 @@ def chain_set(chain_ids: Iterable[int], faults: Iterable[Fault | str], available
     skip = {f.chain for f in fs if f.kind == "skip"}
     have = set(available)
     result = [c for c in chain_ids if c not in skip]
-    result += [f.chain for f in fs if f.kind == "extra" and f.chain is not None and f.chain in have
-               and f.chain not in result and f.chain not in skip]
+    result += [
+        f.chain
+        for f in fs
+        if f.kind == "extra"
+        and f.chain is not None
+        and f.chain in have
+        and f.chain not in result
+        and f.chain not in skip
+    ]
     return result
 
 
@@ -151,8 +158,10 @@ class _Writer:
             return None
         if entity not in self._insert_sql:
             cols = list(e.columns)
-            sql = (f"INSERT OR REPLACE INTO {quote(e.name)} ({', '.join(quote(f.column) for f in cols)}) "
-                   f"VALUES ({', '.join('?' for _ in cols)})")
+            sql = (
+                f"INSERT OR REPLACE INTO {quote(e.name)} ({', '.join(quote(f.column) for f in cols)}) "
+                f"VALUES ({', '.join('?' for _ in cols)})"
+            )
             self._insert_sql[entity] = (sql, cols)
         return self._insert_sql[entity]
 
@@ -224,32 +233,73 @@ def _handle(w: _Writer, entry: dict[str, Any], timestamp: int) -> None:
     data = str(entry["data"])
     if t0 == TRANSFER:
         src, dst = _addr(topics[1]), _addr(topics[2])
-        w.create("NftTransfer", {
-            "id": f"{chain_id}_{block}_{index}", "chainId": chain_id, "collection": address, "from": src,
-            "to": dst, "tokenId": int(topics[3], 16), "isMint": 1 if src == ZERO else 0, "blockNumber": block,
-            "timestamp": timestamp, "transactionHash": tx_hash, "logIndex": index,
-        })
+        w.create(
+            "NftTransfer",
+            {
+                "id": f"{chain_id}_{block}_{index}",
+                "chainId": chain_id,
+                "collection": address,
+                "from": src,
+                "to": dst,
+                "tokenId": int(topics[3], 16),
+                "isMint": 1 if src == ZERO else 0,
+                "blockNumber": block,
+                "timestamp": timestamp,
+                "transactionHash": tx_hash,
+                "logIndex": index,
+            },
+        )
     elif t0 == TRANSFER_SINGLE:
-        w.create("Erc1155Transfer", {
-            "id": f"{chain_id}_{block}_{index}", "chainId": chain_id, "collection": address,
-            "operator": _addr(topics[1]), "from": _addr(topics[2]), "to": _addr(topics[3]),
-            "tokenId": _int(data[2:66]), "value": _int(data[66:130]), "blockNumber": block,
-            "timestamp": timestamp, "transactionHash": tx_hash, "logIndex": index,
-        })
+        w.create(
+            "Erc1155Transfer",
+            {
+                "id": f"{chain_id}_{block}_{index}",
+                "chainId": chain_id,
+                "collection": address,
+                "operator": _addr(topics[1]),
+                "from": _addr(topics[2]),
+                "to": _addr(topics[3]),
+                "tokenId": _int(data[2:66]),
+                "value": _int(data[66:130]),
+                "blockNumber": block,
+                "timestamp": timestamp,
+                "transactionHash": tx_hash,
+                "logIndex": index,
+            },
+        )
     elif t0 == ACTION_RECORDED:
         action, numeric1, context = decode(["uint8", "uint256", "string"], bytes.fromhex(data[2:]))
-        w.create("Action", {
-            "id": f"{chain_id}_{tx_hash}_{index}", "chainId": chain_id, "actor": _addr(topics[1]),
-            "actionType": ACTION_TYPES[action] if action < len(ACTION_TYPES) else str(action),
-            "numeric1": numeric1 or None, "context": context or None, "timestamp": timestamp, "txHash": tx_hash,
-        })
+        w.create(
+            "Action",
+            {
+                "id": f"{chain_id}_{tx_hash}_{index}",
+                "chainId": chain_id,
+                "actor": _addr(topics[1]),
+                "actionType": ACTION_TYPES[action] if action < len(ACTION_TYPES) else str(action),
+                "numeric1": numeric1 or None,
+                "context": context or None,
+                "timestamp": timestamp,
+                "txHash": tx_hash,
+            },
+        )
     elif t0 == LOAN_OPENED:
         loan = int(topics[1], 16)
-        w.create("Loan", {
-            "id": f"{chain_id}_{loan}", "chainId": chain_id, "loanId": loan, "borrower": _addr(topics[2]),
-            "amount": _int(data[2:66]), "expiry": _int(data[66:130]), "status": "ACTIVE",
-            "createdAt": timestamp, "repaidAt": None, "defaultedAt": None, "transactionHash": tx_hash,
-        })
+        w.create(
+            "Loan",
+            {
+                "id": f"{chain_id}_{loan}",
+                "chainId": chain_id,
+                "loanId": loan,
+                "borrower": _addr(topics[2]),
+                "amount": _int(data[2:66]),
+                "expiry": _int(data[66:130]),
+                "status": "ACTIVE",
+                "createdAt": timestamp,
+                "repaidAt": None,
+                "defaultedAt": None,
+                "transactionHash": tx_hash,
+            },
+        )
     elif t0 == LOAN_REPAID:
         w.update("Loan", f"{chain_id}_{int(topics[1], 16)}", {"status": "REPAID", "repaidAt": timestamp})
     elif t0 == LOAN_DEFAULTED:
@@ -258,8 +308,10 @@ def _handle(w: _Writer, entry: dict[str, Any], timestamp: int) -> None:
 
 def _ensure_tables(db: sqlite3.Connection, schema: EnvioSchema) -> None:
     create_schema(db, schema)
-    db.execute(f"CREATE TABLE IF NOT EXISTS {COUNTS_TABLE} "
-               "(chain_id INTEGER NOT NULL, entity TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (chain_id, entity))")
+    db.execute(
+        f"CREATE TABLE IF NOT EXISTS {COUNTS_TABLE} "
+        "(chain_id INTEGER NOT NULL, entity TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (chain_id, entity))"
+    )
     db.commit()
 
 
@@ -283,9 +335,16 @@ def _timestamps(rpc_url: str, logs: list[dict[str, Any]]) -> dict[int, int]:
     return out
 
 
-def index_chain(db: sqlite3.Connection, schema: EnvioSchema, *, chain_id: int, rpc_url: str,
-                faults: Iterable[Fault | str] = (), to_block: int | None = None,
-                batch: int = 2000) -> IndexResult:
+def index_chain(
+    db: sqlite3.Connection,
+    schema: EnvioSchema,
+    *,
+    chain_id: int,
+    rpc_url: str,
+    faults: Iterable[Fault | str] = (),
+    to_block: int | None = None,
+    batch: int = 2000,
+) -> IndexResult:
     """Index `chain_id` from its RPC into `db`, continuing after the last processed block.
 
     Stops at the chain's head, at `to_block`, or at a `lag:` fault's block, whichever is lowest.
@@ -298,7 +357,8 @@ def index_chain(db: sqlite3.Connection, schema: EnvioSchema, *, chain_id: int, r
     _ensure_tables(db, schema)
     row = db.execute(
         "SELECT latest_processed_block, first_event_block_number, num_batches_fetched, num_events_processed "
-        "FROM chain_metadata WHERE chain_id = ?", (chain_id,),
+        "FROM chain_metadata WHERE chain_id = ?",
+        (chain_id,),
     ).fetchone()
     processed: int = -1 if row is None or row[0] is None else int(row[0])
     first_event: int | None = None if row is None else row[1]
@@ -320,14 +380,24 @@ def index_chain(db: sqlite3.Connection, schema: EnvioSchema, *, chain_id: int, r
     addresses = sorted({a for a in EMITTER.values()})
     for lo in range(start, target + 1, batch):
         hi = min(lo + batch - 1, target)
-        logs = chainlib.rpc(rpc_url, "eth_getLogs", {
-            "fromBlock": hex(lo), "toBlock": hex(hi), "address": addresses, "topics": [list(TOPICS)],
-        })
+        logs = chainlib.rpc(
+            rpc_url,
+            "eth_getLogs",
+            {
+                "fromBlock": hex(lo),
+                "toBlock": hex(hi),
+                "address": addresses,
+                "topics": [list(TOPICS)],
+            },
+        )
         if not isinstance(logs, list):
             raise SandboxError(f"RPC {rpc_url} answered eth_getLogs with {type(logs).__name__}, not a list")
         batches += 1
-        logs = [e for e in logs if not e.get("removed") and e["topics"] and
-                EMITTER.get(e["topics"][0]) == str(e["address"]).lower()]
+        logs = [
+            e
+            for e in logs
+            if not e.get("removed") and e["topics"] and EMITTER.get(e["topics"][0]) == str(e["address"]).lower()
+        ]
         logs.sort(key=lambda e: (int(e["blockNumber"], 16), int(e["logIndex"], 16)))
         stamps = _timestamps(rpc_url, logs)
         with db:
@@ -337,8 +407,16 @@ def index_chain(db: sqlite3.Connection, schema: EnvioSchema, *, chain_id: int, r
                 first_event = int(logs[0]["blockNumber"], 16)
             events += len(logs)
             writer.save_counts()
-            _write_metadata(db, chain_id, head=head, processed=hi, first_event=first_event,
-                            batches=batches_total + batches, events=events_total + events, caught_up=None)
+            _write_metadata(
+                db,
+                chain_id,
+                head=head,
+                processed=hi,
+                first_event=first_event,
+                batches=batches_total + batches,
+                events=events_total + events,
+                caught_up=None,
+            )
         processed = hi
 
     caught_up = None
@@ -348,25 +426,56 @@ def index_chain(db: sqlite3.Connection, schema: EnvioSchema, *, chain_id: int, r
             raise SandboxError(f"RPC {rpc_url} has no block {head} although it is the head")
         caught_up = iso_utc(int(top["timestamp"], 16))
     with db:
-        _write_metadata(db, chain_id, head=head, processed=processed, first_event=first_event,
-                        batches=batches_total + batches, events=events_total + events, caught_up=caught_up)
+        _write_metadata(
+            db,
+            chain_id,
+            head=head,
+            processed=processed,
+            first_event=first_event,
+            batches=batches_total + batches,
+            events=events_total + events,
+            caught_up=caught_up,
+        )
     return IndexResult(chain_id, start, processed, head, events, batches)
 
 
-def _write_metadata(db: sqlite3.Connection, chain_id: int, *, head: int, processed: int,
-                    first_event: int | None, batches: int, events: int, caught_up: str | None) -> None:
+def _write_metadata(
+    db: sqlite3.Connection,
+    chain_id: int,
+    *,
+    head: int,
+    processed: int,
+    first_event: int | None,
+    batches: int,
+    events: int,
+    caught_up: str | None,
+) -> None:
     db.execute(
         "INSERT OR REPLACE INTO chain_metadata (chain_id, start_block, end_block, block_height, "
         "first_event_block_number, latest_fetched_block_number, latest_processed_block, num_batches_fetched, "
         "num_events_processed, is_hyper_sync, timestamp_caught_up_to_head_or_endblock) "
         "VALUES (?, 0, NULL, ?, ?, ?, ?, ?, ?, 0, ?)",
-        (chain_id, head, first_event, max(processed, 0), processed if processed >= 0 else None, batches,
-         events, caught_up),
+        (
+            chain_id,
+            head,
+            first_event,
+            max(processed, 0),
+            processed if processed >= 0 else None,
+            batches,
+            events,
+            caught_up,
+        ),
     )
 
 
-def follow(db_path: Path, schema: EnvioSchema, chains: Mapping[int, str],
-           faults: Iterable[Fault | str], stop_event: threading.Event, interval: float = 0.2) -> None:
+def follow(
+    db_path: Path,
+    schema: EnvioSchema,
+    chains: Mapping[int, str],
+    faults: Iterable[Fault | str],
+    stop_event: threading.Event,
+    interval: float = 0.2,
+) -> None:
     """Keep indexing every chain in `chains` (chain id -> RPC URL) until `stop_event` is set.
 
     Meant for a thread or a child process of the sandbox. RPC failures are logged and retried on the

@@ -27,14 +27,20 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return s.connect_ex((host, port)) == 0
 
 
-def spawn(argv: Sequence[str], log: Path, *, env: dict[str, str] | None = None,
-          cwd: Path | None = None) -> subprocess.Popen[bytes]:
+def spawn(
+    argv: Sequence[str], log: Path, *, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.Popen[bytes]:
     """Start a detached process (own session, survives the caller), output to `log`."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
         return subprocess.Popen(
-            list(argv), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, env={**os.environ, **(env or {})}, cwd=cwd,
+            list(argv),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env={**os.environ, **(env or {})},
+            cwd=cwd,
         )
 
 
@@ -93,7 +99,8 @@ def group_listens(pid: int, port: int) -> bool:
     for stat in Path("/proc").glob("[0-9]*/stat"):
         with contextlib.suppress(OSError, IndexError, ValueError):
             if int(stat.parent.name) != pid and not (
-                    leads and int(stat.read_text().rsplit(")", 1)[1].split()[2]) == pid):
+                leads and int(stat.read_text().rsplit(")", 1)[1].split()[2]) == pid
+            ):
                 continue
             for fd in (stat.parent / "fd").iterdir():
                 with contextlib.suppress(OSError):

@@ -92,8 +92,12 @@ class _Proxy:
         self.client: httpx.AsyncClient | None = None
 
     def _empty(self, request: Any, answer: Any) -> Any:
-        if isinstance(request, dict) and isinstance(answer, dict) and request.get("method") == "eth_getLogs" \
-                and "error" not in answer:
+        if (
+            isinstance(request, dict)
+            and isinstance(answer, dict)
+            and request.get("method") == "eth_getLogs"
+            and "error" not in answer
+        ):
             self.emptied += 1
             return {"jsonrpc": "2.0", "id": answer.get("id", request.get("id")), "result": []}
         return answer
@@ -109,14 +113,15 @@ class _Proxy:
         body = await request.body()
         assert self.client is not None
         try:
-            upstream = await self.client.post(
-                self.upstream, content=body, headers={"content-type": "application/json"}
-            )
+            upstream = await self.client.post(self.upstream, content=body, headers={"content-type": "application/json"})
         except httpx.HTTPError as exc:
             return PlainTextResponse(f"502 upstream unreachable: {type(exc).__name__}", status_code=502)
         if mode.kind != "empty" or upstream.status_code != 200:
-            return Response(upstream.content, status_code=upstream.status_code,
-                            media_type=upstream.headers.get("content-type", "application/json"))
+            return Response(
+                upstream.content,
+                status_code=upstream.status_code,
+                media_type=upstream.headers.get("content-type", "application/json"),
+            )
         try:
             asked = json.loads(body)
             answer = upstream.json()
@@ -124,8 +129,7 @@ class _Proxy:
             return Response(upstream.content, status_code=upstream.status_code, media_type="application/json")
         if isinstance(asked, list) and isinstance(answer, list):
             by_id = {json.dumps(a.get("id")): a for a in asked if isinstance(a, dict)}
-            answer = [self._empty(by_id.get(json.dumps(a.get("id")) if isinstance(a, dict) else ""), a)
-                      for a in answer]
+            answer = [self._empty(by_id.get(json.dumps(a.get("id")) if isinstance(a, dict) else ""), a) for a in answer]
         else:
             answer = self._empty(asked, answer)
         return JSONResponse(answer)
@@ -139,8 +143,15 @@ class _Proxy:
         return PlainTextResponse(str(self.mode))
 
     async def stats(self, request: Request) -> Response:
-        return JSONResponse({"mode": str(self.mode), "upstream": self.upstream, "seen": self.seen,
-                             "failed": self.failed, "emptied": self.emptied})
+        return JSONResponse(
+            {
+                "mode": str(self.mode),
+                "upstream": self.upstream,
+                "seen": self.seen,
+                "failed": self.failed,
+                "emptied": self.emptied,
+            }
+        )
 
 
 def create_app(upstream: str, mode: str | Mode = "pass") -> Starlette:
@@ -162,14 +173,27 @@ def create_app(upstream: str, mode: str | Mode = "pass") -> Starlette:
     )
 
 
-def start_rpc_proxy(upstream: str, mode: str, run_dir: Path, *, port: int | None = None,
-                    timeout: float = 30.0) -> tuple[str, int]:
+def start_rpc_proxy(
+    upstream: str, mode: str, run_dir: Path, *, port: int | None = None, timeout: float = 30.0
+) -> tuple[str, int]:
     """Start a proxy process for `upstream` on 127.0.0.1; returns (url, pid). Stop it with procs.stop(pid)."""
     parse_mode(mode)
     port = port or procs.free_port()
     log = Path(run_dir) / f"rpc-proxy-{port}.log"
-    proc = procs.spawn([sys.executable, "-m", "belt_gate.sandbox.rpc_proxy", "--upstream", upstream,
-                        "--port", str(port), "--mode", mode], log)
+    proc = procs.spawn(
+        [
+            sys.executable,
+            "-m",
+            "belt_gate.sandbox.rpc_proxy",
+            "--upstream",
+            upstream,
+            "--port",
+            str(port),
+            "--mode",
+            mode,
+        ],
+        log,
+    )
     try:
         procs.wait_for_port(port, pid=proc.pid, timeout=timeout, what="rpc proxy")
     except BaseException:
@@ -192,8 +216,9 @@ def stats(url: str) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m belt_gate.sandbox.rpc_proxy",
-                                     description="JSON-RPC fault proxy for a sandbox chain")
+    parser = argparse.ArgumentParser(
+        prog="python -m belt_gate.sandbox.rpc_proxy", description="JSON-RPC fault proxy for a sandbox chain"
+    )
     parser.add_argument("--upstream", required=True)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--mode", default="pass")
@@ -214,4 +239,3 @@ __all__ = ["Mode", "create_app", "main", "mode_for", "parse_mode", "set_mode", "
 
 if __name__ == "__main__":
     raise SystemExit(main())
-

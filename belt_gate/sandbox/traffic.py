@@ -58,11 +58,20 @@ _SIG = {
 }
 # per-event execution gas, generous (logs + loop + calldata copy); calldata is charged separately
 _EVENT_GAS = {
-    "nft": 6_000, "multi": 8_000, "actions": 12_000, "open": 8_000, "repay": 3_000, "default": 3_000,
+    "nft": 6_000,
+    "multi": 8_000,
+    "actions": 12_000,
+    "open": 8_000,
+    "repay": 3_000,
+    "default": 3_000,
 }
 _TARGET = {
-    "nft": "SandboxNFT", "multi": "SandboxMulti", "actions": "SandboxActions", "open": "SandboxLending",
-    "repay": "SandboxLending", "default": "SandboxLending",
+    "nft": "SandboxNFT",
+    "multi": "SandboxMulti",
+    "actions": "SandboxActions",
+    "open": "SandboxLending",
+    "repay": "SandboxLending",
+    "default": "SandboxLending",
 }
 
 
@@ -126,20 +135,23 @@ def encode_nft(rows: Sequence[tuple[str, str, int]]) -> str:
 
 def encode_multi(rows: Sequence[tuple[str, str, int, int]]) -> str:
     """Calldata for SandboxMulti.transferSingleBatch from rows (from, to, id, value)."""
-    return _calldata("multi", [_addr(r[0]) for r in rows], [_addr(r[1]) for r in rows],
-                     [r[2] for r in rows], [r[3] for r in rows])
+    return _calldata(
+        "multi", [_addr(r[0]) for r in rows], [_addr(r[1]) for r in rows], [r[2] for r in rows], [r[3] for r in rows]
+    )
 
 
 def encode_actions(rows: Sequence[tuple[str, int, int, str]]) -> str:
     """Calldata for SandboxActions.recordBatch from rows (actor, actionType, numeric1, context)."""
-    return _calldata("actions", [_addr(r[0]) for r in rows], [r[1] for r in rows], [r[2] for r in rows],
-                     [r[3] for r in rows])
+    return _calldata(
+        "actions", [_addr(r[0]) for r in rows], [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows]
+    )
 
 
 def encode_open(rows: Sequence[tuple[int, str, int, int]]) -> str:
     """Calldata for SandboxLending.openBatch from rows (loanId, borrower, amount, expiry)."""
-    return _calldata("open", [r[0] for r in rows], [_addr(r[1]) for r in rows], [r[2] for r in rows],
-                     [r[3] for r in rows])
+    return _calldata(
+        "open", [r[0] for r in rows], [_addr(r[1]) for r in rows], [r[2] for r in rows], [r[3] for r in rows]
+    )
 
 
 def users(chain_id: int) -> list[str]:
@@ -183,10 +195,15 @@ def state_from_chain(chain: Chain) -> TrafficState:
     opened = _topic("LoanOpened(uint256,address,uint256,uint256)")
     repaid = _topic("LoanRepaid(uint256)")
     defaulted = _topic("LoanDefaulted(uint256)")
-    logs = chains.rpc(chain.rpc_url, "eth_getLogs", {
-        "fromBlock": "0x0", "toBlock": "latest",
-        "address": [CONTRACTS["SandboxNFT"], CONTRACTS["SandboxLending"]],
-    })
+    logs = chains.rpc(
+        chain.rpc_url,
+        "eth_getLogs",
+        {
+            "fromBlock": "0x0",
+            "toBlock": "latest",
+            "address": [CONTRACTS["SandboxNFT"], CONTRACTS["SandboxLending"]],
+        },
+    )
     st = TrafficState()
     open_loans: dict[int, None] = {}
     for log in logs:
@@ -239,8 +256,18 @@ def _send(chain: Chain, blk: _Block, summary: TrafficSummary) -> None:
     summary.tx_hashes.extend(hashes)
 
 
-def _plan_block(chain: Chain, rng: random.Random, st: TrafficState, quota: dict[str, int], per_tx: int,
-                txs_per_kind: int, timestamp: int, summary: TrafficSummary, *, final: bool) -> _Block:
+def _plan_block(
+    chain: Chain,
+    rng: random.Random,
+    st: TrafficState,
+    quota: dict[str, int],
+    per_tx: int,
+    txs_per_kind: int,
+    timestamp: int,
+    summary: TrafficSummary,
+    *,
+    final: bool,
+) -> _Block:
     blk = _Block(chain, chains.nonce(chain))
     people = users(chain.chain_id)
     for _ in range(txs_per_kind):
@@ -252,8 +279,7 @@ def _plan_block(chain: Chain, rng: random.Random, st: TrafficState, quota: dict[
                     token, src = st.next_token, ZERO
                     st.next_token += 1
                 else:
-                    token = rng.choice(list(st.owners)) if len(st.owners) < 64 else \
-                        rng.randrange(1, st.next_token)
+                    token = rng.choice(list(st.owners)) if len(st.owners) < 64 else rng.randrange(1, st.next_token)
                     src = st.owners[token]
                 dst = rng.choice([p for p in people if p != src])
                 st.owners[token] = dst
@@ -298,7 +324,7 @@ def _plan_block(chain: Chain, rng: random.Random, st: TrafficState, quota: dict[
             st.open_loans.remove(loan)
         for what, ids in (("repay", repay), ("default", default)):
             for i in range(0, len(ids), MAX_PER_TX):
-                chunk = ids[i:i + MAX_PER_TX]
+                chunk = ids[i : i + MAX_PER_TX]
                 blk.add(what, _calldata(what, chunk), len(chunk))
         st.repaid += len(repay)
         st.defaulted += len(default)
@@ -323,8 +349,15 @@ def _plan_block(chain: Chain, rng: random.Random, st: TrafficState, quota: dict[
     return blk
 
 
-def _run(chain: Chain, st: TrafficState, rng: random.Random, quota: dict[str, int], per_tx: int,
-         txs_per_kind: int, max_blocks: int | None) -> TrafficSummary:
+def _run(
+    chain: Chain,
+    st: TrafficState,
+    rng: random.Random,
+    quota: dict[str, int],
+    per_tx: int,
+    txs_per_kind: int,
+    max_blocks: int | None,
+) -> TrafficSummary:
     summary = TrafficSummary()
 
     def one(final: bool) -> None:

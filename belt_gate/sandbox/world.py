@@ -56,8 +56,12 @@ DEFAULT_EVENTS = 40
 BELTS = ("blue", "green")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 #: what /proc/<pid>/cmdline must contain for a recorded pid to still be ours, per kind of process
-_MARKERS = {"chain": "anvil", "belt": "belt_gate.sandbox.belt", "proxy": "belt_gate.sandbox.rpc_proxy",
-            "alias": "caddy"}
+_MARKERS = {
+    "chain": "anvil",
+    "belt": "belt_gate.sandbox.belt",
+    "proxy": "belt_gate.sandbox.rpc_proxy",
+    "alias": "caddy",
+}
 _children: dict[int, subprocess.Popen[bytes]] = {}  # Popen objects of belts this process started
 
 
@@ -98,16 +102,35 @@ class BeltInfo:
     proxies: tuple[int, ...] = ()  # pids of the RPC proxies started for this belt only
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "url": self.url, "port": self.port, "pid": self.pid, "db": str(self.db),
-                "schema": str(self.schema), "log": str(self.log),
-                "chains": {str(c): u for c, u in self.chains.items()}, "faults": list(self.faults),
-                "shape": self.shape, "proxies": list(self.proxies)}
+        return {
+            "name": self.name,
+            "url": self.url,
+            "port": self.port,
+            "pid": self.pid,
+            "db": str(self.db),
+            "schema": str(self.schema),
+            "log": str(self.log),
+            "chains": {str(c): u for c, u in self.chains.items()},
+            "faults": list(self.faults),
+            "shape": self.shape,
+            "proxies": list(self.proxies),
+        }
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> BeltInfo:
-        return cls(str(d["name"]), str(d["url"]), int(d["port"]), int(d["pid"]), Path(d["db"]), Path(d["schema"]),
-                   Path(d["log"]), {int(c): str(u) for c, u in d["chains"].items()}, tuple(d.get("faults", ())),
-                   str(d.get("shape", "admin")), tuple(int(p) for p in d.get("proxies", ())))
+        return cls(
+            str(d["name"]),
+            str(d["url"]),
+            int(d["port"]),
+            int(d["pid"]),
+            Path(d["db"]),
+            Path(d["schema"]),
+            Path(d["log"]),
+            {int(c): str(u) for c, u in d["chains"].items()},
+            tuple(d.get("faults", ())),
+            str(d.get("shape", "admin")),
+            tuple(int(p) for p in d.get("proxies", ())),
+        )
 
 
 @dataclass(frozen=True)
@@ -120,13 +143,18 @@ class ProxyInfo:
     belt: str
 
     def to_json(self) -> dict[str, Any]:
-        return {"chain_id": self.chain_id, "url": self.url, "port": self.port, "pid": self.pid, "mode": self.mode,
-                "belt": self.belt}
+        return {
+            "chain_id": self.chain_id,
+            "url": self.url,
+            "port": self.port,
+            "pid": self.pid,
+            "mode": self.mode,
+            "belt": self.belt,
+        }
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> ProxyInfo:
-        return cls(int(d["chain_id"]), str(d["url"]), int(d["port"]), int(d["pid"]), str(d["mode"]),
-                   str(d["belt"]))
+        return cls(int(d["chain_id"]), str(d["url"]), int(d["port"]), int(d["pid"]), str(d["mode"]), str(d["belt"]))
 
 
 @dataclass
@@ -218,15 +246,18 @@ class WorldState:
 
         try:
             return cls(
-                state_dir=Path(d["state_dir"]), run_dir=Path(d["run_dir"]),
+                state_dir=Path(d["state_dir"]),
+                run_dir=Path(d["run_dir"]),
                 chains={int(c): Chain.from_dict(v) for c, v in d["chains"].items()},
                 belts={n: BeltInfo.from_json(b) for n, b in d["belt_info"].items()},
                 proxies=[ProxyInfo.from_json(p) for p in d.get("proxies", [])],
                 alias=Alias.from_json(d["alias_info"]) if d.get("alias_info") else None,
                 rpc={int(c): str(u) for c, u in d["rpc"].items()},
-                events=int(d.get("events", DEFAULT_EVENTS)), faults=tuple(d.get("faults", ())),
+                events=int(d.get("events", DEFAULT_EVENTS)),
+                faults=tuple(d.get("faults", ())),
                 schema=Path(d["schema"]) if d.get("schema") else None,
-                follow_interval=float(d.get("follow_interval", 0.5)), ready_seconds=d.get("ready_seconds"),
+                follow_interval=float(d.get("follow_interval", 0.5)),
+                ready_seconds=d.get("ready_seconds"),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise SandboxError(f"state file is damaged ({type(exc).__name__}: {exc})") from None
@@ -240,16 +271,16 @@ def parse_world_fault(text: str) -> tuple[str, Fault]:
     """`green:drop:NftTransfer@8453` -> ("green", Fault(drop...)). Bad text raises SettingsError."""
     belt, sep, rest = text.strip().partition(":")
     if not sep or belt not in BELTS:
-        raise SettingsError(f"bad fault {text!r}: expected BELT:FAULT with BELT blue or green "
-                            "(e.g. green:drop:NftTransfer@8453)")
+        raise SettingsError(
+            f"bad fault {text!r}: expected BELT:FAULT with BELT blue or green (e.g. green:drop:NftTransfer@8453)"
+        )
     return belt, parse_fault(rest)
 
 
 def _check_fault(f: Fault, schema: Any, chains: Sequence[int]) -> None:
     """Refuse a fault that names a chain, entity, field or enum value the world does not have."""
     if f.chain is not None and f.chain not in chains:
-        raise SettingsError(f"fault {f}: chain {f.chain} is not in the world (chains: "
-                            f"{', '.join(map(str, chains))})")
+        raise SettingsError(f"fault {f}: chain {f.chain} is not in the world (chains: {', '.join(map(str, chains))})")
     if f.kind in ("drop", "dup", "corrupt", "schema-remove", "schema-nullable"):
         entity = schema.entity(f.entity or "")
         if entity is None:
@@ -272,7 +303,7 @@ def remove_enum_value(sdl: str, enum: str, value: str) -> str:
         raise SettingsError(f"enum {enum} not found in the schema")
     body = re.sub(r"(?m)^[ \t]*" + re.escape(value) + r"\b[^\n]*\n?", "", m.group(2))
     body = re.sub(r"\b" + re.escape(value) + r"\b", "", body)
-    return sdl[: m.start()] + m.group(1) + body + m.group(3) + sdl[m.end():]
+    return sdl[: m.start()] + m.group(1) + body + m.group(3) + sdl[m.end() :]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -343,8 +374,9 @@ def _locked(state_dir: Path) -> Iterator[None]:
 # readiness
 
 
-def _targets(belt: BeltInfo, heads: Mapping[int, int], faults: Iterable[Fault],
-             broken: Iterable[int]) -> dict[int, int]:
+def _targets(
+    belt: BeltInfo, heads: Mapping[int, int], faults: Iterable[Fault], broken: Iterable[int]
+) -> dict[int, int]:
     """Chain -> the block the belt must have processed to be ready (chains it cannot index: absent)."""
     out: dict[int, int] = {}
     dead = set(broken)
@@ -375,8 +407,9 @@ def _processed(db: Path) -> dict[int, int]:
 
 def wait_ready(belt: BeltInfo, targets: Mapping[int, int], *, deadline: float) -> None:
     """Poll until the belt serves and its chain_metadata reaches `targets`; SandboxError at the deadline."""
-    procs.wait_for_port(belt.port, pid=belt.pid, timeout=max(0.1, deadline - time.monotonic()),
-                        what=f"belt {belt.name}")
+    procs.wait_for_port(
+        belt.port, pid=belt.pid, timeout=max(0.1, deadline - time.monotonic()), what=f"belt {belt.name}"
+    )
     while True:
         done = _processed(belt.db)
         behind = {c: (done.get(c), t) for c, t in targets.items() if done.get(c, -1) < t}
@@ -423,8 +456,11 @@ class World:
         for _, f in parsed:
             _check_fault(f, schema, chain_ids)
         base = {
-            "blue": [c for c in (opts.blue_chains if opts.blue_chains is not None else BLUE_CHAINS)
-                     if opts.blue_chains is not None or c in chain_ids],
+            "blue": [
+                c
+                for c in (opts.blue_chains if opts.blue_chains is not None else BLUE_CHAINS)
+                if opts.blue_chains is not None or c in chain_ids
+            ],
             "green": list(opts.green_chains if opts.green_chains is not None else chain_ids),
         }
         for name, cs in base.items():
@@ -436,16 +472,25 @@ class World:
             old = load_state(self.state_dir)
             if old is not None:
                 if any(is_ours(pid, kind) for kind, pid in _processes(old)):
-                    raise SandboxError(f"a sandbox world already runs in {self.state_dir} "
-                                       "(`belt-gate sandbox status`; `belt-gate sandbox down` first)")
+                    raise SandboxError(
+                        f"a sandbox world already runs in {self.state_dir} "
+                        "(`belt-gate sandbox status`; `belt-gate sandbox down` first)"
+                    )
                 self._stop_all(old)
                 old.state_file.unlink(missing_ok=True)
             run_dir = self.state_dir / "run"
             shutil.rmtree(run_dir, ignore_errors=True)
             (run_dir / "belts").mkdir(parents=True)
-            state = WorldState(self.state_dir, run_dir, {}, {}, events=opts.events,
-                               faults=tuple(f"{b}:{f}" for b, f in parsed), schema=schema_path,
-                               follow_interval=opts.follow_interval)
+            state = WorldState(
+                self.state_dir,
+                run_dir,
+                {},
+                {},
+                events=opts.events,
+                faults=tuple(f"{b}:{f}" for b, f in parsed),
+                schema=schema_path,
+                follow_interval=opts.follow_interval,
+            )
             try:
                 self._up(state, opts, schema_path, parsed, base, began)
             except BaseException:
@@ -456,8 +501,15 @@ class World:
         self.state = state
         return state
 
-    def _up(self, state: WorldState, opts: WorldOptions, schema_path: Path, parsed: list[tuple[str, Fault]],
-            base: dict[str, list[int]], began: float) -> None:
+    def _up(
+        self,
+        state: WorldState,
+        opts: WorldOptions,
+        schema_path: Path,
+        parsed: list[tuple[str, Fault]],
+        base: dict[str, list[int]],
+        began: float,
+    ) -> None:
         from belt_gate.sandbox import chains as chainlib
         from belt_gate.sandbox import traffic
 
@@ -493,8 +545,16 @@ class World:
         for belt, targets in pending:
             wait_ready(belt, targets, deadline=deadline)
 
-    def _spawn_belt(self, state: WorldState, name: str, chain_list: Sequence[int], faults: Sequence[Fault], *,
-                    shape: str, publish: bool) -> tuple[BeltInfo, dict[int, int]]:
+    def _spawn_belt(
+        self,
+        state: WorldState,
+        name: str,
+        chain_list: Sequence[int],
+        faults: Sequence[Fault],
+        *,
+        shape: str,
+        publish: bool,
+    ) -> tuple[BeltInfo, dict[int, int]]:
         """Start one belt process (and its RPC proxies) against the world's chains; does not wait."""
         from belt_gate.sandbox import chains as chainlib
         from belt_gate.sandbox.belt import belt_argv
@@ -548,20 +608,45 @@ class World:
         log = state.run_dir / "belts" / f"{name}.log"
         port = procs.free_port()
         passed = [f for f in faults if f.kind not in ("skip", "extra", "rpc-empty", "rpc-5xx", "enum-remove")]
-        argv = belt_argv(db=db, schema=schema_file, chains=urls, port=port, faults=passed, shape=shape,
-                         follow_interval=state.follow_interval)
+        argv = belt_argv(
+            db=db,
+            schema=schema_file,
+            chains=urls,
+            port=port,
+            faults=passed,
+            shape=shape,
+            follow_interval=state.follow_interval,
+        )
         proc = procs.spawn(argv, log)
         _children[proc.pid] = proc
-        belt = BeltInfo(name, f"http://127.0.0.1:{port}/v1/graphql", port, proc.pid, db, schema_file, log, urls,
-                        tuple(str(f) for f in faults), shape, tuple(proxy_pids))
+        belt = BeltInfo(
+            name,
+            f"http://127.0.0.1:{port}/v1/graphql",
+            port,
+            proc.pid,
+            db,
+            schema_file,
+            log,
+            urls,
+            tuple(str(f) for f in faults),
+            shape,
+            tuple(proxy_pids),
+        )
         state.belts[name] = belt
         heads = dict(zip(chosen, [chainlib.head(direct[c]) for c in chosen], strict=True))
         return belt, _targets(belt, heads, faults, broken)
 
     # -- more belts ------------------------------------------------------------------------------
 
-    def start_belt(self, name: str, chains: Sequence[int] | None = None, faults: Sequence[str | Fault] = (), *,
-                   shape: str = "admin", timeout: float = 60.0) -> BeltInfo:
+    def start_belt(
+        self,
+        name: str,
+        chains: Sequence[int] | None = None,
+        faults: Sequence[str | Fault] = (),
+        *,
+        shape: str = "admin",
+        timeout: float = 60.0,
+    ) -> BeltInfo:
         """Start one more belt on the running world's chains (default: all of them) and wait until ready.
 
         `faults` are plain fault strings (no `BELT:` prefix). RPC faults get their own proxy, used by
@@ -675,8 +760,9 @@ def _wait_closed(ports: Iterable[int], *, timeout: float) -> None:
             time.sleep(0.02)
 
 
-def capture_golden(state: WorldState, out_dir: Path, chains: Iterable[int], *, belt: str = "green",
-                   per_chain: int = 2) -> Path:
+def capture_golden(
+    state: WorldState, out_dir: Path, chains: Iterable[int], *, belt: str = "green", per_chain: int = 2
+) -> Path:
     """Golden fixtures for `chains`: `per_chain` NftTransfer rows of `belt`, each confirmed on the chain's
     own anvil (never a fault proxy); nothing is written that L1 does not confirm."""
     from belt_gate.envio import load_schema
@@ -685,8 +771,16 @@ def capture_golden(state: WorldState, out_dir: Path, chains: Iterable[int], *, b
     source = state.belt(belt)
     schema = load_schema(source.schema)
     for chain in chains:
-        capture_from_belt(source.url, state.rpc_direct[chain], chain, sandbox_event_map(["NftTransfer"]), schema,
-                          out_dir, count=per_chain, note="captured by the sandbox")
+        capture_from_belt(
+            source.url,
+            state.rpc_direct[chain],
+            chain,
+            sandbox_event_map(["NftTransfer"]),
+            schema,
+            out_dir,
+            count=per_chain,
+            note="captured by the sandbox",
+        )
     return out_dir
 
 

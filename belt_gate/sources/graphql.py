@@ -108,11 +108,17 @@ def normalise_progress(source: str, rows: object) -> list[dict[str, Any]]:
         if not isinstance(row, dict):
             raise ValueError(f"{source} row is not an object")
         if source == "_meta":
-            out.append({"chain_id": row.get("chainId"), "processed": row.get("progressBlock"),
-                        "head": row.get("sourceBlock")})
+            out.append(
+                {"chain_id": row.get("chainId"), "processed": row.get("progressBlock"), "head": row.get("sourceBlock")}
+            )
         else:
-            out.append({"chain_id": row.get("chain_id"), "processed": row.get("latest_processed_block"),
-                        "head": row.get("block_height")})
+            out.append(
+                {
+                    "chain_id": row.get("chain_id"),
+                    "processed": row.get("latest_processed_block"),
+                    "head": row.get("block_height"),
+                }
+            )
     return out
 
 
@@ -160,8 +166,9 @@ def _bool_exp(conditions: Sequence[Condition]) -> str:
         if op in by_column.setdefault(col, {}):
             return "{_and: [" + ", ".join(_bool_exp([c]) for c in conditions) + "]}"
         by_column[col][op] = val
-    body = ", ".join(f"{col}: {{{', '.join(f'{op}: {literal(v)}' for op, v in ops.items())}}}"
-                     for col, ops in by_column.items())
+    body = ", ".join(
+        f"{col}: {{{', '.join(f'{op}: {literal(v)}' for op, v in ops.items())}}}" for col, ops in by_column.items()
+    )
     return f"{{{body}}}"
 
 
@@ -223,8 +230,10 @@ async def fetch_aggregates(
     body = " ".join(fields)
     if with_progress:
         body = f"_progress: {progress_query(with_progress)} {body}"
-    defs = " ".join(f"fragment {name} on {entity}_aggregate_fields {{ {selection} }}"
-                    for (entity, selection), name in fragments.items())
+    defs = " ".join(
+        f"fragment {name} on {entity}_aggregate_fields {{ {selection} }}"
+        for (entity, selection), name in fragments.items()
+    )
     return await client.query(f"query BeltFingerprints {{ {body} }} {defs}".rstrip(), f"{len(asks)} fingerprints")
 
 

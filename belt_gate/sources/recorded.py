@@ -99,8 +99,9 @@ class RecordedSource:
 
     def _get(self, key: str, asked: str) -> Any:
         if key not in self._answers:
-            raise EndpointError("the recording has no answer for this question", belt=self.belt,
-                                endpoint=self.endpoint, asked=asked)
+            raise EndpointError(
+                "the recording has no answer for this question", belt=self.belt, endpoint=self.endpoint, asked=asked
+            )
         return self._answers[key]
 
     async def introspect(self) -> dict[str, Any]:

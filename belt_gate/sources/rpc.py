@@ -155,7 +155,9 @@ class ProbeResult:
         c = d.get("canonical")
         lb = d.get("logs_by_hash")
         return cls(
-            tx_hash=d["tx_hash"], block_number=d["block_number"], block_hash=d["block_hash"],
+            tx_hash=d["tx_hash"],
+            block_number=d["block_number"],
+            block_hash=d["block_hash"],
             receipt=None if r is None else Receipt(**{**r, "logs": tuple(log(x) for x in r["logs"])}),
             canonical=None if c is None else Block(**c),
             logs_by_hash=None if lb is None else tuple(log(x) for x in lb),
@@ -393,9 +395,7 @@ class RpcClient:
     def _post(self, calls: Sequence[Call]) -> list[Any]:
         """One HTTP request carrying `calls`; returns per call a raw result or an ItemError."""
         single = len(calls) == 1
-        body: Any = [
-            {"jsonrpc": "2.0", "id": i, "method": c.method, "params": c.params} for i, c in enumerate(calls)
-        ]
+        body: Any = [{"jsonrpc": "2.0", "id": i, "method": c.method, "params": c.params} for i, c in enumerate(calls)]
         if single:
             body = body[0]
         self.round_trips += 1
@@ -673,12 +673,14 @@ class RpcClient:
                 raise self._error("eth_getLogs returned the same log twice", asked_all)
         return out
 
-    def get_logs(self, address: str | Sequence[str] | None, topic0: str | None, from_block: int,
-                 to_block: int) -> list[Log]:
+    def get_logs(
+        self, address: str | Sequence[str] | None, topic0: str | None, from_block: int, to_block: int
+    ) -> list[Log]:
         return self.get_logs_many([LogQuery(address, topic0, from_block, to_block)])[0]
 
-    def count_logs(self, address: str | Sequence[str] | None, topic0: str | None, from_block: int,
-                   to_block: int) -> int:
+    def count_logs(
+        self, address: str | Sequence[str] | None, topic0: str | None, from_block: int, to_block: int
+    ) -> int:
         """Number of logs of `topic0` from `address` in [from_block, to_block]; 0 when L1 says `[]`."""
         return len(self.get_logs(address, topic0, from_block, to_block))
 
@@ -710,7 +712,10 @@ def _filter(q: LogQuery, lo: int, hi: int) -> dict[str, Any]:
 def _checked_parser(q: LogQuery, lo: int, hi: int) -> Callable[[Any], tuple[Log, ...]]:
     """Parse eth_getLogs and refuse an answer that ignores the filter (a lying or broken provider)."""
     addresses = (
-        None if q.address is None else {q.address.lower()} if isinstance(q.address, str)
+        None
+        if q.address is None
+        else {q.address.lower()}
+        if isinstance(q.address, str)
         else {a.lower() for a in q.address}
     )
     topic0 = q.topic0.lower() if q.topic0 is not None else None

@@ -144,8 +144,9 @@ def mangling_proxy(upstream: dict[str, str]) -> Iterator[Proxy]:
             belt, mode = urlsplit(self.path).path.strip("/").split("/")[:2]
 
             def forward() -> Answer:
-                answer = httpx.post(upstream[belt], content=request, headers={"content-type": "application/json"},
-                                    timeout=30)
+                answer = httpx.post(
+                    upstream[belt], content=request, headers={"content-type": "application/json"}, timeout=30
+                )
                 return answer.status_code, answer.content
 
             status, body = mangle(mode, request, forward, stop)
@@ -174,8 +175,9 @@ def mangling_proxy(upstream: dict[str, str]) -> Iterator[Proxy]:
 @pytest.fixture(scope="module")
 def belts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Served]]:
     d = tmp_path_factory.mktemp("belts")
-    with serve_belts({name: (BeltData(chains=CHAINS).write(d / f"{name}.db"), {}) for name in ("blue", "green")}
-                     ) as served:
+    with serve_belts(
+        {name: (BeltData(chains=CHAINS).write(d / f"{name}.db"), {}) for name in ("blue", "green")}
+    ) as served:
         yield served
 
 
@@ -205,60 +207,130 @@ def _counts_and_content(ids: set[str]) -> set[str]:
 def _fingerprint_request(mode: str, fragment: str) -> Case:
     """The fingerprint request broken: every counts test fails, and every content test (a sample is planned
     from both fingerprints); chain set, progress, schema and enums still pass."""
-    return Case(mode, _counts_and_content,
-                (("counts[NftTransfer@1]", f"green unreadable: green *: {fragment} (asking 8 fingerprints)"),
-                 ("content[Loan@10]", f"no sample (seed 0): green *: {fragment} (asking 8 fingerprints)")))
+    return Case(
+        mode,
+        _counts_and_content,
+        (
+            ("counts[NftTransfer@1]", f"green unreadable: green *: {fragment} (asking 8 fingerprints)"),
+            ("content[Loan@10]", f"no sample (seed 0): green *: {fragment} (asking 8 fingerprints)"),
+        ),
+    )
 
 
 CASES = [
-    pytest.param(Case("http503", _all_but_enums, (
-        ("chain_set", "chain set unknown, cannot compare: green: green *: HTTP 503 (asking introspection)"),
-        ("progress[10]", "green progress unknown: green *: HTTP 503 (asking introspection)"),
-        ("counts[Action@1]", "cannot compare: no processed block on chain 1 from green: green *: HTTP 503"),
-        ("content[Loan@10]", "no sample (seed 0): no processed block on chain 10 from green: green *: HTTP 503"),
-        ("schema[NftTransfer]", "cannot compare: green: green *: HTTP 503"))), id="http503-every-request"),
+    pytest.param(
+        Case(
+            "http503",
+            _all_but_enums,
+            (
+                ("chain_set", "chain set unknown, cannot compare: green: green *: HTTP 503 (asking introspection)"),
+                ("progress[10]", "green progress unknown: green *: HTTP 503 (asking introspection)"),
+                ("counts[Action@1]", "cannot compare: no processed block on chain 1 from green: green *: HTTP 503"),
+                (
+                    "content[Loan@10]",
+                    "no sample (seed 0): no processed block on chain 10 from green: green *: HTTP 503",
+                ),
+                ("schema[NftTransfer]", "cannot compare: green: green *: HTTP 503"),
+            ),
+        ),
+        id="http503-every-request",
+    ),
     pytest.param(_fingerprint_request("fp500", "HTTP 500"), id="fingerprints-http500"),
-    pytest.param(_fingerprint_request("fp-notjson", "answered with a body that is not JSON"),
-                 id="fingerprints-not-json"),
-    pytest.param(_fingerprint_request("fp-array", "answered with JSON that is not an object"),
-                 id="fingerprints-json-array"),
-    pytest.param(_fingerprint_request("fp-empty", "answered with a body that is not JSON"),
-                 id="fingerprints-empty-body"),
+    pytest.param(
+        _fingerprint_request("fp-notjson", "answered with a body that is not JSON"), id="fingerprints-not-json"
+    ),
+    pytest.param(
+        _fingerprint_request("fp-array", "answered with JSON that is not an object"), id="fingerprints-json-array"
+    ),
+    pytest.param(
+        _fingerprint_request("fp-empty", "answered with a body that is not JSON"), id="fingerprints-empty-body"
+    ),
     pytest.param(_fingerprint_request("fp-errors", "GraphQL error: boom"), id="fingerprints-graphql-errors"),
     pytest.param(_fingerprint_request("fp-nodata", "answered without data"), id="fingerprints-data-null"),
-    pytest.param(Case("fp-slow", _counts_and_content, (
-        ("counts[Loan@1]", "green unreadable: green *: timed out after 1s (asking 8 fingerprints)"),
-        ("content[Action@10]", "green *: timed out after 1s (asking 8 fingerprints)")),
-        args=("--belt-timeout=1",)), id="fingerprints-timeout"),
-    pytest.param(Case("fields", lambda ids: {f"counts[{label}]" for label in BAD_FIELDS} | {"content[Loan@1]"}, (
-        ("counts[NftTransfer@1]", ": not a number: green *: count '12abc' is not a row count"),
-        ("counts[NftTransfer@10]", ": not a number: green *: sum.tokenId 'NaN' is not finite"),
-        ("counts[Erc1155Transfer@1]", ": not a number: green *: count '1e5' is not a row count"),
-        ("counts[Erc1155Transfer@10]", ": not a number: green *: count 12.0 is not a row count"),
-        ("counts[Action@1]", ": not a number: green *: count None is not a row count"),
-        ("counts[Action@10]", ": not a number: green *: sum.timestamp '0x1f' is not a number"),
-        ("counts[Loan@1]", "green unreadable: *: no answer for Loan@1"),
-        ("content[Loan@1]", "no sample (seed 0): *: no answer for Loan@1"))), id="fingerprint-fields"),
-    pytest.param(Case("rows500", lambda ids: CONTENT, (
-        ("content[NftTransfer@10]", "green sample unreadable (seed 0): green *: HTTP 500 (asking sample rows by id)"),
-    )), id="green-sample-http500"),
-    pytest.param(Case("rows-short", lambda ids: {"content[NftTransfer@1]"}, (
-        ("content[NftTransfer@1]", "row 1_9_0 is in blue but not in green (seed 0); green * answered 11 of 12 rows "
-                                   "asked by id (rows missing, or a partial page)"),)),
-        id="green-sample-partial-page"),
-    pytest.param(Case("rows-short", lambda ids: {"content[NftTransfer@1]"}, (
-        ("content[NftTransfer@1]", "blue * answered 11 of 12 sampled rows (partial page, seed 0)"),), belt="blue"),
-        id="blue-sample-partial-page"),
+    pytest.param(
+        Case(
+            "fp-slow",
+            _counts_and_content,
+            (
+                ("counts[Loan@1]", "green unreadable: green *: timed out after 1s (asking 8 fingerprints)"),
+                ("content[Action@10]", "green *: timed out after 1s (asking 8 fingerprints)"),
+            ),
+            args=("--belt-timeout=1",),
+        ),
+        id="fingerprints-timeout",
+    ),
+    pytest.param(
+        Case(
+            "fields",
+            lambda ids: {f"counts[{label}]" for label in BAD_FIELDS} | {"content[Loan@1]"},
+            (
+                ("counts[NftTransfer@1]", ": not a number: green *: count '12abc' is not a row count"),
+                ("counts[NftTransfer@10]", ": not a number: green *: sum.tokenId 'NaN' is not finite"),
+                ("counts[Erc1155Transfer@1]", ": not a number: green *: count '1e5' is not a row count"),
+                ("counts[Erc1155Transfer@10]", ": not a number: green *: count 12.0 is not a row count"),
+                ("counts[Action@1]", ": not a number: green *: count None is not a row count"),
+                ("counts[Action@10]", ": not a number: green *: sum.timestamp '0x1f' is not a number"),
+                ("counts[Loan@1]", "green unreadable: *: no answer for Loan@1"),
+                ("content[Loan@1]", "no sample (seed 0): *: no answer for Loan@1"),
+            ),
+        ),
+        id="fingerprint-fields",
+    ),
+    pytest.param(
+        Case(
+            "rows500",
+            lambda ids: CONTENT,
+            (
+                (
+                    "content[NftTransfer@10]",
+                    "green sample unreadable (seed 0): green *: HTTP 500 (asking sample rows by id)",
+                ),
+            ),
+        ),
+        id="green-sample-http500",
+    ),
+    pytest.param(
+        Case(
+            "rows-short",
+            lambda ids: {"content[NftTransfer@1]"},
+            (
+                (
+                    "content[NftTransfer@1]",
+                    "row 1_9_0 is in blue but not in green (seed 0); green * answered 11 of 12 rows "
+                    "asked by id (rows missing, or a partial page)",
+                ),
+            ),
+        ),
+        id="green-sample-partial-page",
+    ),
+    pytest.param(
+        Case(
+            "rows-short",
+            lambda ids: {"content[NftTransfer@1]"},
+            (("content[NftTransfer@1]", "blue * answered 11 of 12 sampled rows (partial page, seed 0)"),),
+            belt="blue",
+        ),
+        id="blue-sample-partial-page",
+    ),
 ]
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_endpoint_error_fails_exactly_the_tests_that_need_the_answer(
-        pytester: pytest.Pytester, belts: dict[str, Served], proxy: Proxy, case: Case) -> None:
+    pytester: pytest.Pytester, belts: dict[str, Served], proxy: Proxy, case: Case
+) -> None:
     urls = {name: served.url for name, served in belts.items()}
     urls[case.belt] = proxy.url(case.belt, case.mode)
-    result = run(pytester, f"--belt-blue={urls['blue']}", f"--belt-green={urls['green']}", *SCHEMAS,
-                 "--belt-sample=50", "--belt-report=cert.json", "--junitxml=junit.xml", *case.args)
+    result = run(
+        pytester,
+        f"--belt-blue={urls['blue']}",
+        f"--belt-green={urls['green']}",
+        *SCHEMAS,
+        "--belt-sample=50",
+        "--belt-report=cert.json",
+        "--junitxml=junit.xml",
+        *case.args,
+    )
     out = result.stdout.str()
     cert = json.loads((pytester.path / "cert.json").read_text())
     verdicts = {v["id"]: v for v in cert["verdicts"]}

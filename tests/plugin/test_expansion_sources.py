@@ -35,31 +35,49 @@ def belts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Served
         yield served
 
 
-def test_rows_added_on_a_chain_with_the_same_sources_fail(pytester: pytest.Pytester,
-                                                          belts: dict[str, Served]) -> None:
+def test_rows_added_on_a_chain_with_the_same_sources_fail(pytester: pytest.Pytester, belts: dict[str, Served]) -> None:
     pytester.makefile(".yaml", config=CONFIG.format(one=NFT, ten=f'"{NFT}"'))
-    result = run(pytester, f"--belt-blue={belts['blue'].url}", f"--belt-green={belts['grown'].url}", *SCHEMAS,
-                 "--belt-mode=expansion", "-k", "counts and not Loan")
-    assert failed(result) == {f"counts[{e}@{c}]" for e in ("NftTransfer", "Erc1155Transfer", "Action")
-                              for c in (1, 10)}, result.stdout.str()
-    assert_out(result, "NftTransfer@10 at block <= 40: count blue 12 != green 13 (delta +1, allowed 0) - expansion "
-                       "compares exactly*--belt-blue-envio-config")
+    result = run(
+        pytester,
+        f"--belt-blue={belts['blue'].url}",
+        f"--belt-green={belts['grown'].url}",
+        *SCHEMAS,
+        "--belt-mode=expansion",
+        "-k",
+        "counts and not Loan",
+    )
+    assert failed(result) == {
+        f"counts[{e}@{c}]" for e in ("NftTransfer", "Erc1155Transfer", "Action") for c in (1, 10)
+    }, result.stdout.str()
+    assert_out(
+        result,
+        "NftTransfer@10 at block <= 40: count blue 12 != green 13 (delta +1, allowed 0) - expansion "
+        "compares exactly*--belt-blue-envio-config",
+    )
 
 
-def test_a_chain_where_green_reads_a_new_contract_may_grow(pytester: pytest.Pytester,
-                                                           belts: dict[str, Served]) -> None:
+def test_a_chain_where_green_reads_a_new_contract_may_grow(pytester: pytest.Pytester, belts: dict[str, Served]) -> None:
     """Green's config.yaml adds a contract address on chain 10 only: chain 10 may grow, chain 1 stays exact."""
     pytester.makefile(".yaml", config=CONFIG.format(one=NFT, ten=f'"{NFT}", "0x{"b" * 40}"'))
     blue = pytester.mkdir("blue") / "config.yaml"
     blue.write_text(CONFIG.format(one=NFT, ten=f'"{NFT}"'))
-    result = run(pytester, f"--belt-blue={belts['blue'].url}", f"--belt-green={belts['grown'].url}", *SCHEMAS,
-                 "--belt-mode=expansion", "--belt-blue-envio-config=blue/config.yaml", "-k", "counts and not Loan",
-                 "--belt-report=cert.json")
+    result = run(
+        pytester,
+        f"--belt-blue={belts['blue'].url}",
+        f"--belt-green={belts['grown'].url}",
+        *SCHEMAS,
+        "--belt-mode=expansion",
+        "--belt-blue-envio-config=blue/config.yaml",
+        "-k",
+        "counts and not Loan",
+        "--belt-report=cert.json",
+    )
     got = outcomes(result)
     assert failed(result) == {f"counts[{e}@1]" for e in ("NftTransfer", "Erc1155Transfer", "Action")}
     assert got["counts[NftTransfer@10]"] == "PASSED"
     doc = json.loads((pytester.path / "cert.json").read_text())
     verdicts = {v["id"]: v["verdict"] for v in doc["verdicts"]}
     assert verdicts["counts[NftTransfer@10]"] == (
-        "NftTransfer@10 at block <= 40: green 13 >= blue 12 (green reads more sources here)")
+        "NftTransfer@10 at block <= 40: green 13 >= blue 12 (green reads more sources here)"
+    )
     assert doc["settings"]["growing_chains"] == [10]

@@ -60,27 +60,46 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             rows = hasura_rows(db, load_schema(SCHEMA), "NftTransfer")
         golden = run / "golden"
         with RpcClient(CHAIN, chain.rpc_url, timeout=10.0) as rpc:
-            capture({"NftTransfer": [rows[0], rows[-1]]}, rpc,
-                    {"NftTransfer": EntityEvent("NftTransfer", parse_event(SIGNATURE), addresses=(NFT,))}, golden)
+            capture(
+                {"NftTransfer": [rows[0], rows[-1]]},
+                rpc,
+                {"NftTransfer": EntityEvent("NftTransfer", parse_event(SIGNATURE), addresses=(NFT,))},
+                golden,
+            )
         empty_url, pid = start_rpc_proxy(chain.rpc_url, "empty", run)
         pids.append(pid)
         with contextlib.ExitStack() as stack:
-            served: dict[str, Served] = {name: stack.enter_context(serve_belt(path)) for name, path in
-                                         (("blue", blue), ("green", green), ("missing", missing))}
-            yield {"rpc": chain.rpc_url, "empty_rpc": empty_url, "golden": golden, "belts": served,
-                   "events": load_golden(golden, required=True).events}
+            served: dict[str, Served] = {
+                name: stack.enter_context(serve_belt(path))
+                for name, path in (("blue", blue), ("green", green), ("missing", missing))
+            }
+            yield {
+                "rpc": chain.rpc_url,
+                "empty_rpc": empty_url,
+                "golden": golden,
+                "belts": served,
+                "events": load_golden(golden, required=True).events,
+            }
     finally:
         for pid in pids:
             procs.stop(pid)
         chains.stop_chain(chain)
 
 
-def run(pytester: pytest.Pytester, world: dict[str, Any], *args: str, green: str = "green",
-        rpc: str | None = None) -> pytest.RunResult:
+def run(
+    pytester: pytest.Pytester, world: dict[str, Any], *args: str, green: str = "green", rpc: str | None = None
+) -> pytest.RunResult:
     return pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "-rA", f"--belt-blue={world['belts']['blue'].url}",
-        f"--belt-green={world['belts'][green].url}", f"--belt-rpc={CHAIN}={rpc or world['rpc']}",
-        f"--belt-golden={world['golden']}", *SCHEMAS, *args)
+        "-p",
+        "no:cacheprovider",
+        "-rA",
+        f"--belt-blue={world['belts']['blue'].url}",
+        f"--belt-green={world['belts'][green].url}",
+        f"--belt-rpc={CHAIN}={rpc or world['rpc']}",
+        f"--belt-golden={world['golden']}",
+        *SCHEMAS,
+        *args,
+    )
 
 
 def golden_ids(world: dict[str, Any]) -> list[str]:
@@ -88,7 +107,9 @@ def golden_ids(world: dict[str, Any]) -> list[str]:
 
 
 def test_golden_and_audit_pass_on_healthy_belts(pytester: pytest.Pytester, world: dict[str, Any]) -> None:
-    pytester.makefile(".toml", belt=f"""
+    pytester.makefile(
+        ".toml",
+        belt=f"""
 [[audit]]
 chain = {CHAIN}
 address = "{NFT}"
@@ -96,7 +117,8 @@ event = "{SIGNATURE}"
 entity = "NftTransfer"
 windows = 2
 width = 50
-""")
+""",
+    )
     result = run(pytester, world, "--belt-config=belt.toml")
     got = outcomes(result)
     ids = golden_ids(world)
@@ -124,8 +146,7 @@ def test_green_missing_the_golden_entity_fails(pytester: pytest.Pytester, world:
     assert re.search(rf"MISSING: green has no NftTransfer with id '{re.escape(entity_id)}'", text), text[-3000:]
 
 
-def test_new_chain_without_golden_events_fails_in_expansion(pytester: pytest.Pytester,
-                                                             world: dict[str, Any]) -> None:
+def test_new_chain_without_golden_events_fails_in_expansion(pytester: pytest.Pytester, world: dict[str, Any]) -> None:
     result = run(pytester, world, "--belt-mode=expansion", f"--belt-expected-chains={CHAIN},{NEW_CHAIN}")
     got = outcomes(result)
     assert got.get(f"golden_coverage[{NEW_CHAIN}]") == "FAILED", got

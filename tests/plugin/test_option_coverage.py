@@ -110,8 +110,9 @@ def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     when it ends, so what belt_gate keeps across runs must be imported here first: httpx imports httpcore
     lazily and caches its exception map, and a re-imported httpcore's ReadTimeout would escape that map.
     Hypothesis' plugin would import hypothesis afresh in every run (seconds); nothing here uses it."""
-    return pytester.runpytest_inprocess("-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-rA",
-                                        "--belt-report=cert.json", *args)
+    return pytester.runpytest_inprocess(
+        "-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-rA", "--belt-report=cert.json", *args
+    )
 
 
 def cert(pytester: pytest.Pytester) -> dict[str, Any]:
@@ -134,8 +135,9 @@ def modes(doc: dict[str, Any]) -> dict[str, str]:
 
 
 def test_alias_is_blue_when_no_blue_is_given(pytester: pytest.Pytester, belts: Belts) -> None:
-    result = run(pytester, f"--belt-alias={belts.url('blue')}", f"--belt-green={belts.url('lag')}",
-                 "--belt-settle-timeout=0")
+    result = run(
+        pytester, f"--belt-alias={belts.url('blue')}", f"--belt-green={belts.url('lag')}", "--belt-settle-timeout=0"
+    )
     got = outcomes(result)
     doc = cert(pytester)
     assert doc["settings"]["blue"] == doc["settings"]["alias"] == belts.url("blue")
@@ -149,11 +151,19 @@ def test_alias_is_blue_when_no_blue_is_given(pytester: pytest.Pytester, belts: B
 
 
 def test_schema_files_and_golden_folder(pytester: pytest.Pytester, belts: Belts) -> None:
-    pytester.makefile(".graphql", ghost=SCHEMA.read_text() + GHOST,
-                      lossy=SCHEMA.read_text().replace("  DEFAULTED\n", ""))
-    result = run(pytester, f"--belt-blue={belts.url('blue')}", f"--belt-green={belts.url('lag')}",
-                 "--belt-settle-timeout=0", "--belt-schema=ghost.graphql", f"--belt-blue-schema={SCHEMA}",
-                 "--belt-green-schema=lossy.graphql", "--belt-golden=nowhere")
+    pytester.makefile(
+        ".graphql", ghost=SCHEMA.read_text() + GHOST, lossy=SCHEMA.read_text().replace("  DEFAULTED\n", "")
+    )
+    result = run(
+        pytester,
+        f"--belt-blue={belts.url('blue')}",
+        f"--belt-green={belts.url('lag')}",
+        "--belt-settle-timeout=0",
+        "--belt-schema=ghost.graphql",
+        f"--belt-blue-schema={SCHEMA}",
+        "--belt-green-schema=lossy.graphql",
+        "--belt-golden=nowhere",
+    )
     got = outcomes(result)
     doc = cert(pytester)
     # --belt-schema: its entities are planned even when no belt serves them, and then fail
@@ -169,11 +179,15 @@ def test_schema_files_and_golden_folder(pytester: pytest.Pytester, belts: Belts)
 
 def test_envio_project_zero_config(pytester: pytest.Pytester, belts: Belts) -> None:
     """./config.yaml and ./schema.graphql are read with no option naming them; modes are inferred."""
-    pytester.makefile(".yaml", config="name: demo\nnetworks:\n  - id: 1\n    start_block: 0\n"
-                                      "  - id: 10\n    start_block: 0\n  - id: 137\n    start_block: 0\n")
+    pytester.makefile(
+        ".yaml",
+        config="name: demo\nnetworks:\n  - id: 1\n    start_block: 0\n"
+        "  - id: 10\n    start_block: 0\n  - id: 137\n    start_block: 0\n",
+    )
     pytester.makefile(".graphql", schema=SCHEMA.read_text() + GHOST)
-    result = run(pytester, f"--belt-blue={belts.url('blue')}", f"--belt-green={belts.url('lag')}",
-                 "--belt-settle-timeout=0")
+    result = run(
+        pytester, f"--belt-blue={belts.url('blue')}", f"--belt-green={belts.url('lag')}", "--belt-settle-timeout=0"
+    )
     got = outcomes(result)
     doc = cert(pytester)
     # chains from config.yaml (137: neither belt indexes it), entities from schema.graphql (Ghost)
@@ -189,8 +203,7 @@ def test_envio_project_zero_config(pytester: pytest.Pytester, belts: Belts) -> N
     # B needs the cutoff block's timestamp (an RPC) unless both belts stand at one block
     assert got["counts[Action@1]"] == "PASSED" and "block 40 (both belts there)" in verdict(doc, "counts[Action@1]")
     assert got["counts[Action@10]"] == "FAILED"
-    assert "mode B needs the timestamp of cutoff block 30: give --belt-rpc 10=URL" in verdict(
-        doc, "counts[Action@10]")
+    assert "mode B needs the timestamp of cutoff block 30: give --belt-rpc 10=URL" in verdict(doc, "counts[Action@10]")
     # C compares only when settled; --belt-settle-timeout=0 does not wait for green to catch up
     assert got["counts[Loan@10]"] == "FAILED"
     assert "not settled: blue at block 40, green at 30" in verdict(doc, "counts[Loan@10]")
@@ -200,12 +213,19 @@ def test_envio_config_option_and_per_entity_mode_override(pytester: pytest.Pytes
     """--belt-envio-config names a config elsewhere (its schema is found next to it); belt.toml overrides
     the inferred mode per entity."""
     proj = pytester.mkdir("proj")
-    (proj / "config.yaml").write_text("name: demo\nschema: ./entities.graphql\nnetworks:\n"
-                                      "  - id: 1\n    start_block: 0\n  - id: 10\n  - id: 8453\n")
+    (proj / "config.yaml").write_text(
+        "name: demo\nschema: ./entities.graphql\nnetworks:\n  - id: 1\n    start_block: 0\n  - id: 10\n  - id: 8453\n"
+    )
     (proj / "entities.graphql").write_text(SCHEMA.read_text() + GHOST)
     pytester.makefile(".toml", belt='[entities.NftTransfer]\nmode = "C"\n[entities.Erc1155Transfer]\nmode = "B"\n')
-    result = run(pytester, f"--belt-blue={belts.url('blue')}", f"--belt-green={belts.url('lag')}",
-                 "--belt-settle-timeout=0", "--belt-envio-config=proj/config.yaml", "--belt-config=belt.toml")
+    result = run(
+        pytester,
+        f"--belt-blue={belts.url('blue')}",
+        f"--belt-green={belts.url('lag')}",
+        "--belt-settle-timeout=0",
+        "--belt-envio-config=proj/config.yaml",
+        "--belt-config=belt.toml",
+    )
     got = outcomes(result)
     doc = cert(pytester)
     assert doc["chains"] == [1, 10, 8453] and got["progress[8453]"] == "FAILED", result.stdout.str()
@@ -215,7 +235,8 @@ def test_envio_config_option_and_per_entity_mode_override(pytester: pytest.Pytes
     assert got["counts[NftTransfer@10]"] == "FAILED"
     assert "not settled: blue at block 40, green at 30" in verdict(doc, "counts[NftTransfer@10]")
     assert verdict(doc, "counts[NftTransfer@1]") == (
-        "NftTransfer@1 at block 40 (both belts settled there): 36 rows, fingerprints equal")
+        "NftTransfer@1 at block 40 (both belts settled there): 36 rows, fingerprints equal"
+    )
     assert got["counts[Erc1155Transfer@10]"] == "FAILED"
     assert "mode B needs the timestamp of cutoff block 30" in verdict(doc, "counts[Erc1155Transfer@10]")
 
@@ -234,16 +255,23 @@ def test_seed_picks_the_sampled_ids_and_sample_their_number(pytester: pytest.Pyt
     other = next(s for s in range(4, 200) if _first_sampled(s) != _first_sampled(one))
     texts = {}
     for seed, sample in ((one, 1), (other, 3)):
-        result = run(pytester, f"--belt-blue={belts.url('blue')}", f"--belt-green={belts.url('corrupt')}",
-                     f"--belt-seed={seed}", f"--belt-sample={sample}")
+        result = run(
+            pytester,
+            f"--belt-blue={belts.url('blue')}",
+            f"--belt-green={belts.url('corrupt')}",
+            f"--belt-seed={seed}",
+            f"--belt-sample={sample}",
+        )
         got = outcomes(result)
         doc = cert(pytester)
         assert got["content[NftTransfer@1]"] == "FAILED", result.stdout.str()
         texts[seed] = verdict(doc, "content[NftTransfer@1]")
         assert re.search(rf"row 1_\d+_0 field tokenId: blue '\d+' != green '\d+' \(seed {seed}\)$", texts[seed])
         assert re.search(rf"content\[NftTransfer@1\]: .*\(seed {seed}\)", result.stdout.str())
-        assert verdict(doc, "content[Erc1155Transfer@1]") == f"Erc1155Transfer@1: {sample} sampled rows equal " \
-                                                               f"(seed {seed})"
+        assert (
+            verdict(doc, "content[Erc1155Transfer@1]") == f"Erc1155Transfer@1: {sample} sampled rows equal "
+            f"(seed {seed})"
+        )
     rows = {seed: re.findall(r"row (\S+) field", text)[0] for seed, text in texts.items()}
     assert rows[one] != rows[other], texts
 
@@ -285,8 +313,11 @@ def catching_up(upstream: str, db: Path, chain: int, block: int) -> Iterator[tup
                     seen["progress"] += 1
                     if seen["progress"] == 1:
                         with contextlib.closing(sqlite3.connect(db)) as conn:
-                            conn.execute("UPDATE chain_metadata SET latest_processed_block = ?, "
-                                         "latest_fetched_block_number = ? WHERE chain_id = ?", (block, block, chain))
+                            conn.execute(
+                                "UPDATE chain_metadata SET latest_processed_block = ?, "
+                                "latest_fetched_block_number = ? WHERE chain_id = ?",
+                                (block, block, chain),
+                            )
                             conn.commit()
 
         def log_message(self, format: str, *args: Any) -> None:
@@ -309,15 +340,15 @@ def test_settle_timeout_waits_for_both_belts_at_one_block(pytester: pytest.Pytes
     progress until both stand at 40 and compares there."""
     with catching_up(belts.url("settle"), belts.db("settle"), chain=10, block=40) as (url, seen):
         started = time.monotonic()
-        result = run(pytester, f"--belt-blue={belts.url('blue')}", f"--belt-green={url}",
-                     "--belt-settle-timeout=20")
+        result = run(pytester, f"--belt-blue={belts.url('blue')}", f"--belt-green={url}", "--belt-settle-timeout=20")
         took = time.monotonic() - started
     got = outcomes(result)
     doc = cert(pytester)
     assert seen["progress"] >= 2  # progress was read again after the first answer
     assert got["counts[Loan@10]"] == "PASSED", result.stdout.str()
     assert verdict(doc, "counts[Loan@10]") == (
-        "Loan@10 at block 40 (both belts settled there): 3 rows, fingerprints equal")
+        "Loan@10 at block 40 (both belts settled there): 3 rows, fingerprints equal"
+    )
     assert doc["cutoffs"]["10"]["green"] == 40 and doc["cutoffs"]["10"]["settled"] is True
     assert result.ret == 1 and got["enums"] == "FAILED"  # (no enum source given; everything else passes)
     assert [k for k, v in got.items() if v == "FAILED"] == ["enums"]
@@ -326,7 +357,8 @@ def test_settle_timeout_waits_for_both_belts_at_one_block(pytester: pytest.Pytes
 
 @pytest.mark.sandbox
 def test_reorg_margin_lowers_the_cutoff_with_an_rpc_from_option_or_env(
-        pytester: pytest.Pytester, belts: Belts, anvil: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester: pytest.Pytester, belts: Belts, anvil: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Both belts stand at 40; green has two more events at blocks 37 and 38. Chain 10 has an RPC (head 45):
     margin 10 puts its cutoff at 35, below green's extra events. Chain 1 has no RPC: cutoff 40."""
     args = (f"--belt-blue={belts.url('blue')}", f"--belt-green={belts.url('extra')}", "--belt-reorg-margin=10")
@@ -352,12 +384,18 @@ def test_reorg_margin_lowers_the_cutoff_with_an_rpc_from_option_or_env(
 @pytest.mark.sandbox
 def test_head_tolerance_decides_a_green_only_chain(pytester: pytest.Pytester, belts: Belts, anvil: str) -> None:
     """Expansion: blue indexes chain 1, green chains 1 and 10; green's chain 10 is at 40, its head at 45."""
-    args = (f"--belt-blue={belts.url('narrow')}", f"--belt-green={belts.url('extra')}", "--belt-mode=expansion",
-            "--belt-expected-chains=1,10", f"--belt-rpc={ANVIL_CHAIN}={anvil}")
+    args = (
+        f"--belt-blue={belts.url('narrow')}",
+        f"--belt-green={belts.url('extra')}",
+        "--belt-mode=expansion",
+        "--belt-expected-chains=1,10",
+        f"--belt-rpc={ANVIL_CHAIN}={anvil}",
+    )
     strict = run(pytester, *args, "--belt-head-tolerance=4")
     assert outcomes(strict)["progress[10]"] == "FAILED", strict.stdout.str()
     assert verdict(cert(pytester), "progress[10]") == (
-        "chain 10: green processed 40 is 5 blocks behind the chain head 45 (allowed 4)")
+        "chain 10: green processed 40 is 5 blocks behind the chain head 45 (allowed 4)"
+    )
     lenient = run(pytester, *args, "--belt-head-tolerance=5")
     assert outcomes(lenient)["progress[10]"] == "PASSED", lenient.stdout.str()
     assert verdict(cert(pytester), "progress[10]") == "chain 10: green processed 40, chain head 45"
@@ -385,69 +423,142 @@ SCHEMA_BAD = {
 }
 LOAN_A = '[entities.Loan]\nmode = "A"\n'
 REFUSALS: list[Any] = [
-    pytest.param({}, ["--belt-blue=http://user:hunter2@127.0.0.1:99999/", G], "not a valid URL: http://***@",
-                 id="url-invalid"),
-    pytest.param({}, [B, G, "--belt-expected-chains=[1,"], "expected chains: not a list of chain ids",
-                 id="expected-chains-json"),
-    pytest.param({"belt.toml": "[belt]\nexpected_chains = 5\n"}, [B, G, TOML],
-                 "expected chains: not a list of chain ids: 5", id="expected-chains-type"),
-    pytest.param({}, [B, G, "--belt-expected-chains=1,0"], "expected chains: 0 is not a chain id",
-                 id="expected-chains-zero"),
+    pytest.param(
+        {}, ["--belt-blue=http://user:hunter2@127.0.0.1:99999/", G], "not a valid URL: http://***@", id="url-invalid"
+    ),
+    pytest.param(
+        {}, [B, G, "--belt-expected-chains=[1,"], "expected chains: not a list of chain ids", id="expected-chains-json"
+    ),
+    pytest.param(
+        {"belt.toml": "[belt]\nexpected_chains = 5\n"},
+        [B, G, TOML],
+        "expected chains: not a list of chain ids: 5",
+        id="expected-chains-type",
+    ),
+    pytest.param(
+        {}, [B, G, "--belt-expected-chains=1,0"], "expected chains: 0 is not a chain id", id="expected-chains-zero"
+    ),
     pytest.param({}, [B, G, "--belt-rpc=x=http://127.0.0.1:1/"], "--belt-rpc: 'x' is not a chain id", id="rpc-chain"),
-    pytest.param({}, [B, G, "--belt-rpc=1=ftp://127.0.0.1/"], "--belt-rpc: RPC for chain 1 is not an http(s) URL",
-                 id="rpc-url"),
-    pytest.param({"pytest.ini": "[pytest]\nbelt_rpc =\n    1=nope\n"}, [B, G],
-                 "RPC for chain 1 is not an http(s) URL", id="rpc-ini"),
-    pytest.param({"ENV:BELT_RPC_1": "nope"}, [B, G], "BELT_RPC_1: RPC for chain 1 is not an http(s) URL",
-                 id="rpc-env"),
-    *[pytest.param({}, [B, G, f"--belt-{n.replace('_', '-')}=abc"],
-                   f"--belt-{n.replace('_', '-')}: 'abc' is not a number", id=f"{n}-nan") for n in NUMBERS],
-    *[pytest.param({}, [B, G, f"--belt-{n.replace('_', '-')}=-1"],
-                   f"--belt-{n.replace('_', '-')}: must be at least", id=f"{n}-negative") for n in NUMBERS],
+    pytest.param(
+        {}, [B, G, "--belt-rpc=1=ftp://127.0.0.1/"], "--belt-rpc: RPC for chain 1 is not an http(s) URL", id="rpc-url"
+    ),
+    pytest.param(
+        {"pytest.ini": "[pytest]\nbelt_rpc =\n    1=nope\n"},
+        [B, G],
+        "RPC for chain 1 is not an http(s) URL",
+        id="rpc-ini",
+    ),
+    pytest.param({"ENV:BELT_RPC_1": "nope"}, [B, G], "BELT_RPC_1: RPC for chain 1 is not an http(s) URL", id="rpc-env"),
+    *[
+        pytest.param(
+            {},
+            [B, G, f"--belt-{n.replace('_', '-')}=abc"],
+            f"--belt-{n.replace('_', '-')}: 'abc' is not a number",
+            id=f"{n}-nan",
+        )
+        for n in NUMBERS
+    ],
+    *[
+        pytest.param(
+            {},
+            [B, G, f"--belt-{n.replace('_', '-')}=-1"],
+            f"--belt-{n.replace('_', '-')}: must be at least",
+            id=f"{n}-negative",
+        )
+        for n in NUMBERS
+    ],
     pytest.param({}, [B, G, "--belt-timeout=0"], "--belt-timeout: must be at least 0.001", id="timeout-zero"),
     pytest.param({"belt.toml": "[belt\n"}, [B, G, TOML], "belt.toml: not valid TOML", id="toml-invalid"),
     pytest.param({"belt.toml": "belt = 5\n"}, [B, G, TOML], "[belt] must be a table", id="toml-belt-table"),
     pytest.param({"belt.toml": "entities = 5\n"}, [B, G, TOML], "[entities] must be a table", id="entities-table"),
-    pytest.param({"belt.toml": "[entities]\nLoan = 5\n"}, [B, G, TOML], "entities.Loan must be a table",
-                 id="entity-table"),
-    pytest.param({"belt.toml": '[entities.Loan]\nmode = "D"\n'}, [B, G, TOML], "entities.Loan.mode must be A, B or C",
-                 id="entity-mode"),
-    pytest.param({"belt.toml": "[entities.Loan]\ntolerance = 5\n"}, [B, G, TOML],
-                 "entities.Loan.tolerance must be a table", id="entity-tolerance-table"),
-    pytest.param({"belt.toml": '[entities.Loan]\ntolerance = {rel = "x"}\n'}, [B, G, TOML],
-                 "entities.Loan.tolerance.rel: 'x' is not a number", id="entity-tolerance-rel"),
-    pytest.param({"belt.toml": "[entities.Loan]\ntolerance = {abs = -1}\n"}, [B, G, TOML],
-                 "entities.Loan.tolerance.abs: must be at least 0", id="entity-tolerance-abs"),
-    pytest.param({"belt.toml": LOAN_A}, [B, G, TOML, f"--belt-schema={SCHEMA}"],
-                 "entities.Loan.mode A needs a block number field (blockNumber or block_number); Loan has none",
-                 id="entity-mode-a-without-block"),
-    pytest.param({"belt.toml": '[entities.Loan]\nmode = "B"\n', "schema.graphql": SCHEMA.read_text()},
-                 [B, G, TOML], "entities.Loan.mode B needs a timestamp field", id="entity-mode-b-without-timestamp"),
-    pytest.param({"belt.toml": "audit = 5\n"}, [B, G, TOML], "[[audit]] must be an array of tables",
-                 id="audit-array"),
-    pytest.param({"belt.toml": '[[audit]]\nchain = 1\naddress = "0x12"\n'}, [B, G, TOML],
-                 "[[audit]] 1: address must be a 0x-hex contract address", id="audit-invalid"),
-    pytest.param({"belt.toml": "[belt]\nblue = 5\n"}, [G, TOML], "--belt-blue must be a URL or a recorded snapshot",
-                 id="blue-not-a-string"),
-    pytest.param({}, ["--belt-alias=nowhere.json", G], "--belt-alias: 'nowhere.json' is neither an http(s) URL",
-                 id="alias-not-url-nor-file"),
+    pytest.param(
+        {"belt.toml": "[entities]\nLoan = 5\n"}, [B, G, TOML], "entities.Loan must be a table", id="entity-table"
+    ),
+    pytest.param(
+        {"belt.toml": '[entities.Loan]\nmode = "D"\n'},
+        [B, G, TOML],
+        "entities.Loan.mode must be A, B or C",
+        id="entity-mode",
+    ),
+    pytest.param(
+        {"belt.toml": "[entities.Loan]\ntolerance = 5\n"},
+        [B, G, TOML],
+        "entities.Loan.tolerance must be a table",
+        id="entity-tolerance-table",
+    ),
+    pytest.param(
+        {"belt.toml": '[entities.Loan]\ntolerance = {rel = "x"}\n'},
+        [B, G, TOML],
+        "entities.Loan.tolerance.rel: 'x' is not a number",
+        id="entity-tolerance-rel",
+    ),
+    pytest.param(
+        {"belt.toml": "[entities.Loan]\ntolerance = {abs = -1}\n"},
+        [B, G, TOML],
+        "entities.Loan.tolerance.abs: must be at least 0",
+        id="entity-tolerance-abs",
+    ),
+    pytest.param(
+        {"belt.toml": LOAN_A},
+        [B, G, TOML, f"--belt-schema={SCHEMA}"],
+        "entities.Loan.mode A needs a block number field (blockNumber or block_number); Loan has none",
+        id="entity-mode-a-without-block",
+    ),
+    pytest.param(
+        {"belt.toml": '[entities.Loan]\nmode = "B"\n', "schema.graphql": SCHEMA.read_text()},
+        [B, G, TOML],
+        "entities.Loan.mode B needs a timestamp field",
+        id="entity-mode-b-without-timestamp",
+    ),
+    pytest.param({"belt.toml": "audit = 5\n"}, [B, G, TOML], "[[audit]] must be an array of tables", id="audit-array"),
+    pytest.param(
+        {"belt.toml": '[[audit]]\nchain = 1\naddress = "0x12"\n'},
+        [B, G, TOML],
+        "[[audit]] 1: address must be a 0x-hex contract address",
+        id="audit-invalid",
+    ),
+    pytest.param(
+        {"belt.toml": "[belt]\nblue = 5\n"},
+        [G, TOML],
+        "--belt-blue must be a URL or a recorded snapshot",
+        id="blue-not-a-string",
+    ),
+    pytest.param(
+        {},
+        ["--belt-alias=nowhere.json", G],
+        "--belt-alias: 'nowhere.json' is neither an http(s) URL",
+        id="alias-not-url-nor-file",
+    ),
     pytest.param({}, ["--belt-alias=http://LOCALHOST:9/v1/graphql/", G], "green is blue", id="alias-is-green"),
-    pytest.param({"snap.json": "{}"}, ["--belt-blue=snap.json", "--belt-green=./snap.json"],
-                 "green is blue (same recorded snapshot)", id="same-recording"),
+    pytest.param(
+        {"snap.json": "{}"},
+        ["--belt-blue=snap.json", "--belt-green=./snap.json"],
+        "green is blue (same recorded snapshot)",
+        id="same-recording",
+    ),
     pytest.param({}, [B, G, "--belt-envio-config=nope.yaml"], "cannot read Envio config", id="envio-unreadable"),
-    *[pytest.param({"config.yaml": text}, [B, G], message, id=f"envio-{name}")
-      for name, (text, message) in ENVIO_BAD.items()],
-    *[pytest.param({"schema.graphql": text}, [B, G], message, id=f"schema-{name}")
-      for name, (text, message) in SCHEMA_BAD.items()],
+    *[
+        pytest.param({"config.yaml": text}, [B, G], message, id=f"envio-{name}")
+        for name, (text, message) in ENVIO_BAD.items()
+    ],
+    *[
+        pytest.param({"schema.graphql": text}, [B, G], message, id=f"schema-{name}")
+        for name, (text, message) in SCHEMA_BAD.items()
+    ],
     pytest.param({}, [B, G, "--belt-blue-schema=nope.graphql"], "cannot read schema", id="blue-schema-unreadable"),
-    pytest.param({"g.graphql": "type {"}, [B, G, "--belt-green-schema=g.graphql"], "not a valid GraphQL schema",
-                 id="green-schema-invalid"),
+    pytest.param(
+        {"g.graphql": "type {"},
+        [B, G, "--belt-green-schema=g.graphql"],
+        "not a valid GraphQL schema",
+        id="green-schema-invalid",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("files", "args", "message"), REFUSALS)
-def test_refusal(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, files: dict[str, str],
-                 args: list[str], message: str) -> None:
+def test_refusal(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, files: dict[str, str], args: list[str], message: str
+) -> None:
     """Refused in pytest_configure: exit status 4, one line on stderr, nothing collected or fetched."""
     for name, text in files.items():
         if name.startswith("ENV:"):

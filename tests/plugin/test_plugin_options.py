@@ -31,15 +31,23 @@ def belts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Served
         "wide": BeltData(chains=(1, 10, 42161)),
     }
     with contextlib.ExitStack() as stack:
-        served = {name: stack.enter_context(serve_belt(data.write(d / f"{name}.db")))
-                  for name, data in variants.items()}
+        served = {
+            name: stack.enter_context(serve_belt(data.write(d / f"{name}.db"))) for name, data in variants.items()
+        }
         yield served
 
 
 def test_healthy_green_passes_in_parity_with_certificate_and_junit(
-        pytester: pytest.Pytester, belts: dict[str, Served]) -> None:
-    result = run(pytester, f"--belt-blue={belts['blue'].url}", f"--belt-green={belts['green'].url}", *SCHEMAS,
-                 "--belt-report=cert.json", "--junitxml=junit.xml")
+    pytester: pytest.Pytester, belts: dict[str, Served]
+) -> None:
+    result = run(
+        pytester,
+        f"--belt-blue={belts['blue'].url}",
+        f"--belt-green={belts['green'].url}",
+        *SCHEMAS,
+        "--belt-report=cert.json",
+        "--junitxml=junit.xml",
+    )
     assert result.ret == 0, result.stdout.str()
     got = outcomes(result)
     assert got["counts[NftTransfer@10]"] == "PASSED" and got["progress[1]"] == "PASSED"
@@ -54,9 +62,15 @@ def test_healthy_green_passes_in_parity_with_certificate_and_junit(
 
 
 def test_dropped_event_fails_exactly_counts_and_content_of_that_chain(
-        pytester: pytest.Pytester, belts: dict[str, Served]) -> None:
-    result = run(pytester, f"--belt-blue={belts['blue'].url}", f"--belt-green={belts['dropped'].url}", *SCHEMAS,
-                 "--belt-sample=50")
+    pytester: pytest.Pytester, belts: dict[str, Served]
+) -> None:
+    result = run(
+        pytester,
+        f"--belt-blue={belts['blue'].url}",
+        f"--belt-green={belts['dropped'].url}",
+        *SCHEMAS,
+        "--belt-sample=50",
+    )
     failed = {k for k, v in outcomes(result).items() if v == "FAILED"}
     assert failed == {"counts[NftTransfer@10]", "content[NftTransfer@10]"}, result.stdout.str()
     assert_out(result, "NftTransfer@10 at block <= 40: count blue 12 != green 11")
@@ -64,8 +78,14 @@ def test_dropped_event_fails_exactly_counts_and_content_of_that_chain(
 
 
 def test_corrupt_field_fails_naming_field_and_values(pytester: pytest.Pytester, belts: dict[str, Served]) -> None:
-    result = run(pytester, f"--belt-blue={belts['blue'].url}", f"--belt-green={belts['corrupt'].url}", *SCHEMAS,
-                 "--belt-sample=50", "--belt-seed=7")
+    result = run(
+        pytester,
+        f"--belt-blue={belts['blue'].url}",
+        f"--belt-green={belts['corrupt'].url}",
+        *SCHEMAS,
+        "--belt-sample=50",
+        "--belt-seed=7",
+    )
     failed = {k for k, v in outcomes(result).items() if v == "FAILED"}
     assert failed == {"counts[NftTransfer@1]", "content[NftTransfer@1]"}
     assert_out(result, "fingerprint sum.tokenId differs: blue '66' != green '67'")
@@ -73,16 +93,28 @@ def test_corrupt_field_fails_naming_field_and_values(pytester: pytest.Pytester, 
 
 
 def test_drop_plus_duplicate_keeps_count_but_fails(pytester: pytest.Pytester, belts: dict[str, Served]) -> None:
-    result = run(pytester, f"--belt-blue={belts['blue'].url}", f"--belt-green={belts['drop_plus_extra'].url}",
-                 *SCHEMAS, "-k", "NftTransfer and 10 and counts")
+    result = run(
+        pytester,
+        f"--belt-blue={belts['blue'].url}",
+        f"--belt-green={belts['drop_plus_extra'].url}",
+        *SCHEMAS,
+        "-k",
+        "NftTransfer and 10 and counts",
+    )
     assert result.ret == 1
     assert_out(result, "NftTransfer@10*fingerprint*differs*(count 12 on both)")
 
 
 def test_lagging_chain_fails_progress_and_compares_at_the_lower_block(
-        pytester: pytest.Pytester, belts: dict[str, Served]) -> None:
-    result = run(pytester, f"--belt-blue={belts['blue'].url}", f"--belt-green={belts['lag'].url}", *SCHEMAS,
-                 "--belt-settle-timeout=0.5")
+    pytester: pytest.Pytester, belts: dict[str, Served]
+) -> None:
+    result = run(
+        pytester,
+        f"--belt-blue={belts['blue'].url}",
+        f"--belt-green={belts['lag'].url}",
+        *SCHEMAS,
+        "--belt-settle-timeout=0.5",
+    )
     got = outcomes(result)
     assert got["progress[10]"] == "FAILED" and got["progress[1]"] == "PASSED"
     assert_out(result, "chain 10: green processed 30 < blue 40 (still backfilling)")
@@ -98,8 +130,14 @@ def test_skipped_chain_and_extra_chain(pytester: pytest.Pytester, belts: dict[st
     extra = run(pytester, f"--belt-blue={belts['blue'].url}", f"--belt-green={belts['wide'].url}", *SCHEMAS)
     assert outcomes(extra)["chain_set"] == "FAILED"
     assert_out(extra, "green-only chain(s) [42161]: parity needs the same chains")
-    expansion = run(pytester, f"--belt-blue={belts['blue'].url}", f"--belt-green={belts['wide'].url}", *SCHEMAS,
-                    "--belt-mode=expansion", "--belt-expected-chains=1,10,42161")
+    expansion = run(
+        pytester,
+        f"--belt-blue={belts['blue'].url}",
+        f"--belt-green={belts['wide'].url}",
+        *SCHEMAS,
+        "--belt-mode=expansion",
+        "--belt-expected-chains=1,10,42161",
+    )
     got = outcomes(expansion)
     assert got["chain_set"] == "PASSED" and got["counts[NftTransfer@10]"] == "PASSED"
     assert got["progress[42161]"] == "FAILED"  # no RPC for the new chain: its head is unknown
@@ -114,15 +152,26 @@ def test_xdist_gives_the_same_verdicts(pytester: pytest.Pytester, belts: dict[st
 
 
 def test_k_selects_a_chain(pytester: pytest.Pytester, belts: dict[str, Served]) -> None:
-    result = run(pytester, f"--belt-blue={belts['blue'].url}", f"--belt-green={belts['green'].url}", *SCHEMAS,
-                 "-k", "10 or progress")
+    result = run(
+        pytester,
+        f"--belt-blue={belts['blue'].url}",
+        f"--belt-green={belts['green'].url}",
+        *SCHEMAS,
+        "-k",
+        "10 or progress",
+    )
     got = outcomes(result)
     assert got and all("@10" in k or k.startswith("progress") for k in got)
 
 
 def test_record_then_replay_offline(pytester: pytest.Pytester, belts: dict[str, Served]) -> None:
-    rec = run(pytester, f"--belt-blue={belts['blue'].url}", f"--belt-green={belts['corrupt'].url}", *SCHEMAS,
-              "--belt-record=rec")
+    rec = run(
+        pytester,
+        f"--belt-blue={belts['blue'].url}",
+        f"--belt-green={belts['corrupt'].url}",
+        *SCHEMAS,
+        "--belt-record=rec",
+    )
     replay = run(pytester, "--belt-blue=rec/blue.json", "--belt-green=rec/green.json", *SCHEMAS)
     assert outcomes(rec) == outcomes(replay)
     assert json.loads((pytester.path / "rec" / "blue.json").read_text())["format"] == "belt-gate-recording/1"
@@ -133,22 +182,37 @@ def test_record_then_replay_offline(pytester: pytest.Pytester, belts: dict[str, 
     [
         (["--belt-blue=http://127.0.0.1:9/v1/graphql"], "no green"),
         (["--belt-green=http://127.0.0.1:9/v1/graphql"], "no blue and no alias"),
-        (["--belt-blue=http://LOCALHOST:9/v1/graphql/", "--belt-green=http://127.0.0.1:9/v1/graphql"],
-         "green is blue"),
-        (["--belt-blue=http://127.0.0.1:8/v1/graphql", "--belt-green=http://127.0.0.1:9/v1/graphql",
-          "--belt-mode=expansion"], "expansion needs the expected chains"),
-        (["--belt-blue=http://127.0.0.1:8/", "--belt-green=http://127.0.0.1:9/", "--belt-mode=canary"],
-         "--belt-mode must be parity or expansion"),
-        (["--belt-blue=http://127.0.0.1:8/", "--belt-green=http://127.0.0.1:9/", "--belt-rpc=1:http://x"],
-         "expected CHAIN=URL"),
+        (["--belt-blue=http://LOCALHOST:9/v1/graphql/", "--belt-green=http://127.0.0.1:9/v1/graphql"], "green is blue"),
+        (
+            [
+                "--belt-blue=http://127.0.0.1:8/v1/graphql",
+                "--belt-green=http://127.0.0.1:9/v1/graphql",
+                "--belt-mode=expansion",
+            ],
+            "expansion needs the expected chains",
+        ),
+        (
+            ["--belt-blue=http://127.0.0.1:8/", "--belt-green=http://127.0.0.1:9/", "--belt-mode=canary"],
+            "--belt-mode must be parity or expansion",
+        ),
+        (
+            ["--belt-blue=http://127.0.0.1:8/", "--belt-green=http://127.0.0.1:9/", "--belt-rpc=1:http://x"],
+            "expected CHAIN=URL",
+        ),
         (["--belt-blue=http://127.0.0.1:8/", "--belt-green=nope.json"], "neither an http(s) URL nor a file"),
-        (["--belt-blue=http://127.0.0.1:8/", "--belt-green=http://127.0.0.1:9/", "--belt-expected-chains=1,x"],
-         "'x' is not a chain id"),
+        (
+            ["--belt-blue=http://127.0.0.1:8/", "--belt-green=http://127.0.0.1:9/", "--belt-expected-chains=1,x"],
+            "'x' is not a chain id",
+        ),
         (["--belt-config=missing.toml"], "cannot read"),
-        (["--belt-blue=http://127.0.0.1:8/", "--belt-green=http://127.0.0.1:9/", "--belt-schema=nope.graphql"],
-         "cannot read schema"),
-        (["--belt-blue=http://127.0.0.1:8/", "--belt-green=http://127.0.0.1:9/", "--belt-sample=0"],
-         "--belt-sample: must be at least 1"),
+        (
+            ["--belt-blue=http://127.0.0.1:8/", "--belt-green=http://127.0.0.1:9/", "--belt-schema=nope.graphql"],
+            "cannot read schema",
+        ),
+        (
+            ["--belt-blue=http://127.0.0.1:8/", "--belt-green=http://127.0.0.1:9/", "--belt-sample=0"],
+            "--belt-sample: must be at least 1",
+        ),
     ],
 )
 def test_refusals_are_one_line_and_nonzero(pytester: pytest.Pytester, args: list[str], message: str) -> None:
@@ -163,37 +227,60 @@ def test_invalid_belt_toml_and_ini_precedence(pytester: pytest.Pytester, belts: 
     pytester.makefile(".toml", belt='[belt]\nmode = "parity"\nunknown_key = 1\n')
     bad = run(pytester, "--belt-config=belt.toml")
     assert bad.ret == pytest.ExitCode.USAGE_ERROR and "unknown key(s) in [belt]: unknown_key" in bad.stderr.str()
-    pytester.makefile(".toml", belt=f'[belt]\nblue = "{belts["blue"].url}"\ngreen = "{belts["dropped"].url}"\n'
-                                     '[entities.NftTransfer]\ntolerance = {abs = 1}\n')
+    pytester.makefile(
+        ".toml",
+        belt=f'[belt]\nblue = "{belts["blue"].url}"\ngreen = "{belts["dropped"].url}"\n'
+        "[entities.NftTransfer]\ntolerance = {abs = 1}\n",
+    )
     pytester.makeini(f"[pytest]\nbelt_green = {belts['green'].url}\n")
     # ini (green = healthy) beats belt.toml (green = dropped); belt.toml's tolerance still applies
     result = run(pytester, "--belt-config=belt.toml", *SCHEMAS)
     assert result.ret == 0, result.stdout.str()
     # CLI beats ini
-    result = run(pytester, "--belt-config=belt.toml", f"--belt-green={belts['dropped'].url}", *SCHEMAS,
-                 "-k", "counts and NftTransfer")
+    result = run(
+        pytester,
+        "--belt-config=belt.toml",
+        f"--belt-green={belts['dropped'].url}",
+        *SCHEMAS,
+        "-k",
+        "counts and NftTransfer",
+    )
     assert result.ret == 0  # the dropped row is within tolerance abs=1
 
 
-def test_unreachable_endpoint_fails_every_test_with_redacted_url(pytester: pytest.Pytester,
-                                                                  belts: dict[str, Served]) -> None:
+def test_unreachable_endpoint_fails_every_test_with_redacted_url(
+    pytester: pytest.Pytester, belts: dict[str, Served]
+) -> None:
     secret_url = "http://user:hunter2@127.0.0.1:9/v1/graphql?apikey=sekrit123"
-    result = run(pytester, f"--belt-blue={belts['blue'].url}", f"--belt-green={secret_url}", *SCHEMAS,
-                 "--belt-timeout=2", "--belt-report=cert.json", "--junitxml=j.xml")
+    result = run(
+        pytester,
+        f"--belt-blue={belts['blue'].url}",
+        f"--belt-green={secret_url}",
+        *SCHEMAS,
+        "--belt-timeout=2",
+        "--belt-report=cert.json",
+        "--junitxml=j.xml",
+    )
     got = outcomes(result)
     assert got and "PASSED" not in {v for k, v in got.items() if k != "enums"}
-    text = result.stdout.str() + result.stderr.str() + (pytester.path / "cert.json").read_text() + (
-        pytester.path / "j.xml").read_text()
+    text = (
+        result.stdout.str()
+        + result.stderr.str()
+        + (pytester.path / "cert.json").read_text()
+        + (pytester.path / "j.xml").read_text()
+    )
     assert "hunter2" not in text and "sekrit123" not in text
     assert "***@127.0.0.1:9" in text
 
 
 def test_plugin_is_free_without_options(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_x="""
+    pytester.makepyfile(
+        test_x="""
         import sys
         def test_light():
             heavy = [m for m in ("httpx", "graphql", "web3", "belt_gate.snapshot") if m in sys.modules]
             assert heavy == []
-    """)
+    """
+    )
     result = run(pytester)
     assert result.ret == 0, result.stdout.str()

@@ -67,8 +67,9 @@ def entity_chains(entity: Entity, chains: Sequence[int]) -> list[int | None]:
     return list(chains) if entity.chain_column else [None]
 
 
-def _scalar(schema: EnvioSchema, entity: Entity, f: Field, chain: int | None, i: int, n: int,
-            chains: Sequence[int]) -> Any:
+def _scalar(
+    schema: EnvioSchema, entity: Entity, f: Field, chain: int | None, i: int, n: int, chains: Sequence[int]
+) -> Any:
     h = _h(entity.name, f.name, chain, i)
     if f.kind == "relation":
         target = schema.entity(f.type_name)
@@ -103,8 +104,9 @@ def _scalar(schema: EnvioSchema, entity: Entity, f: Field, chain: int | None, i:
     return f"{f.name}-{h % 100_000:05d}"  # ID, String
 
 
-def value(schema: EnvioSchema, entity: Entity, f: Field, chain: int | None, i: int, n: int,
-          chains: Sequence[int]) -> Any:
+def value(
+    schema: EnvioSchema, entity: Entity, f: Field, chain: int | None, i: int, n: int, chains: Sequence[int]
+) -> Any:
     """Column `f` of row i of `entity` on `chain`: every column has a value by its type; nullable columns
     are sometimes NULL; relation columns (`x_id`) point at a row that exists."""
     if f.name == "id":
@@ -118,9 +120,15 @@ def value(schema: EnvioSchema, entity: Entity, f: Field, chain: int | None, i: i
     return _scalar(schema, entity, f, chain, i, n, chains)
 
 
-def write_belt(schema: EnvioSchema, path: Path, *, chains: Sequence[int] = CHAINS, per_chain: int = PER_CHAIN,
-               processed: int = PROCESSED,
-               change: Mapping[tuple[str, str], Mapping[str, Any]] | None = None) -> Path:
+def write_belt(
+    schema: EnvioSchema,
+    path: Path,
+    *,
+    chains: Sequence[int] = CHAINS,
+    per_chain: int = PER_CHAIN,
+    processed: int = PROCESSED,
+    change: Mapping[tuple[str, str], Mapping[str, Any]] | None = None,
+) -> Path:
     """`per_chain` deterministic rows of every entity on every chain (once for entities without a chainId),
     laid out by store.create_schema, plus chain_metadata at block `processed`. `change`: (entity, id) ->
     column overrides (a corruption)."""
@@ -128,21 +136,33 @@ def write_belt(schema: EnvioSchema, path: Path, *, chains: Sequence[int] = CHAIN
     create_schema(db, schema)
     for entity in schema.entities:
         cols = entity.columns
-        sql = (f"INSERT INTO {quote(entity.name)} ({', '.join(quote(f.column) for f in cols)}) "
-               f"VALUES ({', '.join('?' for _ in cols)})")
+        sql = (
+            f"INSERT INTO {quote(entity.name)} ({', '.join(quote(f.column) for f in cols)}) "
+            f"VALUES ({', '.join('?' for _ in cols)})"
+        )
         for chain in entity_chains(entity, chains):
             for i in range(per_chain):
                 row = {f.column: value(schema, entity, f, chain, i, per_chain, chains) for f in cols}
                 row.update((change or {}).get((entity.name, row["id"]), {}))
                 db.execute(sql, [row[f.column] for f in cols])
     for chain in chains:
-        meta = {"chain_id": chain, "start_block": 0, "end_block": None, "block_height": processed + 5,
-                "first_event_block_number": 1, "latest_fetched_block_number": processed,
-                "latest_processed_block": processed, "num_batches_fetched": 3,
-                "num_events_processed": per_chain * len(schema.entities), "is_hyper_sync": 0,
-                "timestamp_caught_up_to_head_or_endblock": None}
-        db.execute(f"INSERT INTO chain_metadata ({', '.join(meta)}) VALUES ({', '.join('?' for _ in meta)})",
-                   list(meta.values()))
+        meta = {
+            "chain_id": chain,
+            "start_block": 0,
+            "end_block": None,
+            "block_height": processed + 5,
+            "first_event_block_number": 1,
+            "latest_fetched_block_number": processed,
+            "latest_processed_block": processed,
+            "num_batches_fetched": 3,
+            "num_events_processed": per_chain * len(schema.entities),
+            "is_hyper_sync": 0,
+            "timestamp_caught_up_to_head_or_endblock": None,
+        }
+        db.execute(
+            f"INSERT INTO chain_metadata ({', '.join(meta)}) VALUES ({', '.join('?' for _ in meta)})",
+            list(meta.values()),
+        )
     db.commit()
     db.close()
     return path
@@ -151,8 +171,9 @@ def write_belt(schema: EnvioSchema, path: Path, *, chains: Sequence[int] = CHAIN
 # -- what the plan must hold ----------------------------------------------------------------------
 
 
-def data_tests(schema: EnvioSchema, names: Sequence[str] | None = None,
-               rules: Sequence[str] = ("counts", "content")) -> set[str]:
+def data_tests(
+    schema: EnvioSchema, names: Sequence[str] | None = None, rules: Sequence[str] = ("counts", "content")
+) -> set[str]:
     out = set()
     for e in schema.entities:
         if names is None or e.name in names:
@@ -162,8 +183,14 @@ def data_tests(schema: EnvioSchema, names: Sequence[str] | None = None,
 
 
 def all_ids(schema: EnvioSchema) -> set[str]:
-    return {"chain_set", "enums", "schema[_root]", *(f"progress[{c}]" for c in CHAINS),
-            *(f"schema[{e.name}]" for e in schema.entities), *data_tests(schema)}
+    return {
+        "chain_set",
+        "enums",
+        "schema[_root]",
+        *(f"progress[{c}]" for c in CHAINS),
+        *(f"schema[{e.name}]" for e in schema.entities),
+        *data_tests(schema),
+    }
 
 
 def oracle_aggregate_tables(schema: EnvioSchema) -> list[str]:
@@ -192,8 +219,10 @@ class Corruption:
     def of(cls, blue_db: Path) -> Corruption:
         db = sqlite3.connect(blue_db)
         try:
-            rows = db.execute(f"SELECT id, {quote(CORRUPT_FIELD)} FROM {quote(CORRUPT_ENTITY)} WHERE chainId = ? "
-                              "ORDER BY id", (CORRUPT_CHAIN,)).fetchall()
+            rows = db.execute(
+                f"SELECT id, {quote(CORRUPT_FIELD)} FROM {quote(CORRUPT_ENTITY)} WHERE chainId = ? ORDER BY id",
+                (CORRUPT_CHAIN,),
+            ).fetchall()
         finally:
             db.close()
         values = [Decimal(v) for _, v in rows]
@@ -215,8 +244,13 @@ class World:
     corruption: Corruption
 
     def pair(self, blue: str, green: str, schema: Path) -> list[str]:
-        return [f"--belt-blue={self.served[blue].url}", f"--belt-green={self.served[green].url}",
-                f"--belt-schema={schema}", f"--belt-blue-schema={schema}", f"--belt-green-schema={schema}"]
+        return [
+            f"--belt-blue={self.served[blue].url}",
+            f"--belt-green={self.served[green].url}",
+            f"--belt-schema={schema}",
+            f"--belt-blue-schema={schema}",
+            f"--belt-green-schema={schema}",
+        ]
 
 
 @pytest.fixture(scope="module")
@@ -230,10 +264,14 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     dbs = {"admin-blue": write_belt(admin, d / "admin-blue.db"), "admin-green": write_belt(admin, d / "admin-green.db")}
     corruption = Corruption.of(dbs["admin-blue"])
     dbs |= {
-        "admin-corrupt": write_belt(admin, d / "admin-corrupt.db",
-                                    change={(CORRUPT_ENTITY, corruption.id): {CORRUPT_FIELD: corruption.green}}),
-        **{f"{shape}-{belt}": write_belt(public, d / f"{shape}-{belt}.db")
-           for shape in ("public", "newer") for belt in SECRETS},
+        "admin-corrupt": write_belt(
+            admin, d / "admin-corrupt.db", change={(CORRUPT_ENTITY, corruption.id): {CORRUPT_FIELD: corruption.green}}
+        ),
+        **{
+            f"{shape}-{belt}": write_belt(public, d / f"{shape}-{belt}.db")
+            for shape in ("public", "newer")
+            for belt in SECRETS
+        },
     }
     specs: dict[str, tuple[Path, dict[str, Any]]] = {}
     for name, db in dbs.items():
@@ -241,9 +279,16 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         if shape == "admin":
             specs[name] = (db, {"schema": ADMIN_INPUT, "shape": "admin"})
         else:
-            specs[name] = (db, {"schema": public_path, "shape": shape, "secret_env": SECRET_VAR,
-                                "env": {SECRET_VAR: SECRETS[belt]},
-                                "aggregate_tables": ",".join(granted) if shape == "public" else None})
+            specs[name] = (
+                db,
+                {
+                    "schema": public_path,
+                    "shape": shape,
+                    "secret_env": SECRET_VAR,
+                    "env": {SECRET_VAR: SECRETS[belt]},
+                    "aggregate_tables": ",".join(granted) if shape == "public" else None,
+                },
+            )
     with serve_belts(specs) as served:
         yield World(admin, public, public_path, granted, served, dbs, corruption)
 
@@ -269,14 +314,22 @@ def assert_names_the_permission(result: pytest.RunResult, test_ids: set[str]) ->
     for test_id in sorted(test_ids):
         entity = test_id.split("[")[1].split("@")[0].rstrip("]")
         line = next(x for x in result.outlines if x.startswith(f"{test_id}: "))
-        for part in (f"no aggregate permission on {entity} for this role", "allow_aggregations",
-                     "BELT_GREEN_ADMIN_SECRET", "BELT_BLUE_ADMIN_SECRET"):
+        for part in (
+            f"no aggregate permission on {entity} for this role",
+            "allow_aggregations",
+            "BELT_GREEN_ADMIN_SECRET",
+            "BELT_BLUE_ADMIN_SECRET",
+        ):
             assert part in line, (part, line)
 
 
 def assert_secrets_hidden(pytester: pytest.Pytester, result: pytest.RunResult) -> None:
-    text = (result.stdout.str() + result.stderr.str() + (pytester.path / "cert.json").read_text()
-            + (pytester.path / "junit.xml").read_text())
+    text = (
+        result.stdout.str()
+        + result.stderr.str()
+        + (pytester.path / "cert.json").read_text()
+        + (pytester.path / "junit.xml").read_text()
+    )
     for secret in SECRETS.values():
         assert secret not in text
     assert "R3al-schema" not in text
@@ -300,7 +353,8 @@ def test_generic_belt_fills_every_column_of_the_real_schemas(world: World) -> No
                     if f.kind == "relation" and not f.is_list:
                         dangling = db.execute(
                             f"SELECT count(*) FROM {quote(e.name)} WHERE {quote(f.column)} IS NOT NULL AND "
-                            f"{quote(f.column)} NOT IN (SELECT id FROM {quote(f.type_name)})").fetchone()[0]
+                            f"{quote(f.column)} NOT IN (SELECT id FROM {quote(f.type_name)})"
+                        ).fetchone()[0]
                         assert dangling == 0, f"{e.name}.{f.column}"
                     if f.kind == "enum" and not f.is_list:
                         got = {r[0] for r in db.execute(f"SELECT DISTINCT {quote(f.column)} FROM {quote(e.name)}")}
@@ -322,29 +376,36 @@ def test_admin_role_schema_certifies(pytester: pytest.Pytester, world: World) ->
             assert wanted <= ids, (e.name, rule)
     assert "counts[Deposit]" in ids and "counts[Token@10]" in ids  # both kinds are in the real schema
     got = verdicts(pytester)
-    assert got["counts[Token@10]"] == f"Token@10 at block {PROCESSED} (both belts settled there): " \
-                                       f"{PER_CHAIN} rows, fingerprints equal"
+    assert (
+        got["counts[Token@10]"] == f"Token@10 at block {PROCESSED} (both belts settled there): "
+        f"{PER_CHAIN} rows, fingerprints equal"
+    )
     assert got["content[Swap@1]"].startswith(f"Swap@1: {PER_CHAIN} sampled rows equal")
     assert got["counts[BountyContributor]"].endswith(f"{PER_CHAIN} rows, fingerprints equal")
 
 
 def test_public_role_fails_exactly_the_entities_without_aggregate_permission(
-        pytester: pytest.Pytester, world: World) -> None:
+    pytester: pytest.Pytester, world: World
+) -> None:
     result = run(pytester, *world.pair("public-blue", "public-green", world.public_path))
     schema = world.public
     assert set(outcomes(result)) == all_ids(schema), result.stdout.str()
     ungranted = [e.name for e in schema.entities if e.name not in world.granted]
     assert failed(result) == data_tests(schema, ungranted), result.stdout.str()
     assert_names_the_permission(result, data_tests(schema, ungranted))
-    assert_out(result, "counts[Role@10]: *green unreadable: *no aggregate permission on Role for this role"
-                       "*allow_aggregations*BELT_GREEN_ADMIN_SECRET*blue unreadable: *BELT_BLUE_ADMIN_SECRET")
+    assert_out(
+        result,
+        "counts[Role@10]: *green unreadable: *no aggregate permission on Role for this role"
+        "*allow_aggregations*BELT_GREEN_ADMIN_SECRET*blue unreadable: *BELT_BLUE_ADMIN_SECRET",
+    )
     got = verdicts(pytester)
     assert got["counts[Token@10]"].endswith(f"{PER_CHAIN} rows, fingerprints equal")  # granted: full comparison
     assert got["content[Deposit]"].startswith(f"Deposit: {PER_CHAIN} sampled rows equal")
 
 
 def test_public_role_with_admin_secrets_certifies_and_never_shows_them(
-        pytester: pytest.Pytester, world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester: pytest.Pytester, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("BELT_BLUE_ADMIN_SECRET", SECRETS["blue"])
     monkeypatch.setenv("BELT_GREEN_ADMIN_SECRET", SECRETS["green"])
     result = run(pytester, *world.pair("public-blue", "public-green", world.public_path))
@@ -352,8 +413,7 @@ def test_public_role_with_admin_secrets_certifies_and_never_shows_them(
     assert_secrets_hidden(pytester, result)
 
 
-def test_newer_envio_reads_progress_from_meta_and_fails_every_count(
-        pytester: pytest.Pytester, world: World) -> None:
+def test_newer_envio_reads_progress_from_meta_and_fails_every_count(pytester: pytest.Pytester, world: World) -> None:
     result = run(pytester, *world.pair("newer-blue", "newer-green", world.public_path))
     schema = world.public
     assert set(outcomes(result)) == all_ids(schema), result.stdout.str()
@@ -367,7 +427,8 @@ def test_newer_envio_reads_progress_from_meta_and_fails_every_count(
 
 
 def test_newer_envio_with_admin_secrets_certifies(
-        pytester: pytest.Pytester, world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester: pytest.Pytester, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("BELT_BLUE_ADMIN_SECRET", SECRETS["blue"])
     monkeypatch.setenv("BELT_GREEN_ADMIN_SECRET", SECRETS["green"])
     result = run(pytester, *world.pair("newer-blue", "newer-green", world.public_path))
@@ -384,7 +445,11 @@ def test_one_corrupt_big_decimal_fails_exactly_its_slice(pytester: pytest.Pytest
     assert failed(result) == {f"counts[{label}]", f"content[{label}]"}, result.stdout.str()
     c = world.corruption
     assert len(c.blue.lstrip("-").replace(".", "").lstrip("0")) > 28  # past Decimal's default precision
-    assert_out(result, f"counts[{label}]: {label} at block {PROCESSED} *: fingerprint sum.{CORRUPT_FIELD} "
-                       f"differs: blue '{c.blue_sum}' != green '{c.green_sum}' (count {PER_CHAIN} on both)")
-    assert_out(result, f"content[{label}]: {label}: row {c.id} field {CORRUPT_FIELD}: "
-                       f"blue '{c.blue}' != green '{c.green}'")
+    assert_out(
+        result,
+        f"counts[{label}]: {label} at block {PROCESSED} *: fingerprint sum.{CORRUPT_FIELD} "
+        f"differs: blue '{c.blue_sum}' != green '{c.green_sum}' (count {PER_CHAIN} on both)",
+    )
+    assert_out(
+        result, f"content[{label}]: {label}: row {c.id} field {CORRUPT_FIELD}: blue '{c.blue}' != green '{c.green}'"
+    )

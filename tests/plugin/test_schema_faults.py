@@ -52,41 +52,67 @@ def schema_without_enum_value(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_removed_field_nullability_change_and_enum_value_fail_exactly_their_tests(
-        pytester: pytest.Pytester, belts: dict[str, Served], schema_without_enum_value: Path) -> None:
+    pytester: pytest.Pytester, belts: dict[str, Served], schema_without_enum_value: Path
+) -> None:
     """Three faults, each on its own test: schema[NftTransfer] (tokenId removed), schema[Loan] (amount made
     nullable), enums (LoanStatus lost DEFAULTED). Nothing else fails: counts and content compare the fields
     both belts serve."""
-    result = run(pytester, f"--belt-blue={belts['blue'].url}", f"--belt-green={belts['faulty'].url}",
-                 f"--belt-schema={SCHEMA}", f"--belt-blue-schema={SCHEMA}",
-                 f"--belt-green-schema={schema_without_enum_value}", "--belt-sample=50")
+    result = run(
+        pytester,
+        f"--belt-blue={belts['blue'].url}",
+        f"--belt-green={belts['faulty'].url}",
+        f"--belt-schema={SCHEMA}",
+        f"--belt-blue-schema={SCHEMA}",
+        f"--belt-green-schema={schema_without_enum_value}",
+        "--belt-sample=50",
+    )
     assert failed(result) == {"schema[NftTransfer]", "schema[Loan]", "enums"}, result.stdout.str()
     assert len(outcomes(result)) == 25
-    assert_out(result, "schema[NftTransfer]: schema of NftTransfer: green is not a superset of blue: "
-                       "FIELD_REMOVED: Field NftTransfer.tokenId was removed.")
-    assert_out(result, "schema[Loan]: schema of Loan: green is not a superset of blue: "
-                       "FIELD_CHANGED_KIND: Field Loan.amount changed type from numeric! to numeric.")
+    assert_out(
+        result,
+        "schema[NftTransfer]: schema of NftTransfer: green is not a superset of blue: "
+        "FIELD_REMOVED: Field NftTransfer.tokenId was removed.",
+    )
+    assert_out(
+        result,
+        "schema[Loan]: schema of Loan: green is not a superset of blue: "
+        "FIELD_CHANGED_KIND: Field Loan.amount changed type from numeric! to numeric.",
+    )
     assert_out(result, "enums: enums: enum LoanStatus lost value(s) DEFAULTED")
     lines = {x.split(": ", 1)[0]: x for x in result.outlines if x.startswith(("schema[", "enums: "))}
     assert "amount" not in lines["schema[NftTransfer]"] and "tokenId" not in lines["schema[Loan]"]
 
 
 def test_enums_without_schema_files_fail_saying_there_is_no_source(
-        pytester: pytest.Pytester, belts: dict[str, Served]) -> None:
-    result = run(pytester, f"--belt-blue={belts['blue'].url}", f"--belt-green={belts['green'].url}",
-                 f"--belt-schema={SCHEMA}")
+    pytester: pytest.Pytester, belts: dict[str, Served]
+) -> None:
+    result = run(
+        pytester, f"--belt-blue={belts['blue'].url}", f"--belt-green={belts['green'].url}", f"--belt-schema={SCHEMA}"
+    )
     assert failed(result) == {"enums"}, result.stdout.str()
-    assert_out(result, "enums: enums: no source to compare actiontype, loanstatus: Hasura shows Envio enums as "
-                       "scalars, so give both Envio schemas (--belt-blue-schema and --belt-green-schema)")
+    assert_out(
+        result,
+        "enums: enums: no source to compare actiontype, loanstatus: Hasura shows Envio enums as "
+        "scalars, so give both Envio schemas (--belt-blue-schema and --belt-green-schema)",
+    )
 
 
 def test_expected_chain_missing_from_green_fails(pytester: pytest.Pytester, belts: dict[str, Served]) -> None:
-    result = run(pytester, f"--belt-blue={belts['blue'].url}", f"--belt-green={belts['green'].url}",
-                 f"--belt-schema={SCHEMA}", f"--belt-blue-schema={SCHEMA}", f"--belt-green-schema={SCHEMA}",
-                 "--belt-mode=expansion", "--belt-expected-chains=1,10,42161")
+    result = run(
+        pytester,
+        f"--belt-blue={belts['blue'].url}",
+        f"--belt-green={belts['green'].url}",
+        f"--belt-schema={SCHEMA}",
+        f"--belt-blue-schema={SCHEMA}",
+        f"--belt-green-schema={SCHEMA}",
+        "--belt-mode=expansion",
+        "--belt-expected-chains=1,10,42161",
+    )
     # the chain set; the missing chain's progress and data (nothing to compare is no pass); and its golden
     # coverage (a new chain with no golden event fails closed, here as anywhere)
     assert failed(result) == {"chain_set", "progress[42161]", "golden_coverage[42161]", *data_tests(42161)}, (
-        result.stdout.str())
+        result.stdout.str()
+    )
     assert_out(result, "chain_set: chain set (expansion): expected chain(s) [42161] absent from green")
     assert_out(result, "progress[42161]: chain 42161: green has no progress row (silent skip)")
     assert_out(result, "counts[Loan@42161]: Loan@42161: green does not index expected chain 42161")
@@ -94,9 +120,16 @@ def test_expected_chain_missing_from_green_fails(pytester: pytest.Pytester, belt
 
 
 def test_unexpected_extra_chain_in_expansion_fails(pytester: pytest.Pytester, belts: dict[str, Served]) -> None:
-    result = run(pytester, f"--belt-blue={belts['blue'].url}", f"--belt-green={belts['wide'].url}",
-                 f"--belt-schema={SCHEMA}", f"--belt-blue-schema={SCHEMA}", f"--belt-green-schema={SCHEMA}",
-                 "--belt-mode=expansion", "--belt-expected-chains=1,10")
+    result = run(
+        pytester,
+        f"--belt-blue={belts['blue'].url}",
+        f"--belt-green={belts['wide'].url}",
+        f"--belt-schema={SCHEMA}",
+        f"--belt-blue-schema={SCHEMA}",
+        f"--belt-green-schema={SCHEMA}",
+        "--belt-mode=expansion",
+        "--belt-expected-chains=1,10",
+    )
     # the chain set; and the extra chain's progress and data: no baseline, not expected, so never a pass
     assert failed(result) == {"chain_set", "progress[42161]", *data_tests(42161)}, result.stdout.str()
     assert_out(result, "chain_set: chain set (expansion): green-only chain(s) [42161] not in the expected chains")

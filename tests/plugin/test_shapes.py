@@ -36,8 +36,14 @@ def data_tests(*entities: str) -> set[str]:
     return {f"{rule}[{e}@{c}]" for rule in ("counts", "content") for e in entities for c in CHAINS}
 
 
-ALL_IDS = {"chain_set", "enums", "schema[_root]", *(f"progress[{c}]" for c in CHAINS),
-           *(f"schema[{e}]" for e in ENTITIES), *data_tests(*ENTITIES)}
+ALL_IDS = {
+    "chain_set",
+    "enums",
+    "schema[_root]",
+    *(f"progress[{c}]" for c in CHAINS),
+    *(f"schema[{e}]" for e in ENTITIES),
+    *data_tests(*ENTITIES),
+}
 
 
 @pytest.fixture(scope="module")
@@ -46,9 +52,15 @@ def belts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Served
     specs: dict[str, tuple[Path, dict[str, Any]]] = {}
     for shape in ("public", "newer"):
         for belt, secret in SECRETS.items():
-            specs[f"{shape}-{belt}"] = (BeltData().write(d / f"{shape}-{belt}.db"), {
-                "shape": shape, "aggregate_tables": ",".join(GRANTED) if shape == "public" else None,
-                "secret_env": SECRET_VAR, "env": {SECRET_VAR: secret}})
+            specs[f"{shape}-{belt}"] = (
+                BeltData().write(d / f"{shape}-{belt}.db"),
+                {
+                    "shape": shape,
+                    "aggregate_tables": ",".join(GRANTED) if shape == "public" else None,
+                    "secret_env": SECRET_VAR,
+                    "env": {SECRET_VAR: secret},
+                },
+            )
     with serve_belts(specs) as served:
         yield served
 
@@ -58,14 +70,18 @@ def pair(belts: dict[str, Served], shape: str) -> list[str]:
 
 
 def test_public_role_fails_exactly_the_entities_without_aggregate_permission(
-        pytester: pytest.Pytester, belts: dict[str, Served]) -> None:
+    pytester: pytest.Pytester, belts: dict[str, Served]
+) -> None:
     result = run(pytester, *pair(belts, "public"), "--belt-report=cert.json")
     got = outcomes(result)
     assert set(got) == ALL_IDS, result.stdout.str()
     assert failed(result) == data_tests("Erc1155Transfer", "Loan"), result.stdout.str()
     for e in ("Erc1155Transfer", "Loan"):  # one line, both belts' variables (neither role may aggregate)
-        assert_out(result, f"counts[{e}@1]: *green unreadable: *no aggregate permission on {e} for this role"
-                           "*allow_aggregations*BELT_GREEN_ADMIN_SECRET*blue unreadable: *BELT_BLUE_ADMIN_SECRET")
+        assert_out(
+            result,
+            f"counts[{e}@1]: *green unreadable: *no aggregate permission on {e} for this role"
+            "*allow_aggregations*BELT_GREEN_ADMIN_SECRET*blue unreadable: *BELT_BLUE_ADMIN_SECRET",
+        )
     assert_out(result, "content[Loan@10]: *no aggregate permission on Loan*BELT_BLUE_ADMIN_SECRET")
     verdicts = {v["id"]: v["verdict"] for v in json.loads((pytester.path / "cert.json").read_text())["verdicts"]}
     # the granted tables pass by the full comparison, not a weaker one
@@ -74,12 +90,16 @@ def test_public_role_fails_exactly_the_entities_without_aggregate_permission(
 
 
 def test_newer_envio_reads_progress_from_meta_and_fails_every_count(
-        pytester: pytest.Pytester, belts: dict[str, Served]) -> None:
+    pytester: pytest.Pytester, belts: dict[str, Served]
+) -> None:
     result = run(pytester, *pair(belts, "newer"), "--belt-report=cert.json")
     assert set(outcomes(result)) == ALL_IDS, result.stdout.str()
     assert failed(result) == data_tests(*ENTITIES), result.stdout.str()
-    assert_out(result, "counts[NftTransfer@10]: *no aggregate permission on NftTransfer*BELT_GREEN_ADMIN_SECRET"
-                       "*BELT_BLUE_ADMIN_SECRET")
+    assert_out(
+        result,
+        "counts[NftTransfer@10]: *no aggregate permission on NftTransfer*BELT_GREEN_ADMIN_SECRET"
+        "*BELT_BLUE_ADMIN_SECRET",
+    )
     cert = json.loads((pytester.path / "cert.json").read_text())
     assert cert["progress_sources"] == {"blue": "_meta", "green": "_meta"}
     assert cert["cutoffs"]["10"]["block"] == 40 and cert["passed"] is False
@@ -90,7 +110,8 @@ def test_newer_envio_reads_progress_from_meta_and_fails_every_count(
 
 @pytest.mark.parametrize("shape", ["public", "newer"])
 def test_admin_secrets_from_the_environment_certify_and_are_never_shown(
-        pytester: pytest.Pytester, belts: dict[str, Served], monkeypatch: pytest.MonkeyPatch, shape: str) -> None:
+    pytester: pytest.Pytester, belts: dict[str, Served], monkeypatch: pytest.MonkeyPatch, shape: str
+) -> None:
     monkeypatch.setenv("BELT_BLUE_ADMIN_SECRET", SECRETS["blue"])
     monkeypatch.setenv("BELT_GREEN_ADMIN_SECRET", SECRETS["green"])
     result = run(pytester, *pair(belts, shape), "--belt-report=cert.json", "--junitxml=junit.xml")
@@ -106,13 +127,20 @@ def test_admin_secrets_from_the_environment_certify_and_are_never_shown(
 
 
 def test_wrong_admin_secret_fails_naming_the_redacted_endpoint(
-        pytester: pytest.Pytester, belts: dict[str, Served], monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester: pytest.Pytester, belts: dict[str, Served], monkeypatch: pytest.MonkeyPatch
+) -> None:
     wrong = "wr0ng-Adm1n-s3cret-5d6e"
     monkeypatch.setenv("BELT_BLUE_ADMIN_SECRET", SECRETS["blue"])
     monkeypatch.setenv("BELT_GREEN_ADMIN_SECRET", wrong)
     green = f"{belts['newer-green'].url}?token=tok3n-in-the-url-91"  # the endpoint's own secret, redacted
-    result = run(pytester, f"--belt-blue={belts['newer-blue'].url}", f"--belt-green={green}", *SCHEMAS,
-                 "--belt-report=cert.json", "--junitxml=junit.xml")
+    result = run(
+        pytester,
+        f"--belt-blue={belts['newer-blue'].url}",
+        f"--belt-green={green}",
+        *SCHEMAS,
+        "--belt-report=cert.json",
+        "--junitxml=junit.xml",
+    )
     got = outcomes(result)
     assert set(got) == ALL_IDS, result.stdout.str()
     assert failed(result) == ALL_IDS - {"enums"}, result.stdout.str()  # enums reads the two schema files
@@ -122,7 +150,11 @@ def test_wrong_admin_secret_fails_naming_the_redacted_endpoint(
         line = next(x for x in result.outlines if x.startswith(f"{test_id}: "))
         assert endpoint in line and "invalid x-hasura-admin-secret" in line, line
     assert_out(result, "counts[Loan@1]: Loan@1: cannot compare: no processed block on chain 1 from green: green")
-    text = result.stdout.str() + result.stderr.str() + (pytester.path / "cert.json").read_text() + (
-        pytester.path / "junit.xml").read_text()
+    text = (
+        result.stdout.str()
+        + result.stderr.str()
+        + (pytester.path / "cert.json").read_text()
+        + (pytester.path / "junit.xml").read_text()
+    )
     for secret in (wrong, SECRETS["blue"], "tok3n-in-the-url-91"):
         assert secret not in text

@@ -58,7 +58,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorldState]:
                 World(state_dir).down(state)
             proc = subprocess.run(
                 [sys.executable, "-m", "belt_gate.cli", "sandbox", "up", "--json", "--state-dir", str(state_dir)],
-                capture_output=True, text=True, timeout=300,
+                capture_output=True,
+                text=True,
+                timeout=300,
             )
             if proc.returncode != 0:
                 pytest.fail(f"sandbox up failed ({proc.returncode}): {proc.stderr.strip()}", pytrace=False)
@@ -86,8 +88,9 @@ def belt_factory(world: WorldState) -> Iterator[BeltFactory]:
     started: list[str] = []
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
 
-    def start(faults: Sequence[str] = (), chains: Sequence[int] | None = None, name: str | None = None,
-              shape: str = "admin") -> BeltInfo:
+    def start(
+        faults: Sequence[str] = (), chains: Sequence[int] | None = None, name: str | None = None, shape: str = "admin"
+    ) -> BeltInfo:
         belt_name = name or f"x-{worker}-{os.getpid()}-{next(_counter)}"
         belt = w.start_belt(belt_name, chains, faults, shape=shape)
         started.append(belt_name)

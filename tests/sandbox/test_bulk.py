@@ -63,8 +63,11 @@ def test_blue_equals_green_on_shared_chains(belts: dict[str, Path]) -> None:
 
 def test_chain_metadata_is_consistent(belts: dict[str, Path]) -> None:
     db = belts["green"]
-    meta = _rows(db, "SELECT chain_id, start_block, block_height, latest_processed_block, num_events_processed "
-                     "FROM chain_metadata ORDER BY chain_id")
+    meta = _rows(
+        db,
+        "SELECT chain_id, start_block, block_height, latest_processed_block, num_events_processed "
+        "FROM chain_metadata ORDER BY chain_id",
+    )
     assert [m[0] for m in meta] == sorted(VARIANTS["green"])
     for chain, start, height, processed, events in meta:
         assert processed == height
@@ -77,14 +80,20 @@ def test_chain_metadata_is_consistent(belts: dict[str, Path]) -> None:
 def test_server_reads_a_bulk_belt(belts: dict[str, Path]) -> None:
     db = belts["green"]
     svc = GraphQLService(ServerConfig(db, load_footprint()))
-    q = ('{ a: BgtBoostEvent_aggregate(where: {_and: [{chainId: {_eq: 8453}}, {blockNumber: {_lte: "999999999"}}]})'
-         ' { aggregate { count sum { amount } } } }')
+    q = (
+        '{ a: BgtBoostEvent_aggregate(where: {_and: [{chainId: {_eq: 8453}}, {blockNumber: {_lte: "999999999"}}]})'
+        " { aggregate { count sum { amount } } } }"
+    )
     agg = svc.execute({"query": q})["data"]["a"]["aggregate"]
     count, total = _rows(db, "SELECT count(*), sum(amount) FROM BgtBoostEvent WHERE chainId = 8453")[0]
     assert agg == {"count": count, "sum": {"amount": str(total)}}
 
 
 def test_cli_rejects_bad_rows_in_one_line(tmp_path: Path) -> None:
-    r = subprocess.run([sys.executable, "-m", "belt_gate.sandbox.bulk", "--out", str(tmp_path), "--rows", "3"],
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "belt_gate.sandbox.bulk", "--out", str(tmp_path), "--rows", "3"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "--rows" in r.stderr

@@ -139,8 +139,7 @@ def test_committed_artifacts_match_solc_build() -> None:
     except SandboxError as exc:
         pytest.fail(f"cannot rebuild the contracts ({exc}); install node 20+ and run `npm ci`")
     assert build.render(doc) == ARTIFACTS.read_text(), (
-        "belt_gate/sandbox/contracts/artifacts.json is stale: run "
-        "`python -m belt_gate.sandbox.contracts.build`"
+        "belt_gate/sandbox/contracts/artifacts.json is stale: run `python -m belt_gate.sandbox.contracts.build`"
     )
     events = {e["name"] for c in doc["contracts"].values() for e in c["abi"] if e["type"] == "event"}
     assert events == {"Transfer", "TransferSingle", "ActionRecorded", "LoanOpened", "LoanRepaid", "LoanDefaulted"}
@@ -153,7 +152,8 @@ def test_sqlite_sums_stay_in_range(tmp_path: Path, started: list[Chain]) -> None
     index_chain(db, SCHEMA, chain_id=1, rpc_url=c.rpc_url)
     biggest = max(
         db.execute(f"SELECT max({quote(col)}) FROM {quote(e.name)}").fetchone()[0] or 0
-        for e in SCHEMA.entities for col in e.numeric_columns
+        for e in SCHEMA.entities
+        for col in e.numeric_columns
     )
     assert 0 < biggest < 2**53
 

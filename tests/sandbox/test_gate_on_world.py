@@ -69,12 +69,17 @@ def blocks(found: Mapping[str, Mapping[str, Any]]) -> int:
     return sum(int(r["blockNumber"]) for r in found.values())
 
 
-def plan_ids(chains: Iterable[int], golden: Path | None, *, expected: Sequence[int] = (),
-             blue: Sequence[int] = ()) -> set[str]:
+def plan_ids(
+    chains: Iterable[int], golden: Path | None, *, expected: Sequence[int] = (), blue: Sequence[int] = ()
+) -> set[str]:
     """Every item id the plan implies for these chains (and golden fixtures, and expansion coverage)."""
     golden_ids = list(load_golden(golden).ids) if golden is not None else []
-    cases = build_plan(sorted(set(chains)), entity_plans(SCHEMA.entities, {}), golden_ids=golden_ids,
-                       coverage_chains=chains_needing_golden(expected, blue))
+    cases = build_plan(
+        sorted(set(chains)),
+        entity_plans(SCHEMA.entities, {}),
+        golden_ids=golden_ids,
+        coverage_chains=chains_needing_golden(expected, blue),
+    )
     return {c.id for c in cases}
 
 
@@ -92,8 +97,13 @@ def golden_for(world: WorldState, chains: Iterable[int], into: Path) -> Path:
 def gate_args(world: WorldState, green: BeltInfo, golden: Path | None) -> list[str]:
     """The demo's options, with this green (and its own Envio schema file) and this golden folder."""
     s = world.summary()
-    args = [f"--belt-blue={s['blue']}", f"--belt-green={green.url}", f"--belt-blue-schema={s['blue_schema']}",
-            f"--belt-green-schema={green.schema}", f"--belt-schema={s['blue_schema']}"]
+    args = [
+        f"--belt-blue={s['blue']}",
+        f"--belt-green={green.url}",
+        f"--belt-blue-schema={s['blue_schema']}",
+        f"--belt-green-schema={green.schema}",
+        f"--belt-schema={s['blue_schema']}",
+    ]
     args += [f"--belt-rpc={c}={u}" for c, u in s["rpc"].items()]
     return args + ([f"--belt-golden={golden}"] if golden is not None else [])
 
@@ -103,13 +113,15 @@ def verdicts(pytester: pytest.Pytester) -> dict[str, dict[str, Any]]:
     return {v["id"]: v for v in cert["verdicts"]}
 
 
-def check(expected: Mapping[str, Sequence[str]], result: pytest.RunResult, got: Mapping[str, Mapping[str, Any]]
-          ) -> None:
+def check(
+    expected: Mapping[str, Sequence[str]], result: pytest.RunResult, got: Mapping[str, Mapping[str, Any]]
+) -> None:
     """Exactly the expected ids fail, each with every expected fragment in its verdict and on its output line."""
     out = result.stdout.str()
     assert failed(result) == set(expected), (
         f"unexpected failures {sorted(failed(result) - set(expected))}, "
-        f"missing failures {sorted(set(expected) - failed(result))}\n{out[-4000:]}")
+        f"missing failures {sorted(set(expected) - failed(result))}\n{out[-4000:]}"
+    )
     problems = []
     for test_id, fragments in expected.items():
         message = got[test_id]["verdict"]
@@ -132,8 +144,12 @@ def blue_chains(world: WorldState) -> list[int]:
 
 
 def test_healthy_green_passes_in_parity_and_an_expected_chain_missing_fails_in_expansion(
-        pytester: pytest.Pytester, world: WorldState, belt_factory: Callable[..., BeltInfo],
-        blue_chains: list[int], tmp_path: Path) -> None:
+    pytester: pytest.Pytester,
+    world: WorldState,
+    belt_factory: Callable[..., BeltInfo],
+    blue_chains: list[int],
+    tmp_path: Path,
+) -> None:
     healthy = belt_factory(chains=blue_chains)
     golden = golden_for(world, blue_chains, tmp_path / "golden-parity")
     result = run(pytester, *gate_args(world, healthy, golden), "--belt-report=cert.json")
@@ -149,19 +165,30 @@ def test_healthy_green_passes_in_parity_and_an_expected_chain_missing_fails_in_e
     # chain fails (no progress row, nothing to compare, golden entities missing); nothing else fails.
     expected = [*blue_chains, MISSING_CHAIN]
     golden = golden_for(world, expected, tmp_path / "golden-expansion")
-    result = run(pytester, *gate_args(world, healthy, golden), "--belt-mode=expansion",
-                 f"--belt-expected-chains={','.join(map(str, expected))}", "--belt-report=cert.json")
+    result = run(
+        pytester,
+        *gate_args(world, healthy, golden),
+        "--belt-mode=expansion",
+        f"--belt-expected-chains={','.join(map(str, expected))}",
+        "--belt-report=cert.json",
+    )
     assert result.ret == 1
     assert set(outcomes(result)) == plan_ids(expected, golden, expected=expected, blue=blue_chains)
     m = MISSING_CHAIN
     nothing = f"green does not index expected chain {m} (no progress row, and blue lacks it too): nothing to compare"
-    check({
-        "chain_set": [f"chain set (expansion): expected chain(s) [{m}] absent from green"],
-        f"progress[{m}]": [f"chain {m}: green has no progress row (silent skip)"],
-        **{f"{rule}[{e}@{m}]": [f"{e}@{m}: {nothing}"] for e in ENTITIES for rule in ("counts", "content")},
-        **{f"golden[{g.id}]": [f"MISSING: green has no {g.entity} with id '{g.entity_id}'"]
-           for g in load_golden(golden).by_chain(m)},
-    }, result, verdicts(pytester))
+    check(
+        {
+            "chain_set": [f"chain set (expansion): expected chain(s) [{m}] absent from green"],
+            f"progress[{m}]": [f"chain {m}: green has no progress row (silent skip)"],
+            **{f"{rule}[{e}@{m}]": [f"{e}@{m}: {nothing}"] for e in ENTITIES for rule in ("counts", "content")},
+            **{
+                f"golden[{g.id}]": [f"MISSING: green has no {g.entity} with id '{g.entity_id}'"]
+                for g in load_golden(golden).by_chain(m)
+            },
+        },
+        result,
+        verdicts(pytester),
+    )
     assert verdicts(pytester)[f"golden_coverage[{m}]"]["outcome"] == "passed"
 
 
@@ -169,8 +196,9 @@ def test_healthy_green_passes_in_parity_and_an_expected_chain_missing_fails_in_e
 # healthy expansion 4 -> 6: the world's green, exactly the demo's run
 
 
-def test_healthy_green_passes_in_expansion_as_the_demo_runs_it(pytester: pytest.Pytester, world: WorldState,
-                                                              blue_chains: list[int]) -> None:
+def test_healthy_green_passes_in_expansion_as_the_demo_runs_it(
+    pytester: pytest.Pytester, world: WorldState, blue_chains: list[int]
+) -> None:
     argv = [a for a in demo_command(world) if a.startswith("--belt-")]
     golden = committed_golden(world)
     assert golden is not None
@@ -192,16 +220,29 @@ def test_healthy_green_passes_in_expansion_as_the_demo_runs_it(pytester: pytest.
 
 
 def test_each_fault_fails_exactly_its_tests_with_its_message(
-        pytester: pytest.Pytester, world: WorldState, belt_factory: Callable[..., BeltInfo],
-        blue_chains: list[int], tmp_path: Path) -> None:
+    pytester: pytest.Pytester,
+    world: WorldState,
+    belt_factory: Callable[..., BeltInfo],
+    blue_chains: list[int],
+    tmp_path: Path,
+) -> None:
     heads = {c: chainlib.head(world.rpc_direct[c]) for c in world.rpc_direct}
     lag = heads[LAG_CHAIN] - 2
     golden = golden_for(world, blue_chains, tmp_path / "golden")
     assert max(e.block_number for e in load_golden(golden).by_chain(LAG_CHAIN)) <= lag  # golden is not lagged
-    faults = ("drop:NftTransfer@1", "dup:Erc1155Transfer@1", "corrupt:Erc1155Transfer@8453:value",
-              "drop:NftTransfer@8453#1", "dup:NftTransfer@8453#3", f"lag:{LAG_CHAIN}={lag}", f"skip:{SKIP_CHAIN}",
-              f"extra:{EXTRA_CHAIN}", "schema-remove:Action.context", "schema-nullable:NftTransfer.tokenId",
-              "enum-remove:LoanStatus.DEFAULTED")
+    faults = (
+        "drop:NftTransfer@1",
+        "dup:Erc1155Transfer@1",
+        "corrupt:Erc1155Transfer@8453:value",
+        "drop:NftTransfer@8453#1",
+        "dup:NftTransfer@8453#3",
+        f"lag:{LAG_CHAIN}={lag}",
+        f"skip:{SKIP_CHAIN}",
+        f"extra:{EXTRA_CHAIN}",
+        "schema-remove:Action.context",
+        "schema-nullable:NftTransfer.tokenId",
+        "enum-remove:LoanStatus.DEFAULTED",
+    )
     bad = belt_factory(faults=faults, chains=blue_chains)
     blue = world.belts["blue"].url
 
@@ -223,40 +264,55 @@ def test_each_fault_fails_exactly_its_tests_with_its_message(
     total = sum(int(r["value"]) for r in erc_b.values())
 
     # --belt-sample=50: slices of at most 2k = 100 rows are read whole, so every faulted row is compared
-    result = run(pytester, *gate_args(world, bad, golden), "--belt-sample=50", "--belt-settle-timeout=0.5",
-                 "--belt-report=cert.json")
+    result = run(
+        pytester,
+        *gate_args(world, bad, golden),
+        "--belt-sample=50",
+        "--belt-settle-timeout=0.5",
+        "--belt-report=cert.json",
+    )
     assert result.ret == 1
     got = verdicts(pytester)
     ran = [*blue_chains, EXTRA_CHAIN]
     assert set(outcomes(result)) == set(got) == plan_ids(ran, golden)
     cut = {c: heads[c] for c in ran} | {LAG_CHAIN: lag}
     cert = json.loads((pytester.path / "cert.json").read_text())
-    assert {c: cert["cutoffs"][str(c)]["block"] for c in blue_chains if c != SKIP_CHAIN} == \
-           {c: cut[c] for c in blue_chains if c != SKIP_CHAIN}
+    assert {c: cert["cutoffs"][str(c)]["block"] for c in blue_chains if c != SKIP_CHAIN} == {
+        c: cut[c] for c in blue_chains if c != SKIP_CHAIN
+    }
 
     s, x, h = SKIP_CHAIN, EXTRA_CHAIN, heads[LAG_CHAIN]
     unsettled = f"not settled: blue at block {h}, green at {lag} (mode C compares only at the same block)"
     table: dict[str, dict[str, list[str]]] = {
         "drop:NftTransfer@1": {
-            "counts[NftTransfer@1]": [f"NftTransfer@1 at block <= {cut[1]}: count blue {len(nft1_b)} != green "
-                                      f"{len(nft1_b) - 1} (delta -1, allowed 0)"],
+            "counts[NftTransfer@1]": [
+                f"NftTransfer@1 at block <= {cut[1]}: count blue {len(nft1_b)} != green "
+                f"{len(nft1_b) - 1} (delta -1, allowed 0)"
+            ],
             "content[NftTransfer@1]": [f"NftTransfer@1: row {dropped1} is in blue but not in green (seed 0)"],
         },
         "dup:Erc1155Transfer@1": {  # every blue row is in green, unchanged: content passes
-            "counts[Erc1155Transfer@1]": [f"Erc1155Transfer@1 at block <= {cut[1]}: count blue {len(erc1_b)} != "
-                                          f"green {len(erc1_b) + 1} (delta +1, allowed 0)"],
+            "counts[Erc1155Transfer@1]": [
+                f"Erc1155Transfer@1 at block <= {cut[1]}: count blue {len(erc1_b)} != "
+                f"green {len(erc1_b) + 1} (delta +1, allowed 0)"
+            ],
         },
         "corrupt:Erc1155Transfer@8453:value": {
-            "counts[Erc1155Transfer@8453]": [f"Erc1155Transfer@8453 at block <= {cut[8453]}: fingerprint sum.value "
-                                             f"differs: blue '{total}' != green '{total + 1}' (count {len(erc_b)} "
-                                             "on both)"],
-            "content[Erc1155Transfer@8453]": [f"Erc1155Transfer@8453: row {corrupted} field value: blue '{v}' != "
-                                              f"green '{v + 1}' (seed 0)"],
+            "counts[Erc1155Transfer@8453]": [
+                f"Erc1155Transfer@8453 at block <= {cut[8453]}: fingerprint sum.value "
+                f"differs: blue '{total}' != green '{total + 1}' (count {len(erc_b)} "
+                "on both)"
+            ],
+            "content[Erc1155Transfer@8453]": [
+                f"Erc1155Transfer@8453: row {corrupted} field value: blue '{v}' != green '{v + 1}' (seed 0)"
+            ],
         },
         "drop:NftTransfer@8453#1 + dup:NftTransfer@8453#3": {
-            "counts[NftTransfer@8453]": [f"NftTransfer@8453 at block <= {cut[8453]}: fingerprint sum.blockNumber "
-                                         f"differs: blue '{blocks(nft_b)}' != green '{blocks(nft_g)}' (count "
-                                         f"{len(nft_b)} on both)"],
+            "counts[NftTransfer@8453]": [
+                f"NftTransfer@8453 at block <= {cut[8453]}: fingerprint sum.blockNumber "
+                f"differs: blue '{blocks(nft_b)}' != green '{blocks(nft_g)}' (count "
+                f"{len(nft_b)} on both)"
+            ],
             "content[NftTransfer@8453]": [f"NftTransfer@8453: row {dropped8453} is in blue but not in green"],
         },
         f"lag:{LAG_CHAIN}={lag}": {
@@ -267,27 +323,40 @@ def test_each_fault_fails_exactly_its_tests_with_its_message(
         f"skip:{s}": {
             "chain_set": [f"green lacks blue's chain(s) [{s}] (silent skip)"],
             f"progress[{s}]": [f"chain {s}: green has no progress row (silent skip)"],
-            **{f"counts[{e}@{s}]": [f"{e}@{s}: cannot compare: green does not index chain {s} (see chain_set)"]
-               for e in ENTITIES},
-            **{f"content[{e}@{s}]": [f"{e}@{s}: no sample (seed 0): green does not index chain {s} (see chain_set)"]
-               for e in ENTITIES},
-            **{f"golden[{g.id}]": [f"MISSING: green has no {g.entity} with id '{g.entity_id}'"]
-               for g in load_golden(golden).by_chain(s)},
+            **{
+                f"counts[{e}@{s}]": [f"{e}@{s}: cannot compare: green does not index chain {s} (see chain_set)"]
+                for e in ENTITIES
+            },
+            **{
+                f"content[{e}@{s}]": [f"{e}@{s}: no sample (seed 0): green does not index chain {s} (see chain_set)"]
+                for e in ENTITIES
+            },
+            **{
+                f"golden[{g.id}]": [f"MISSING: green has no {g.entity} with id '{g.entity_id}'"]
+                for g in load_golden(golden).by_chain(s)
+            },
         },
         f"extra:{x}": {  # parity: green-only data on a chain blue lacks is not the same data
             "chain_set": [f"green-only chain(s) [{x}]: parity needs the same chains (use expansion)"],
-            **{f"counts[{e}@{x}]": [f"{e}@{x}: cannot compare: blue does not index chain {x} (see chain_set)"]
-               for e in ENTITIES},
-            **{f"content[{e}@{x}]": [f"{e}@{x}: no sample (seed 0): blue does not index chain {x} (see chain_set)"]
-               for e in ENTITIES},
+            **{
+                f"counts[{e}@{x}]": [f"{e}@{x}: cannot compare: blue does not index chain {x} (see chain_set)"]
+                for e in ENTITIES
+            },
+            **{
+                f"content[{e}@{x}]": [f"{e}@{x}: no sample (seed 0): blue does not index chain {x} (see chain_set)"]
+                for e in ENTITIES
+            },
         },
         "schema-remove:Action.context": {
-            "schema[Action]": ["schema of Action: green is not a superset of blue: FIELD_REMOVED: Field "
-                               "Action.context was removed."],
+            "schema[Action]": [
+                "schema of Action: green is not a superset of blue: FIELD_REMOVED: Field Action.context was removed."
+            ],
         },
         "schema-nullable:NftTransfer.tokenId": {
-            "schema[NftTransfer]": ["schema of NftTransfer: green is not a superset of blue: FIELD_CHANGED_KIND: "
-                                    "Field NftTransfer.tokenId changed type from numeric! to numeric."],
+            "schema[NftTransfer]": [
+                "schema of NftTransfer: green is not a superset of blue: FIELD_CHANGED_KIND: "
+                "Field NftTransfer.tokenId changed type from numeric! to numeric."
+            ],
         },
         "enum-remove:LoanStatus.DEFAULTED": {
             "enums": ["enums: enum LoanStatus lost value(s) DEFAULTED"],
@@ -304,8 +373,10 @@ def test_each_fault_fails_exactly_its_tests_with_its_message(
     # the lagging chain: everything but progress and mode C compares at green's lower block, and passes
     for e in ("NftTransfer", "Erc1155Transfer"):
         n = sum(1 for r in rows(blue, e, LAG_CHAIN, "blockNumber").values() if int(r["blockNumber"]) <= lag)
-        assert got[f"counts[{e}@{LAG_CHAIN}]"]["verdict"] == \
-               f"{e}@{LAG_CHAIN} at block <= {lag}: {n} rows, fingerprints equal"
+        assert (
+            got[f"counts[{e}@{LAG_CHAIN}]"]["verdict"]
+            == f"{e}@{LAG_CHAIN} at block <= {lag}: {n} rows, fingerprints equal"
+        )
         assert got[f"content[{e}@{LAG_CHAIN}]"]["verdict"] == f"{e}@{LAG_CHAIN}: {n} sampled rows equal (seed 0)"
     assert f"(block {lag}): " in got[f"counts[Action@{LAG_CHAIN}]"]["verdict"]  # mode B: that block's timestamp
     assert got[f"counts[Action@{LAG_CHAIN}]"]["outcome"] == "passed"

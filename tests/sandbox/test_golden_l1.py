@@ -107,11 +107,11 @@ def test_capture_then_golden_checks_pass(world: dict[str, Any], golden_dir: Path
         assert golden_entity(e, by_id[e.entity_id], belt="green", endpoint="g").passed
 
 
-def test_green_missing_or_corrupted_entity_fails(world: dict[str, Any], golden_dir: Path,
-                                                tmp_path: Path) -> None:
+def test_green_missing_or_corrupted_entity_fails(world: dict[str, Any], golden_dir: Path, tmp_path: Path) -> None:
     e = load_golden(golden_dir).events[1]
-    green = index(world["chain"], tmp_path / "green.db", f"corrupt:NftTransfer@{CHAIN}:tokenId#1",
-                  f"drop:NftTransfer@{CHAIN}#0")
+    green = index(
+        world["chain"], tmp_path / "green.db", f"corrupt:NftTransfer@{CHAIN}:tokenId#1", f"drop:NftTransfer@{CHAIN}#0"
+    )
     rows = {r["id"]: r for r in hasura_rows(green, SCHEMA, "NftTransfer")}
     first = load_golden(golden_dir).events[0]
     assert first.entity_id not in rows
@@ -145,8 +145,16 @@ def test_empty_getlogs_is_a_gap(world: dict[str, Any], golden_dir: Path, proxy: 
         assert "[]" in v.message and url in v.message
     spec = parse_audits([{"chain": CHAIN, "address": NFT, "event": TRANSFER.describe(), "entity": "NftTransfer"}])[0]
     window = choose_windows(1, spec, cutoff=chains.head(world["chain"]))[0]
-    v = audit_window(spec, window, counts, len(world["rows"]), l1_witness=witnessed(counts),
-                     l1_endpoint=url, belt="green", belt_endpoint="g")
+    v = audit_window(
+        spec,
+        window,
+        counts,
+        len(world["rows"]),
+        l1_witness=witnessed(counts),
+        l1_endpoint=url,
+        belt="green",
+        belt_endpoint="g",
+    )
     assert not v.passed and "GAP" in v.message
 
 
@@ -158,18 +166,41 @@ def test_window_audit_catches_a_dropped_event(world: dict[str, Any], tmp_path: P
     rows = hasura_rows(green, SCHEMA, "NftTransfer")
     lost = world["rows"][dropped_index]
     assert lost["id"] not in {r["id"] for r in rows}
-    spec = parse_audits([{"chain": CHAIN, "address": NFT, "event": TRANSFER.describe(),
-                          "entity": "NftTransfer", "windows": 3, "width": 1000}])[0]
+    spec = parse_audits(
+        [
+            {
+                "chain": CHAIN,
+                "address": NFT,
+                "event": TRANSFER.describe(),
+                "entity": "NftTransfer",
+                "windows": 3,
+                "width": 1000,
+            }
+        ]
+    )[0]
     windows = choose_windows(42, spec, cutoff=head)
     with client(chain.rpc_url) as rpc:
-        counts = rpc.count_logs_many([LogQuery(p.addresses, p.event.topic0, w.from_block, w.to_block)
-                                      for w in windows for p in spec.pairs])
+        counts = rpc.count_logs_many(
+            [LogQuery(p.addresses, p.event.topic0, w.from_block, w.to_block) for w in windows for p in spec.pairs]
+        )
         assert rpc.round_trips == 1
     verdicts = []
     for w, n in zip(windows, counts, strict=True):
         belt_n = sum(1 for r in rows if w.from_block <= int(r["blockNumber"]) <= w.to_block)
-        verdicts.append(audit_window(spec, w, [n], belt_n, l1_witness=witnessed(counts), seed=42,
-                                     cutoff=head, l1_endpoint=rpc.endpoint, belt="green", belt_endpoint="g"))
+        verdicts.append(
+            audit_window(
+                spec,
+                w,
+                [n],
+                belt_n,
+                l1_witness=witnessed(counts),
+                seed=42,
+                cutoff=head,
+                l1_endpoint=rpc.endpoint,
+                belt="green",
+                belt_endpoint="g",
+            )
+        )
     failed = [v for v in verdicts if not v.passed]
     covering = [w for w in windows if w.from_block <= int(lost["blockNumber"]) <= w.to_block]
     assert len(failed) == len(covering) == 1, [v.message for v in verdicts]
@@ -185,8 +216,7 @@ def test_rpc_503_then_ok_is_retried(world: dict[str, Any], golden_dir: Path, pro
     assert all(golden_l1(e, probe.for_event(e), endpoint=probe.endpoint).passed for e in events)
 
 
-def test_rpc_always_503_fails_closed_with_redacted_url(world: dict[str, Any], golden_dir: Path,
-                                                      proxy: Any) -> None:
+def test_rpc_always_503_fails_closed_with_redacted_url(world: dict[str, Any], golden_dir: Path, proxy: Any) -> None:
     url = proxy("5xx") + "/?apikey=SeCrEt-api-key-42"
     events = load_golden(golden_dir).by_chain(CHAIN)
     with client(url, retries=2) as rpc, pytest.raises(RpcError) as err:
@@ -229,4 +259,3 @@ def test_reorg_fails_the_golden_check(tmp_path: Path) -> None:
         assert "no longer canonical" in v.message
     finally:
         chains.stop_chain(chain)
-

@@ -26,14 +26,30 @@ from tests.support import expand_spreads
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "hasura-envio"
 INTERNAL_TABLES = {
-    "raw_events", "dynamic_contract_registry", "event_sync_state", "persisted_state",
+    "raw_events",
+    "dynamic_contract_registry",
+    "event_sync_state",
+    "persisted_state",
     "end_of_block_range_scanned_data",
 }
-PUBLIC_AGGREGATES = frozenset({
-    "BondingCurve", "Bounty", "BountyClaim", "CurveDayData", "CurveHourData", "Deposit", "DepositVault",
-    "IssuanceTokenDayData", "IssuanceTokenHourData", "OraclePriceFM", "ProjectFee", "ProtocolFee", "Token",
-    "Transfer",
-})
+PUBLIC_AGGREGATES = frozenset(
+    {
+        "BondingCurve",
+        "Bounty",
+        "BountyClaim",
+        "CurveDayData",
+        "CurveHourData",
+        "Deposit",
+        "DepositVault",
+        "IssuanceTokenDayData",
+        "IssuanceTokenHourData",
+        "OraclePriceFM",
+        "ProjectFee",
+        "ProtocolFee",
+        "Token",
+        "Transfer",
+    }
+)
 
 
 def generated(input_name: str, **options: object) -> tuple[GraphQLSchema, set[str]]:
@@ -74,8 +90,16 @@ def compare(ours: GraphQLSchema, theirs: GraphQLSchema, tables: set[str]) -> lis
         if name not in theirs.query_type.fields:
             problems.append(f"extra root field {name}")
     for table in tables:
-        for suffix in ("", "_aggregate_fields", "_sum_fields", "_min_fields", "_max_fields", "_bool_exp",
-                       "_order_by", "_avg_fields"):
+        for suffix in (
+            "",
+            "_aggregate_fields",
+            "_sum_fields",
+            "_min_fields",
+            "_max_fields",
+            "_bool_exp",
+            "_order_by",
+            "_avg_fields",
+        ):
             t = theirs.type_map.get(table + suffix)
             if t is None:
                 if table + suffix in ours.type_map and suffix != "_bool_exp":
@@ -97,22 +121,35 @@ def test_admin_role_oracle_is_reproduced() -> None:
     assert internal == INTERNAL_TABLES  # exactly what is excluded, and nothing else
     assert compare(ours, theirs, tables) == []
     # the oracle's types for the served tables are all there (mutation/stream inputs aside)
-    skip = re.compile(r"_(insert_input|on_conflict|constraint|set_input|inc_input|updates|mutation_response|"
-                      r"stream_cursor\w*|pk_columns_input|update_column|obj_rel_insert_input|"
-                      r"arr_rel_insert_input)$")
+    skip = re.compile(
+        r"_(insert_input|on_conflict|constraint|set_input|inc_input|updates|mutation_response|"
+        r"stream_cursor\w*|pk_columns_input|update_column|obj_rel_insert_input|"
+        r"arr_rel_insert_input)$"
+    )
     missing = sorted(
-        n for n in theirs.type_map
-        if not n.startswith("__") and not skip.search(n) and n not in ours.type_map
+        n
+        for n in theirs.type_map
+        if not n.startswith("__")
+        and not skip.search(n)
+        and n not in ours.type_map
         and not any(n.startswith(t) for t in INTERNAL_TABLES)
-        and n not in ("mutation_root", "subscription_root", "cursor_ordering", "contract_type", "jsonb",
-                      "contract_type_comparison_exp", "jsonb_comparison_exp", "jsonb_cast_exp")
+        and n
+        not in (
+            "mutation_root",
+            "subscription_root",
+            "cursor_ordering",
+            "contract_type",
+            "jsonb",
+            "contract_type_comparison_exp",
+            "jsonb_comparison_exp",
+            "jsonb_cast_exp",
+        )
     )
     assert missing == []
 
 
 def test_public_role_oracle_aggregates_only_where_granted() -> None:
-    ours, tables = generated("public-role.envio-input.graphql", shape="public",
-                             aggregate_tables=PUBLIC_AGGREGATES)
+    ours, tables = generated("public-role.envio-input.graphql", shape="public", aggregate_tables=PUBLIC_AGGREGATES)
     theirs = oracle("public-role.hasura.graphql")
     assert compare(ours, theirs, tables) == []
     assert ours.query_type is not None
@@ -139,11 +176,20 @@ def test_newer_envio_shape_has_meta_and_no_aggregates() -> None:
 
 def test_schema_faults_remove_and_relax_a_field_everywhere() -> None:
     envio = parse_schema((Path(__file__).resolve().parents[2] / "schema.graphql").read_text())
-    sdl = hasura_sdl(envio, SdlOptions(removed=frozenset({("NftTransfer", "tokenId")}),
-                                       nullable=frozenset({("NftTransfer", "logIndex")})))
+    sdl = hasura_sdl(
+        envio,
+        SdlOptions(removed=frozenset({("NftTransfer", "tokenId")}), nullable=frozenset({("NftTransfer", "logIndex")})),
+    )
     s = build_schema(sdl)
-    for t in ("NftTransfer", "NftTransfer_bool_exp", "NftTransfer_order_by", "NftTransfer_sum_fields",
-              "NftTransfer_min_fields", "NftTransfer_max_fields", "NftTransfer_avg_fields"):
+    for t in (
+        "NftTransfer",
+        "NftTransfer_bool_exp",
+        "NftTransfer_order_by",
+        "NftTransfer_sum_fields",
+        "NftTransfer_min_fields",
+        "NftTransfer_max_fields",
+        "NftTransfer_avg_fields",
+    ):
         assert "tokenId" not in fields_of(s.type_map[t]), t
     assert "tokenId" not in s.type_map["NftTransfer_select_column"].values  # type: ignore[attr-defined]
     assert fields_of(s.type_map["NftTransfer"])["logIndex"] == "Int"

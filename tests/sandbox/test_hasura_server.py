@@ -34,17 +34,36 @@ def write_belt(path: Path) -> None:
     for chain in (1, 8453):
         for block in range(1, 11):
             for log in range(2):
-                rows.append((f"{chain}_{block}_{log}", chain, "0xc", "0x0", f"0x{block % 3}", block * 10 + log,
-                             int(log == 0), block, 1_700_000_000 + block, f"0xh{block}", log))
+                rows.append(
+                    (
+                        f"{chain}_{block}_{log}",
+                        chain,
+                        "0xc",
+                        "0x0",
+                        f"0x{block % 3}",
+                        block * 10 + log,
+                        int(log == 0),
+                        block,
+                        1_700_000_000 + block,
+                        f"0xh{block}",
+                        log,
+                    )
+                )
     db.executemany("INSERT INTO NftTransfer VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
-    db.executemany("INSERT INTO Loan VALUES (?,?,?,?,?,?,?,?,?,?,?)", [
-        ("1_1", 1, 1, "0xb", BIG, 5, "ACTIVE", 1, None, None, "0xh"),
-        ("1_2", 1, 2, "0xb", BIG, 5, "REPAID", 1, 9, None, "0xh"),
-    ])
-    db.executemany("INSERT INTO chain_metadata VALUES (?,?,?,?,?,?,?,?,?,?,?)", [
-        (8453, 0, None, 120, 1, 118, 110, 7, 40, 1, "2025-01-01T00:00:00+00:00"),
-        (1, 0, None, 100, 1, 100, 90, 5, 22, 1, None),
-    ])
+    db.executemany(
+        "INSERT INTO Loan VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        [
+            ("1_1", 1, 1, "0xb", BIG, 5, "ACTIVE", 1, None, None, "0xh"),
+            ("1_2", 1, 2, "0xb", BIG, 5, "REPAID", 1, 9, None, "0xh"),
+        ],
+    )
+    db.executemany(
+        "INSERT INTO chain_metadata VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        [
+            (8453, 0, None, 120, 1, 118, 110, 7, 40, 1, "2025-01-01T00:00:00+00:00"),
+            (1, 0, None, 100, 1, 100, 90, 5, 22, 1, None),
+        ],
+    )
     db.commit()
     db.close()
 
@@ -53,8 +72,9 @@ class Server:
     def __init__(self, config: ServerConfig) -> None:
         self.port = procs.free_port()
         self.url = f"http://127.0.0.1:{self.port}/v1/graphql"
-        self.server = uvicorn.Server(uvicorn.Config(create_app(config), host="127.0.0.1", port=self.port,
-                                                    log_level="warning", access_log=False))
+        self.server = uvicorn.Server(
+            uvicorn.Config(create_app(config), host="127.0.0.1", port=self.port, log_level="warning", access_log=False)
+        )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> Server:
@@ -86,10 +106,12 @@ def server(belt: Path) -> Iterator[Server]:
 
 
 def test_prior_system_snapshot_query_works_unchanged(server: Server) -> None:
-    q = ('query Snapshot { chain_metadata(order_by: {chain_id: asc}) { chain_id block_height '
-         'latest_processed_block } e0: NftTransfer_aggregate(where: {blockNumber: {_lte: "5"}}) '
-         '{ aggregate { count } } e1: Action_aggregate(where: {timestamp: {_lte: "1"}}) { aggregate { count } } '
-         'e2: Loan_aggregate { aggregate { count } } }')
+    q = (
+        "query Snapshot { chain_metadata(order_by: {chain_id: asc}) { chain_id block_height "
+        'latest_processed_block } e0: NftTransfer_aggregate(where: {blockNumber: {_lte: "5"}}) '
+        '{ aggregate { count } } e1: Action_aggregate(where: {timestamp: {_lte: "1"}}) { aggregate { count } } '
+        "e2: Loan_aggregate { aggregate { count } } }"
+    )
     data = server.query(q)["data"]
     assert data["chain_metadata"] == [
         {"chain_id": 1, "block_height": 100, "latest_processed_block": 90},
@@ -101,14 +123,19 @@ def test_prior_system_snapshot_query_works_unchanged(server: Server) -> None:
 
 
 def test_fingerprint_aggregates_are_exact_and_numerics_are_strings(server: Server) -> None:
-    q = ('{ a: NftTransfer_aggregate(where: {_and: [{chainId: {_eq: 8453}}, {blockNumber: {_lte: "9"}}]}) '
-         '{ aggregate { count sum { tokenId blockNumber chainId } min { blockNumber id } '
-         'max { blockNumber timestamp } d: count(columns: [to], distinct: true) } } '
-         'l: Loan_aggregate { aggregate { sum { amount } max { amount } } } }')
+    q = (
+        '{ a: NftTransfer_aggregate(where: {_and: [{chainId: {_eq: 8453}}, {blockNumber: {_lte: "9"}}]}) '
+        "{ aggregate { count sum { tokenId blockNumber chainId } min { blockNumber id } "
+        "max { blockNumber timestamp } d: count(columns: [to], distinct: true) } } "
+        "l: Loan_aggregate { aggregate { sum { amount } max { amount } } } }"
+    )
     agg = server.query(q)["data"]["a"]["aggregate"]
     assert agg["count"] == 18
-    assert agg["sum"] == {"tokenId": str(sum(b * 20 + 1 for b in range(1, 10))),
-                          "blockNumber": str(sum(range(1, 10)) * 2), "chainId": 8453 * 18}
+    assert agg["sum"] == {
+        "tokenId": str(sum(b * 20 + 1 for b in range(1, 10))),
+        "blockNumber": str(sum(range(1, 10)) * 2),
+        "chainId": 8453 * 18,
+    }
     assert agg["min"] == {"blockNumber": "1", "id": "8453_1_0"}
     assert agg["max"] == {"blockNumber": "9", "timestamp": "1700000009"}
     assert agg["d"] == 3
@@ -118,11 +145,13 @@ def test_fingerprint_aggregates_are_exact_and_numerics_are_strings(server: Serve
 
 
 def test_list_filters_order_limit_offset_and_by_pk(server: Server) -> None:
-    q = ('query($cut: numeric!) { NftTransfer(where: {chainId: {_in: [1]}, blockNumber: {_gt: $cut}, '
-         '_or: [{isMint: {_eq: true}}, {logIndex: {_eq: 1}, to: {_neq: "0x0"}}], _not: {id: {_like: "%_9_%"}}}, '
-         'order_by: [{blockNumber: desc}, {logIndex: asc}], limit: 3, offset: 1) { id blockNumber isMint } '
-         'NftTransfer_by_pk(id: "1_3_1") { id tokenId } nope: NftTransfer_by_pk(id: "x") { id } '
-         'Loan(where: {repaidAt: {_is_null: false}}) { id status repaidAt } }')
+    q = (
+        "query($cut: numeric!) { NftTransfer(where: {chainId: {_in: [1]}, blockNumber: {_gt: $cut}, "
+        '_or: [{isMint: {_eq: true}}, {logIndex: {_eq: 1}, to: {_neq: "0x0"}}], _not: {id: {_like: "%_9_%"}}}, '
+        "order_by: [{blockNumber: desc}, {logIndex: asc}], limit: 3, offset: 1) { id blockNumber isMint } "
+        'NftTransfer_by_pk(id: "1_3_1") { id tokenId } nope: NftTransfer_by_pk(id: "x") { id } '
+        "Loan(where: {repaidAt: {_is_null: false}}) { id status repaidAt } }"
+    )
     data = server.query(q, variables={"cut": "6"})["data"]
     assert data["NftTransfer"] == [
         {"id": "1_10_1", "blockNumber": "10", "isMint": False},
@@ -154,10 +183,13 @@ def test_introspection_lists_hasura_types(server: Server) -> None:
 
 
 def test_many_aliased_aggregates_in_one_request(server: Server) -> None:
-    parts = [f'a{i}_{c}: NftTransfer_aggregate(where: {{_and: [{{chainId: {{_eq: {c}}}}}, '
-             f'{{blockNumber: {{_lte: "{i % 10 + 1}"}}}}]}}) {{ aggregate {{ count sum {{ tokenId }} '
-             f'min {{ blockNumber }} max {{ blockNumber }} }} }}'
-             for i in range(300) for c in (1, 8453)]
+    parts = [
+        f"a{i}_{c}: NftTransfer_aggregate(where: {{_and: [{{chainId: {{_eq: {c}}}}}, "
+        f'{{blockNumber: {{_lte: "{i % 10 + 1}"}}}}]}}) {{ aggregate {{ count sum {{ tokenId }} '
+        f"min {{ blockNumber }} max {{ blockNumber }} }} }}"
+        for i in range(300)
+        for c in (1, 8453)
+    ]
     started = time.perf_counter()
     data = server.query("query Fingerprint { " + " ".join(parts) + " }")["data"]
     assert time.perf_counter() - started < 10
@@ -165,7 +197,7 @@ def test_many_aliased_aggregates_in_one_request(server: Server) -> None:
     assert data["a4_8453"]["aggregate"]["count"] == 10
     assert data["a4_8453"]["aggregate"]["max"] == {"blockNumber": "5"}
     # a conflicting duplicate alias is still refused in a large document
-    dup = [*parts[:100], parts[0].replace('_eq: 1}', '_eq: 8453}')]
+    dup = [*parts[:100], parts[0].replace("_eq: 1}", "_eq: 8453}")]
     errors = server.query("{ " + " ".join(dup) + " }")["errors"]
     assert "conflict" in errors[0]["message"]
 
@@ -183,20 +215,26 @@ def test_admin_secret_is_required_when_configured(belt: Path) -> None:
 def test_secret_with_public_shape_is_hasuras_unauthorized_role(belt: Path, shape: str) -> None:
     """HASURA_GRAPHQL_UNAUTHORIZED_ROLE: no header -> the public shape; the right secret -> admin (every
     table has `_aggregate`); a wrong secret -> access-denied, the secret never echoed."""
-    config = ServerConfig(belt, load_schema(SCHEMA), shape=shape, aggregate_tables=frozenset({"Loan"}),
-                          admin_secret="s3cret-xyz")
+    config = ServerConfig(
+        belt, load_schema(SCHEMA), shape=shape, aggregate_tables=frozenset({"Loan"}), admin_secret="s3cret-xyz"
+    )
     roots = "{ __schema { queryType { fields { name } } } }"
     with Server(config) as s:
         public = {f["name"] for f in s.query(roots)["data"]["__schema"]["queryType"]["fields"]}
-        admin = {f["name"] for f in s.query(roots, headers={"x-hasura-admin-secret": "s3cret-xyz"})[
-            "data"]["__schema"]["queryType"]["fields"]}
+        admin = {
+            f["name"]
+            for f in s.query(roots, headers={"x-hasura-admin-secret": "s3cret-xyz"})["data"]["__schema"]["queryType"][
+                "fields"
+            ]
+        }
         tables = {"NftTransfer", "Erc1155Transfer", "Action", "Loan", "chain_metadata"}
         assert {f"{t}_aggregate" for t in tables} <= admin
         assert "NftTransfer_aggregate" not in public and "chain_metadata_aggregate" not in public
         assert ("Loan_aggregate" in public) == (shape == "public")
         assert ("_meta" in admin) == ("_meta" in public) == (shape == "newer")
-        count = s.query("{ NftTransfer_aggregate { aggregate { count } } }",
-                        headers={"x-hasura-admin-secret": "s3cret-xyz"})
+        count = s.query(
+            "{ NftTransfer_aggregate { aggregate { count } } }", headers={"x-hasura-admin-secret": "s3cret-xyz"}
+        )
         assert count["data"]["NftTransfer_aggregate"]["aggregate"]["count"] == 40
         wrong = s.query(roots, headers={"x-hasura-admin-secret": "s3cret-xy"})
         assert wrong["errors"][0]["extensions"]["code"] == "access-denied" and "s3cret" not in str(wrong)
@@ -206,27 +244,45 @@ def test_secret_with_public_shape_is_hasuras_unauthorized_role(belt: Path, shape
 
 
 def test_public_and_newer_shapes(belt: Path) -> None:
-    with Server(ServerConfig(belt, load_schema(SCHEMA), shape="public",
-                             aggregate_tables=frozenset({"Loan"}))) as s:
+    with Server(ServerConfig(belt, load_schema(SCHEMA), shape="public", aggregate_tables=frozenset({"Loan"}))) as s:
         assert s.query("{ Loan_aggregate { aggregate { count } } }")["data"]["Loan_aggregate"]["aggregate"] == {
-            "count": 2}
+            "count": 2
+        }
         missing = s.query("{ NftTransfer_aggregate { aggregate { count } } }")["errors"][0]["message"]
         assert missing == "field 'NftTransfer_aggregate' not found in type: 'query_root'"
     with Server(ServerConfig(belt, load_schema(SCHEMA), shape="newer")) as s:
-        meta = s.query("{ _meta(order_by: {chainId: asc}) { chainId progressBlock sourceBlock bufferBlock "
-                       "eventsProcessed isReady readyAt } }")["data"]["_meta"]
+        meta = s.query(
+            "{ _meta(order_by: {chainId: asc}) { chainId progressBlock sourceBlock bufferBlock "
+            "eventsProcessed isReady readyAt } }"
+        )["data"]["_meta"]
         assert meta == [
-            {"chainId": 1, "progressBlock": 90, "sourceBlock": 100, "bufferBlock": 100, "eventsProcessed": 22,
-             "isReady": False, "readyAt": None},
-            {"chainId": 8453, "progressBlock": 110, "sourceBlock": 120, "bufferBlock": 118,
-             "eventsProcessed": 40, "isReady": True, "readyAt": "2025-01-01T00:00:00+00:00"},
+            {
+                "chainId": 1,
+                "progressBlock": 90,
+                "sourceBlock": 100,
+                "bufferBlock": 100,
+                "eventsProcessed": 22,
+                "isReady": False,
+                "readyAt": None,
+            },
+            {
+                "chainId": 8453,
+                "progressBlock": 110,
+                "sourceBlock": 120,
+                "bufferBlock": 118,
+                "eventsProcessed": 40,
+                "isReady": True,
+                "readyAt": "2025-01-01T00:00:00+00:00",
+            },
         ]
         assert "errors" in s.query("{ chain_metadata_by_pk(chain_id: 1) { chain_id } }")
 
 
 def test_faults_schema_remove_nullable_slow(belt: Path) -> None:
-    faults = tuple(parse_fault(f) for f in ("schema-remove:NftTransfer.tokenId",
-                                            "schema-nullable:NftTransfer.logIndex", "slow:0.3"))
+    faults = tuple(
+        parse_fault(f)
+        for f in ("schema-remove:NftTransfer.tokenId", "schema-nullable:NftTransfer.logIndex", "slow:0.3")
+    )
     with Server(ServerConfig(belt, load_schema(SCHEMA), faults=faults)) as s:
         started = time.perf_counter()
         body = s.query("{ NftTransfer(limit: 1) { tokenId } }")
@@ -241,8 +297,21 @@ def test_faults_schema_remove_nullable_slow(belt: Path) -> None:
 def test_cli_process_http5xx_and_healthz(belt: Path, tmp_path: Path) -> None:
     port = procs.free_port()
     env = {**os.environ, "BG_TEST_SECRET": "xyz"}
-    argv = [sys.executable, "-m", "belt_gate.sandbox.hasura", "--db", str(belt), "--schema", str(SCHEMA),
-            "--port", str(port), "--fault", "http5xx", "--admin-secret-env", "BG_TEST_SECRET"]
+    argv = [
+        sys.executable,
+        "-m",
+        "belt_gate.sandbox.hasura",
+        "--db",
+        str(belt),
+        "--schema",
+        str(SCHEMA),
+        "--port",
+        str(port),
+        "--fault",
+        "http5xx",
+        "--admin-secret-env",
+        "BG_TEST_SECRET",
+    ]
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         procs.wait_for_port(port, pid=proc.pid, timeout=20, what="sandbox hasura")
@@ -253,7 +322,6 @@ def test_cli_process_http5xx_and_healthz(belt: Path, tmp_path: Path) -> None:
         proc.terminate()
         out, _ = proc.communicate(timeout=10)
     assert b"xyz" not in out
-    bad = subprocess.run([*argv[:-4], "--fault", "drop:NftTransfer@1"], capture_output=True, text=True,
-                         timeout=30)
+    bad = subprocess.run([*argv[:-4], "--fault", "drop:NftTransfer@1"], capture_output=True, text=True, timeout=30)
     assert bad.returncode == 2
     assert bad.stderr.count("\n") == 1 and "does not apply" in bad.stderr

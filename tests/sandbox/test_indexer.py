@@ -65,8 +65,11 @@ def clean(chain: Chain, tmp_path_factory: pytest.TempPathFactory) -> dict[str, d
 
 def nth_id(clean: dict[str, dict[str, dict[str, Any]]], entity: str, n: int) -> str:
     """The id of the n-th (0-based) event of an entity, in chain order."""
-    order = {"NftTransfer": ("blockNumber", "logIndex"), "Erc1155Transfer": ("blockNumber", "logIndex"),
-             "Loan": ("loanId",)}
+    order = {
+        "NftTransfer": ("blockNumber", "logIndex"),
+        "Erc1155Transfer": ("blockNumber", "logIndex"),
+        "Loan": ("loanId",),
+    }
     if entity == "Action":
         key = lambda r: (r["timestamp"], int(r["id"].rsplit("_", 1)[1]))  # noqa: E731 (one block per ts)
     else:
@@ -106,10 +109,16 @@ def test_chain_metadata_is_envio_shaped(chain: Chain, tmp_path: Path) -> None:
     head = chains.head(chain)
     head_ts = int(chains.block(chain, head)["timestamp"], 16)
     assert m == {
-        "chain_id": CHAIN, "start_block": 0, "end_block": None, "block_height": head,
+        "chain_id": CHAIN,
+        "start_block": 0,
+        "end_block": None,
+        "block_height": head,
         "first_event_block_number": 2,  # block 1 holds the deployments, traffic starts in block 2
-        "latest_fetched_block_number": head, "latest_processed_block": head, "num_batches_fetched": 1,
-        "num_events_processed": m["num_events_processed"], "is_hyper_sync": 0,
+        "latest_fetched_block_number": head,
+        "latest_processed_block": head,
+        "num_batches_fetched": 1,
+        "num_events_processed": m["num_events_processed"],
+        "is_hyper_sync": 0,
         "timestamp_caught_up_to_head_or_endblock": iso_utc(head_ts),
     }
     logs = chains.rpc(chain.rpc_url, "eth_getLogs", {"fromBlock": "0x0", "toBlock": hex(head)})
@@ -117,8 +126,9 @@ def test_chain_metadata_is_envio_shaped(chain: Chain, tmp_path: Path) -> None:
     assert iso_utc(chains.GENESIS_TIMESTAMP) == "2023-11-14T22:13:20+00:00"
 
 
-def test_incremental_runs_equal_one_run(chain: Chain, tmp_path: Path,
-                                        clean: dict[str, dict[str, dict[str, Any]]]) -> None:
+def test_incremental_runs_equal_one_run(
+    chain: Chain, tmp_path: Path, clean: dict[str, dict[str, dict[str, Any]]]
+) -> None:
     db = connect(tmp_path / "inc.db")
     first = index_chain(db, SCHEMA, chain_id=CHAIN, rpc_url=chain.rpc_url, to_block=5, batch=2)
     assert (first.from_block, first.to_block, first.batches) == (0, 5, 3)
@@ -133,8 +143,9 @@ def test_incremental_runs_equal_one_run(chain: Chain, tmp_path: Path,
 
 
 @pytest.mark.parametrize("entity", ENTITIES)
-def test_drop_fault_removes_the_nth_event(chain: Chain, tmp_path: Path, entity: str,
-                                          clean: dict[str, dict[str, dict[str, Any]]]) -> None:
+def test_drop_fault_removes_the_nth_event(
+    chain: Chain, tmp_path: Path, entity: str, clean: dict[str, dict[str, dict[str, Any]]]
+) -> None:
     db = run(tmp_path, chain, faults=[f"drop:{entity}@{CHAIN}#3"])
     got = rows(db, entity)
     missing = set(clean[entity]) - set(got)
@@ -142,8 +153,9 @@ def test_drop_fault_removes_the_nth_event(chain: Chain, tmp_path: Path, entity: 
     assert len(got) == len(clean[entity]) - 1
 
 
-def test_dup_fault_doubles_the_nth_event(chain: Chain, tmp_path: Path,
-                                         clean: dict[str, dict[str, dict[str, Any]]]) -> None:
+def test_dup_fault_doubles_the_nth_event(
+    chain: Chain, tmp_path: Path, clean: dict[str, dict[str, dict[str, Any]]]
+) -> None:
     db = run(tmp_path, chain, faults=[f"dup:Erc1155Transfer@{CHAIN}"])  # default N = 1
     got = rows(db, "Erc1155Transfer")
     target = nth_id(clean, "Erc1155Transfer", 1)
@@ -151,10 +163,13 @@ def test_dup_fault_doubles_the_nth_event(chain: Chain, tmp_path: Path,
     assert {**got[f"{target}-dup"], "id": target} == clean["Erc1155Transfer"][target]
 
 
-@pytest.mark.parametrize(("entity", "field"), [("NftTransfer", "tokenId"), ("Action", "actionType"),
-                                               ("Loan", "amount"), ("NftTransfer", "isMint")])
-def test_corrupt_fault_changes_one_field(chain: Chain, tmp_path: Path, entity: str, field: str,
-                                         clean: dict[str, dict[str, dict[str, Any]]]) -> None:
+@pytest.mark.parametrize(
+    ("entity", "field"),
+    [("NftTransfer", "tokenId"), ("Action", "actionType"), ("Loan", "amount"), ("NftTransfer", "isMint")],
+)
+def test_corrupt_fault_changes_one_field(
+    chain: Chain, tmp_path: Path, entity: str, field: str, clean: dict[str, dict[str, dict[str, Any]]]
+) -> None:
     db = run(tmp_path, chain, faults=[f"corrupt:{entity}@{CHAIN}:{field}#0"])
     got = rows(db, entity)
     target = nth_id(clean, entity, 0)
@@ -169,8 +184,9 @@ def test_corrupt_fault_changes_one_field(chain: Chain, tmp_path: Path, entity: s
         assert after == before.lower()
 
 
-def test_fault_for_another_chain_changes_nothing(chain: Chain, tmp_path: Path,
-                                                 clean: dict[str, dict[str, dict[str, Any]]]) -> None:
+def test_fault_for_another_chain_changes_nothing(
+    chain: Chain, tmp_path: Path, clean: dict[str, dict[str, dict[str, Any]]]
+) -> None:
     db = run(tmp_path, chain, faults=["drop:NftTransfer@1", "lag:8453=3", "skip:10", "rpc-empty:10"])
     assert {e: rows(db, e) for e in ENTITIES} == clean
     assert meta(db)["latest_processed_block"] == chains.head(chain)
@@ -181,8 +197,9 @@ def test_corrupt_unknown_field_is_refused(chain: Chain, tmp_path: Path) -> None:
         run(tmp_path, chain, faults=[f"corrupt:Loan@{CHAIN}:nope"])
 
 
-def test_lag_fault_stops_at_block_and_says_so(chain: Chain, tmp_path: Path,
-                                              clean: dict[str, dict[str, dict[str, Any]]]) -> None:
+def test_lag_fault_stops_at_block_and_says_so(
+    chain: Chain, tmp_path: Path, clean: dict[str, dict[str, dict[str, Any]]]
+) -> None:
     db = run(tmp_path, chain, faults=[f"lag:{CHAIN}=4"])
     m = meta(db)
     assert m["latest_processed_block"] == 4 and m["latest_fetched_block_number"] == 4
@@ -196,8 +213,9 @@ def test_lag_fault_stops_at_block_and_says_so(chain: Chain, tmp_path: Path,
     assert meta(db)["latest_processed_block"] == 4
 
 
-def test_faults_count_across_incremental_runs(chain: Chain, tmp_path: Path,
-                                              clean: dict[str, dict[str, dict[str, Any]]]) -> None:
+def test_faults_count_across_incremental_runs(
+    chain: Chain, tmp_path: Path, clean: dict[str, dict[str, dict[str, Any]]]
+) -> None:
     target = nth_id(clean, "Action", 30)
     db = connect(tmp_path / "inc.db")
     faults = [f"drop:Action@{CHAIN}#30"]
@@ -208,7 +226,11 @@ def test_faults_count_across_incremental_runs(chain: Chain, tmp_path: Path,
 
 def test_chain_set_applies_skip_and_extra() -> None:
     assert chain_set([1, 10, 8453, 42161], ["skip:10", "extra:80094"], [1, 10, 8453, 42161, 80094]) == [
-        1, 8453, 42161, 80094]
+        1,
+        8453,
+        42161,
+        80094,
+    ]
     assert chain_set([1, 10], ["extra:999"], [1, 10]) == [1, 10]
 
 
@@ -221,8 +243,12 @@ def test_wrong_chain_is_refused(chain: Chain, tmp_path: Path) -> None:
 def test_follow_indexes_new_blocks_until_stopped(tmp_path: Path) -> None:
     c = chains.start_chain(1, run_dir=tmp_path)
     stop = threading.Event()
-    worker = threading.Thread(target=follow, args=(tmp_path / "f.db", SCHEMA, {1: c.rpc_url}, [], stop),
-                              kwargs={"interval": 0.05}, daemon=True)
+    worker = threading.Thread(
+        target=follow,
+        args=(tmp_path / "f.db", SCHEMA, {1: c.rpc_url}, [], stop),
+        kwargs={"interval": 0.05},
+        daemon=True,
+    )
     try:
         chains.deploy(c)
         traffic.traffic(c, 5)
@@ -241,7 +267,8 @@ def test_follow_indexes_new_blocks_until_stopped(tmp_path: Path) -> None:
             deadline = time.monotonic() + 15
             while processed() != target:
                 assert time.monotonic() < deadline, (
-                    f"follow did not reach block {target}: {processed()} (follower alive: {worker.is_alive()})")
+                    f"follow did not reach block {target}: {processed()} (follower alive: {worker.is_alive()})"
+                )
                 time.sleep(0.02)
             traffic.more_traffic(c, 2)
         stop.set()
@@ -254,11 +281,15 @@ def test_follow_indexes_new_blocks_until_stopped(tmp_path: Path) -> None:
         chains.stop_chain(c)
 
 
-def test_entity_events_count_the_logs(chain: Chain, tmp_path: Path,
-                                      clean: dict[str, dict[str, dict[str, Any]]]) -> None:
+def test_entity_events_count_the_logs(
+    chain: Chain, tmp_path: Path, clean: dict[str, dict[str, dict[str, Any]]]
+) -> None:
     for entity, (address, topic0) in ENTITY_EVENTS.items():
-        logs = chains.rpc(chain.rpc_url, "eth_getLogs",
-                          {"fromBlock": "0x0", "toBlock": "latest", "address": address, "topics": [topic0]})
+        logs = chains.rpc(
+            chain.rpc_url,
+            "eth_getLogs",
+            {"fromBlock": "0x0", "toBlock": "latest", "address": address, "topics": [topic0]},
+        )
         assert len(logs) == len(clean[entity]), entity
 
 

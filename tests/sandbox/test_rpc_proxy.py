@@ -24,8 +24,11 @@ pytestmark = pytest.mark.sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = load_schema(ROOT / "schema.graphql")
-LOGS_FILTER: dict[str, Any] = {"fromBlock": 0, "toBlock": "latest",
-                               "address": Web3.to_checksum_address(CONTRACTS["SandboxNFT"])}
+LOGS_FILTER: dict[str, Any] = {
+    "fromBlock": 0,
+    "toBlock": "latest",
+    "address": Web3.to_checksum_address(CONTRACTS["SandboxNFT"]),
+}
 
 
 @pytest.fixture(scope="module")

@@ -47,10 +47,13 @@ def gql_errors(url: str, query: str) -> list[dict[str, Any]]:
 
 
 def metadata(url: str) -> dict[int, dict[str, Any]]:
-    data = gql(url, "{ chain_metadata(order_by: {chain_id: asc}) { chain_id start_block block_height "
-                    "latest_processed_block latest_fetched_block_number num_events_processed "
-                    "first_event_block_number num_batches_fetched is_hyper_sync "
-                    "timestamp_caught_up_to_head_or_endblock } }")
+    data = gql(
+        url,
+        "{ chain_metadata(order_by: {chain_id: asc}) { chain_id start_block block_height "
+        "latest_processed_block latest_fetched_block_number num_events_processed "
+        "first_event_block_number num_batches_fetched is_hyper_sync "
+        "timestamp_caught_up_to_head_or_endblock } }",
+    )
     return {int(r["chain_id"]): r for r in data["chain_metadata"]}
 
 
@@ -76,8 +79,11 @@ def poll(check: Callable[[], bool], *, timeout: float = 30.0, what: str = "condi
 
 
 def get_logs(url: str, chain_id: int) -> Any:
-    return chainlib.rpc(url, "eth_getLogs", {"fromBlock": "0x0", "toBlock": "latest",
-                                             "address": sorted(set(EMITTER.values())), "topics": [list(TOPICS)]})
+    return chainlib.rpc(
+        url,
+        "eth_getLogs",
+        {"fromBlock": "0x0", "toBlock": "latest", "address": sorted(set(EMITTER.values())), "topics": [list(TOPICS)]},
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -124,19 +130,29 @@ def test_alias_points_at_blue(world: WorldState) -> None:
 def test_list_by_pk_aggregate_and_introspection(world: WorldState, through: str) -> None:
     url = world.summary()[through]
     chain = 1
-    listed = gql(url, """query { NftTransfer(where: {chainId: {_eq: 1}, blockNumber: {_lte: "8"}},
+    listed = gql(
+        url,
+        """query { NftTransfer(where: {chainId: {_eq: 1}, blockNumber: {_lte: "8"}},
                           order_by: [{blockNumber: asc}, {logIndex: asc}], limit: 500) {
-                          id tokenId blockNumber isMint from } }""")["NftTransfer"]
+                          id tokenId blockNumber isMint from } }""",
+    )["NftTransfer"]
     assert listed and all(int(r["blockNumber"]) <= 8 for r in listed)
     assert isinstance(listed[0]["tokenId"], str)  # numerics as strings, as Hasura does
-    page = gql(url, '{ NftTransfer(where: {chainId: {_eq: 1}, blockNumber: {_lte: "8"}}, '
-                    'order_by: [{blockNumber: asc}, {logIndex: asc}], limit: 2, offset: 1) { id } }')["NftTransfer"]
+    page = gql(
+        url,
+        '{ NftTransfer(where: {chainId: {_eq: 1}, blockNumber: {_lte: "8"}}, '
+        "order_by: [{blockNumber: asc}, {logIndex: asc}], limit: 2, offset: 1) { id } }",
+    )["NftTransfer"]
     assert [r["id"] for r in page] == [r["id"] for r in listed[1:3]]
-    one = gql(url, "query($id: String!) { NftTransfer_by_pk(id: $id) { id tokenId } }",
-              {"id": listed[0]["id"]})["NftTransfer_by_pk"]
+    one = gql(url, "query($id: String!) { NftTransfer_by_pk(id: $id) { id tokenId } }", {"id": listed[0]["id"]})[
+        "NftTransfer_by_pk"
+    ]
     assert one == {"id": listed[0]["id"], "tokenId": listed[0]["tokenId"]}
-    agg = gql(url, """{ NftTransfer_aggregate(where: {chainId: {_eq: 1}, blockNumber: {_lte: "8"}}) {
-                        aggregate { count sum { tokenId } min { blockNumber } max { blockNumber } } } }""")
+    agg = gql(
+        url,
+        """{ NftTransfer_aggregate(where: {chainId: {_eq: 1}, blockNumber: {_lte: "8"}}) {
+                        aggregate { count sum { tokenId } min { blockNumber } max { blockNumber } } } }""",
+    )
     a = agg["NftTransfer_aggregate"]["aggregate"]
     assert a["count"] == len(listed)
     assert int(a["sum"]["tokenId"]) == sum(int(r["tokenId"]) for r in listed)
@@ -151,10 +167,12 @@ def test_list_by_pk_aggregate_and_introspection(world: WorldState, through: str)
 
 
 def test_prior_system_snapshot_query_works_unchanged(world: WorldState) -> None:
-    query = ('query Snapshot { chain_metadata(order_by: {chain_id: asc}) { chain_id block_height '
-             'latest_processed_block } e0: NftTransfer_aggregate(where: {blockNumber: {_lte: "10"}}) '
-             '{ aggregate { count } } e1: Action_aggregate(where: {timestamp: {_lte: "1700000100"}}) '
-             '{ aggregate { count } } e2: Loan_aggregate { aggregate { count } } }')
+    query = (
+        "query Snapshot { chain_metadata(order_by: {chain_id: asc}) { chain_id block_height "
+        'latest_processed_block } e0: NftTransfer_aggregate(where: {blockNumber: {_lte: "10"}}) '
+        '{ aggregate { count } } e1: Action_aggregate(where: {timestamp: {_lte: "1700000100"}}) '
+        "{ aggregate { count } } e2: Loan_aggregate { aggregate { count } } }"
+    )
     data = gql(world.summary()["alias"], query)
     assert [int(r["chain_id"]) for r in data["chain_metadata"]] == BLUE
     assert all(int(data[k]["aggregate"]["count"]) >= 0 for k in ("e0", "e1", "e2"))
@@ -207,8 +225,10 @@ def test_belts_follow_new_blocks(world_b: WorldState) -> None:
     head = chainlib.head(chain)
     for name in ("blue", "green"):
         url = world_b.belts[name].url
-        poll(lambda url=url: int(metadata(url)[1]["latest_processed_block"]) == head,  # type: ignore[misc]
-             what=f"{name} following chain 1 to block {head}")
+        poll(
+            lambda url=url: int(metadata(url)[1]["latest_processed_block"]) == head,  # type: ignore[misc]
+            what=f"{name} following chain 1 to block {head}",
+        )
     assert len(ids(world_b.belts["green"].url, "NftTransfer", 1)) > before
     assert ids(world_b.belts["blue"].url, "NftTransfer", 1) == ids(world_b.belts["green"].url, "NftTransfer", 1)
 
@@ -217,8 +237,14 @@ def test_belts_follow_new_blocks(world_b: WorldState) -> None:
 # faults, each visible through the API or the RPC
 
 DATA_FAULTS = (
-    "drop:NftTransfer@1", "dup:Erc1155Transfer@10", "corrupt:Loan@8453:amount", "lag:42161=5",
-    "skip:7777777", "extra:80094", "schema-remove:Action.context", "schema-nullable:NftTransfer.tokenId",
+    "drop:NftTransfer@1",
+    "dup:Erc1155Transfer@10",
+    "corrupt:Loan@8453:amount",
+    "lag:42161=5",
+    "skip:7777777",
+    "extra:80094",
+    "schema-remove:Action.context",
+    "schema-nullable:NftTransfer.tokenId",
     "enum-remove:LoanStatus.DEFAULTED",
 )
 
@@ -330,8 +356,7 @@ def cli(*args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
 
 def test_cli_up_status_down(tmp_path: Path) -> None:
     state_dir = str(tmp_path / "cli-world")
-    up = cli("sandbox", "up", "--json", "--state-dir", state_dir, "--events", "6",
-             "--fault", "green:rpc-empty:42161")
+    up = cli("sandbox", "up", "--json", "--state-dir", state_dir, "--events", "6", "--fault", "green:rpc-empty:42161")
     try:
         assert up.returncode == 0, up.stderr
         urls = json.loads(up.stdout)  # exactly one JSON object
@@ -346,8 +371,9 @@ def test_cli_up_status_down(tmp_path: Path) -> None:
         status = cli("sandbox", "status", "--json", "--state-dir", state_dir)
         assert status.returncode == 0, status.stderr
         again = json.loads(status.stdout)
-        assert {k: again[k] for k in ("blue", "green", "alias", "admin", "rpc")} == \
-               {k: urls[k] for k in ("blue", "green", "alias", "admin", "rpc")}
+        assert {k: again[k] for k in ("blue", "green", "alias", "admin", "rpc")} == {
+            k: urls[k] for k in ("blue", "green", "alias", "admin", "rpc")
+        }
         human = cli("sandbox", "status", "--state-dir", state_dir)
         assert human.returncode == 0 and urls["alias"] in human.stdout and urls["admin"] in human.stdout
 
@@ -370,20 +396,24 @@ def test_cli_up_status_down(tmp_path: Path) -> None:
     assert "no sandbox world" in gone.stderr
 
 
-@pytest.mark.parametrize("args", [
-    [],
-    ["sandbox"],
-    ["sandbox", "sideways"],
-    ["sandbox", "up", "--events", "0"],
-    ["sandbox", "up", "--events", "many"],
-    ["sandbox", "up", "--chains", "1,x"],
-    ["sandbox", "up", "--fault", "green:nope"],
-    ["sandbox", "up", "--fault", "red:skip:1"],
-    ["sandbox", "up", "--fault", "green:skip:999"],
-    ["sandbox", "up", "--fault", "green:drop:Nope@1"],
-    ["sandbox", "up", "--fault", "blue:corrupt:Loan@1:nofield"],
-    ["demo", "--bogus"],
-], ids=lambda a: " ".join(a) or "nothing")
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["sandbox"],
+        ["sandbox", "sideways"],
+        ["sandbox", "up", "--events", "0"],
+        ["sandbox", "up", "--events", "many"],
+        ["sandbox", "up", "--chains", "1,x"],
+        ["sandbox", "up", "--fault", "green:nope"],
+        ["sandbox", "up", "--fault", "red:skip:1"],
+        ["sandbox", "up", "--fault", "green:skip:999"],
+        ["sandbox", "up", "--fault", "green:drop:Nope@1"],
+        ["sandbox", "up", "--fault", "blue:corrupt:Loan@1:nofield"],
+        ["demo", "--bogus"],
+    ],
+    ids=lambda a: " ".join(a) or "nothing",
+)
 def test_cli_bad_options_give_one_line(tmp_path: Path, args: list[str]) -> None:
     extra = ["--state-dir", str(tmp_path)] if args[:2] in (["sandbox", "up"], ["demo"]) else []
     result = cli(*args, *extra, timeout=30)

@@ -22,29 +22,40 @@ def spec(**over: object) -> AuditSpec:
 
 
 def test_parse_and_ids() -> None:
-    specs = parse_audits([
-        {"chain": 8453, "address": NFT, "event": TRANSFER, "entity": "NftTransfer", "windows": 2},
-        {"chain": 8453, "address": ["0x" + "22" * 20], "event": TRANSFER, "entity": "NftTransfer", "windows": 2},
-        {"chain": 1, "address": NFT, "event": TRANSFER, "entity": "NftTransfer"},
-    ])
+    specs = parse_audits(
+        [
+            {"chain": 8453, "address": NFT, "event": TRANSFER, "entity": "NftTransfer", "windows": 2},
+            {"chain": 8453, "address": ["0x" + "22" * 20], "event": TRANSFER, "entity": "NftTransfer", "windows": 2},
+            {"chain": 1, "address": NFT, "event": TRANSFER, "entity": "NftTransfer"},
+        ]
+    )
     assert [(s.chain, s.entity, len(s.pairs)) for s in specs] == [(1, "NftTransfer", 1), (8453, "NftTransfer", 2)]
-    assert audit_ids(specs) == [(1, "NftTransfer#w0"), (1, "NftTransfer#w1"), (1, "NftTransfer#w2"),
-                                (8453, "NftTransfer#w0"), (8453, "NftTransfer#w1")]
+    assert audit_ids(specs) == [
+        (1, "NftTransfer#w0"),
+        (1, "NftTransfer#w1"),
+        (1, "NftTransfer#w2"),
+        (8453, "NftTransfer#w0"),
+        (8453, "NftTransfer#w1"),
+    ]
 
 
 @pytest.mark.parametrize(
     ("over", "message"),
-    [({"chain": "x"}, "chain must be an integer"), ({"address": "0x12"}, "address must be"),
-     ({"event": "nope"}, "event: not an event signature"), ({"entity": "9x"}, "entity must be"),
-     ({"windows": 0}, "windows must be an integer >= 1"), ({"colour": 1}, "unknown key 'colour'")],
+    [
+        ({"chain": "x"}, "chain must be an integer"),
+        ({"address": "0x12"}, "address must be"),
+        ({"event": "nope"}, "event: not an event signature"),
+        ({"entity": "9x"}, "entity must be"),
+        ({"windows": 0}, "windows must be an integer >= 1"),
+        ({"colour": 1}, "unknown key 'colour'"),
+    ],
 )
 def test_parse_errors(over: dict[str, object], message: str) -> None:
     with pytest.raises(SettingsError, match=message):
         spec(**over)
 
 
-@given(st.integers(0, 2**32), st.integers(0, 10**7), st.integers(0, 10**7), st.integers(1, 8),
-       st.integers(1, 5000))
+@given(st.integers(0, 2**32), st.integers(0, 10**7), st.integers(0, 10**7), st.integers(1, 8), st.integers(1, 5000))
 def test_windows_deterministic_and_below_cutoff(seed: int, start: int, span: int, k: int, width: int) -> None:
     cutoff = start + span
     a = choose_windows(seed, 8453, "NftTransfer", cutoff=cutoff, start_block=start, k=k, width=width)

@@ -26,8 +26,14 @@ ADDR = "0x5fbdb2315678afecb367f032d93f642f64180aa3"
 
 def entry(**over: object) -> dict[str, object]:
     e: dict[str, object] = {
-        "tx_hash": TX, "log_index": 7, "block_number": 12, "block_hash": BH, "address": ADDR,
-        "event": TRANSFER, "entity": "NftTransfer", "entity_id": "8453_12_7",
+        "tx_hash": TX,
+        "log_index": 7,
+        "block_number": 12,
+        "block_hash": BH,
+        "address": ADDR,
+        "event": TRANSFER,
+        "entity": "NftTransfer",
+        "entity_id": "8453_12_7",
         "fields": {"tokenId": "340282366920938463463374607431768211456", "isMint": True, "chainId": 8453},
     }
     e.update(over)
@@ -99,8 +105,15 @@ def test_duplicate_log_is_refused(tmp_path: Path) -> None:
 def test_unquoted_hex_in_yaml_is_caught() -> None:
     text = f"chain: 8453\nevents:\n- tx_hash: {TX}\n"
     with pytest.raises(SettingsError, match="tx_hash must be a quoted string"):
-        parse_fixture(text + "  log_index: 0\n  block_number: 1\n  block_hash: '" + BH + "'\n  address: '"
-                      + ADDR + "'\n  event: 'E()'\n  entity: E\n  entity_id: '1'\n  fields: {a: 1}\n", "f.yaml")
+        parse_fixture(
+            text
+            + "  log_index: 0\n  block_number: 1\n  block_hash: '"
+            + BH
+            + "'\n  address: '"
+            + ADDR
+            + "'\n  event: 'E()'\n  entity: E\n  entity_id: '1'\n  fields: {a: 1}\n",
+            "f.yaml",
+        )
 
 
 def test_missing_folder() -> None:
@@ -113,19 +126,26 @@ def test_dump_round_trips() -> None:
     events = parse_fixture(fixture(entry(), entry(log_index=1, note="second")), "in.yaml")
     again = parse_fixture(dump_fixture(events), "out.yaml")
     assert [(e.tx_hash, e.log_index, dict(e.fields), e.note) for e in again] == [
-        (e.tx_hash, e.log_index, dict(e.fields), e.note) for e in events]
+        (e.tx_hash, e.log_index, dict(e.fields), e.note) for e in events
+    ]
 
 
 def test_event_signatures_and_fragments() -> None:
     e = parse_event(TRANSFER)
     assert e.topic0 == "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"
     assert parse_event("event Loan(uint id, address indexed who)").signature == "Loan(uint256,address)"
-    frag = {"type": "event", "name": "TransferSingle", "anonymous": False, "inputs": [
-        {"name": "operator", "type": "address", "indexed": True},
-        {"name": "from", "type": "address", "indexed": True},
-        {"name": "to", "type": "address", "indexed": True},
-        {"name": "id", "type": "uint256", "indexed": False},
-        {"name": "value", "type": "uint256", "indexed": False}]}
+    frag = {
+        "type": "event",
+        "name": "TransferSingle",
+        "anonymous": False,
+        "inputs": [
+            {"name": "operator", "type": "address", "indexed": True},
+            {"name": "from", "type": "address", "indexed": True},
+            {"name": "to", "type": "address", "indexed": True},
+            {"name": "id", "type": "uint256", "indexed": False},
+            {"name": "value", "type": "uint256", "indexed": False},
+        ],
+    }
     assert parse_event(frag).signature == "TransferSingle(address,address,address,uint256,uint256)"
     with pytest.raises(ValueError, match="more than 4 topics"):
         parse_event("E(uint8 indexed a, uint8 indexed b, uint8 indexed c, uint8 indexed d)")
@@ -135,8 +155,7 @@ def test_decode_log() -> None:
     e = parse_event(TRANSFER)
     to = "0x" + "00" * 12 + "70997970c51812dc3a010c7d01b50e0d17dc79c8"
     got = e.decode([e.topic0 or "", "0x" + "00" * 32, to, "0x" + f"{2**255:064x}"], "0x")
-    assert got == {"from": "0x" + "00" * 20, "to": "0x70997970c51812dc3a010c7d01b50e0d17dc79c8",
-                   "tokenId": 2**255}
+    assert got == {"from": "0x" + "00" * 20, "to": "0x70997970c51812dc3a010c7d01b50e0d17dc79c8", "tokenId": 2**255}
     with pytest.raises(ValueError, match="topics"):
         e.decode([e.topic0 or ""], "0x")
 

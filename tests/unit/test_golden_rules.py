@@ -22,24 +22,35 @@ EP = "http://127.0.0.1:8545/"
 
 
 def golden() -> GoldenEvent:
-    text = yaml.safe_dump({"chain": 8453, "events": [{
-        "tx_hash": TX, "log_index": 3, "block_number": 12, "block_hash": BH, "address": ADDR,
-        "event": TRANSFER, "entity": "NftTransfer", "entity_id": "8453_12_3",
-        "fields": {"tokenId": "42", "to": TO, "from": "0x" + "00" * 20, "isMint": True},
-    }]})
+    text = yaml.safe_dump(
+        {
+            "chain": 8453,
+            "events": [
+                {
+                    "tx_hash": TX,
+                    "log_index": 3,
+                    "block_number": 12,
+                    "block_hash": BH,
+                    "address": ADDR,
+                    "event": TRANSFER,
+                    "entity": "NftTransfer",
+                    "entity_id": "8453_12_3",
+                    "fields": {"tokenId": "42", "to": TO, "from": "0x" + "00" * 20, "isMint": True},
+                }
+            ],
+        }
+    )
     e = parse_fixture(text, "golden/8453.yaml")[0]
     return dataclasses.replace(e, id=e.short_id())
 
 
 def the_log(token: int = 42) -> Log:
-    return Log(ADDR, (TOPIC0, "0x" + "00" * 32, "0x" + "00" * 12 + TO[2:], "0x" + f"{token:064x}"), "0x",
-               12, BH, TX, 3)
+    return Log(ADDR, (TOPIC0, "0x" + "00" * 32, "0x" + "00" * 12 + TO[2:], "0x" + f"{token:064x}"), "0x", 12, BH, TX, 3)
 
 
 def probe(**over: object) -> ProbeResult:
     log = the_log()
-    p = ProbeResult(TX, 12, BH, Receipt(TX, 12, BH, 1, (log,)), Block(12, BH, "0x" + "00" * 32, 1_700_000_144),
-                    (log,))
+    p = ProbeResult(TX, 12, BH, Receipt(TX, 12, BH, 1, (log,)), Block(12, BH, "0x" + "00" * 32, 1_700_000_144), (log,))
     return dataclasses.replace(p, **over)  # type: ignore[arg-type]
 
 
@@ -92,8 +103,14 @@ def test_l1_never_passes_on_empty_answers(which: str) -> None:
     assert not golden_l1(golden(), probe(**{which: empty}), endpoint=EP).passed
 
 
-ROW = {"id": "8453_12_3", "tokenId": "42", "to": TO.upper().replace("0X", "0x"), "from": "0x" + "00" * 20,
-       "isMint": True, "blockNumber": "12"}
+ROW = {
+    "id": "8453_12_3",
+    "tokenId": "42",
+    "to": TO.upper().replace("0X", "0x"),
+    "from": "0x" + "00" * 20,
+    "isMint": True,
+    "blockNumber": "12",
+}
 
 
 def test_entity_pass_and_failures() -> None:
@@ -110,8 +127,12 @@ def test_entity_pass_and_failures() -> None:
     assert not v.passed and "BELT UNAVAILABLE" in v.message
 
 
-@given(st.dictionaries(st.sampled_from(["tokenId", "to", "from", "isMint", "x"]),
-                       st.one_of(st.none(), st.integers(), st.text(max_size=5), st.booleans())))
+@given(
+    st.dictionaries(
+        st.sampled_from(["tokenId", "to", "from", "isMint", "x"]),
+        st.one_of(st.none(), st.integers(), st.text(max_size=5), st.booleans()),
+    )
+)
 def test_entity_only_passes_with_all_expected_values(row: dict[str, object]) -> None:
     v = golden_entity(golden(), row, belt="green", endpoint=EP)
     if v.passed:

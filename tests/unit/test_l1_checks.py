@@ -20,9 +20,17 @@ TRANSFER = "Transfer(address indexed from, address indexed to, uint256 indexed t
 
 def snapshot(token: int) -> dict[str, Any]:
     event = {
-        "chain": 8453, "tx_hash": "0x" + "ab" * 32, "log_index": 7, "block_number": 12, "block_hash": "0x" + "cd" * 32,
-        "address": "0x5fbdb2315678afecb367f032d93f642f64180aa3", "event": TRANSFER, "entity": "NftTransfer",
-        "entity_id": "8453_12_7", "fields": {"tokenId": str(token)}, "source": f"golden/{token}.yaml",
+        "chain": 8453,
+        "tx_hash": "0x" + "ab" * 32,
+        "log_index": 7,
+        "block_number": 12,
+        "block_hash": "0x" + "cd" * 32,
+        "address": "0x5fbdb2315678afecb367f032d93f642f64180aa3",
+        "event": TRANSFER,
+        "entity": "NftTransfer",
+        "entity_id": "8453_12_7",
+        "fields": {"tokenId": str(token)},
+        "source": f"golden/{token}.yaml",
     }
     return {"golden": {"events": {"8453:e": event}}}
 
@@ -51,7 +59,8 @@ def settings(golden: Path) -> Settings:
 
 
 def test_the_default_golden_folder_is_judged_against_the_settings_directory(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     invoked, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
     invoked.mkdir()
     elsewhere.mkdir()

@@ -21,17 +21,29 @@ ADDR = "0x" + "11" * 20
 
 def _log(block: int, index: int) -> dict[str, Any]:
     return {
-        "address": ADDR, "topics": [TOPIC], "data": "0x", "blockNumber": hex(block),
-        "blockHash": "0x" + f"{block:064x}", "transactionHash": "0x" + f"{block * 1000 + index:064x}",
-        "logIndex": hex(index), "removed": False,
+        "address": ADDR,
+        "topics": [TOPIC],
+        "data": "0x",
+        "blockNumber": hex(block),
+        "blockHash": "0x" + f"{block:064x}",
+        "transactionHash": "0x" + f"{block * 1000 + index:064x}",
+        "logIndex": hex(index),
+        "removed": False,
     }
 
 
 class FakeChain:
     """A JSON-RPC server in a function: chain 8453, head 10_000, one log every 7 blocks."""
 
-    def __init__(self, *, max_range: int | None = None, fail_first: int = 0, status: int = 503,
-                 range_code: int = -32005, chain_id: int = 8453) -> None:
+    def __init__(
+        self,
+        *,
+        max_range: int | None = None,
+        fail_first: int = 0,
+        status: int = 503,
+        range_code: int = -32005,
+        chain_id: int = 8453,
+    ) -> None:
         self.max_range = max_range
         self.fail_first = fail_first
         self.status = status
@@ -50,9 +62,11 @@ class FakeChain:
         elif method == "eth_getLogs":
             lo, hi = int(params[0]["fromBlock"], 16), int(params[0]["toBlock"], 16)
             if self.max_range is not None and hi - lo + 1 > self.max_range:
-                out["error"] = {"code": self.range_code,
-                                "message": f"query returned more than 10000 results. Try with this block"
-                                           f" range [{hex(lo)}, {hex(lo + self.max_range - 1)}]."}
+                out["error"] = {
+                    "code": self.range_code,
+                    "message": f"query returned more than 10000 results. Try with this block"
+                    f" range [{hex(lo)}, {hex(lo + self.max_range - 1)}].",
+                }
             else:
                 out["result"] = [_log(b, 0) for b in range(lo, hi + 1) if b % 7 == 0]
         else:
@@ -73,8 +87,7 @@ class FakeChain:
 def client(handler: Callable[[httpx.Request], httpx.Response], **kw: Any) -> tuple[RpcClient, list[float]]:
     sleeps: list[float] = []
     kw.setdefault("retries", 3)
-    c = RpcClient(8453, URL, transport=httpx.MockTransport(handler), sleep=sleeps.append,
-                  rand=lambda: 0.5, **kw)
+    c = RpcClient(8453, URL, transport=httpx.MockTransport(handler), sleep=sleeps.append, rand=lambda: 0.5, **kw)
     return c, sleeps
 
 
@@ -121,10 +134,13 @@ def test_jsonrpc_error_item_is_retried_alone() -> None:
         body = json.loads(request.content)
         seen.append(body)
         if len(seen) == 1:
-            return httpx.Response(200, json=[
-                {"jsonrpc": "2.0", "id": 0, "result": "0x2105"},
-                {"jsonrpc": "2.0", "id": 1, "error": {"code": -32000, "message": "header not found"}},
-            ])
+            return httpx.Response(
+                200,
+                json=[
+                    {"jsonrpc": "2.0", "id": 0, "result": "0x2105"},
+                    {"jsonrpc": "2.0", "id": 1, "error": {"code": -32000, "message": "header not found"}},
+                ],
+            )
         return httpx.Response(200, json={"jsonrpc": "2.0", "id": 0, "result": "0x5"})
 
     rpc, _ = client(handler)
@@ -134,9 +150,16 @@ def test_jsonrpc_error_item_is_retried_alone() -> None:
 
 
 def test_empty_logs_are_returned_as_is() -> None:
-    rpc, _ = client(lambda r: httpx.Response(200, json=[
-        {"jsonrpc": "2.0", "id": 0, "result": "0x2105"}, {"jsonrpc": "2.0", "id": 1, "result": "0x2710"},
-        {"jsonrpc": "2.0", "id": 2, "result": []}]))
+    rpc, _ = client(
+        lambda r: httpx.Response(
+            200,
+            json=[
+                {"jsonrpc": "2.0", "id": 0, "result": "0x2105"},
+                {"jsonrpc": "2.0", "id": 1, "result": "0x2710"},
+                {"jsonrpc": "2.0", "id": 2, "result": []},
+            ],
+        )
+    )
     assert rpc.count_logs(ADDR, TOPIC, 0, 100) == 0
 
 
@@ -163,8 +186,13 @@ def test_range_split_without_hint_bisects() -> None:
             if c["method"] == "eth_getLogs":
                 lo, hi = (int(c["params"][0][k], 16) for k in ("fromBlock", "toBlock"))
                 if hi - lo >= 64:
-                    out.append({"jsonrpc": "2.0", "id": c["id"],
-                                "error": {"code": -32000, "message": "block range is too large"}})
+                    out.append(
+                        {
+                            "jsonrpc": "2.0",
+                            "id": c["id"],
+                            "error": {"code": -32000, "message": "block range is too large"},
+                        }
+                    )
                     continue
             out.append(FakeChain().answer(c))
         return httpx.Response(200, json=out if isinstance(body, list) else out[0])

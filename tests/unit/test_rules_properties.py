@@ -20,8 +20,14 @@ big = st.integers(min_value=0, max_value=2**200)
 
 
 def agg(count: int, total: int, lo: int, hi: int) -> dict[str, Any]:
-    return {"aggregate": {"count": count, "sum": {"amount": str(total)}, "min": {"amount": str(lo)},
-                          "max": {"amount": str(hi)}}}
+    return {
+        "aggregate": {
+            "count": count,
+            "sum": {"amount": str(total)},
+            "min": {"amount": str(lo)},
+            "max": {"amount": str(hi)},
+        }
+    }
 
 
 @given(st.lists(big, min_size=0, max_size=30))
@@ -34,7 +40,7 @@ def test_identical_fingerprints_pass_in_both_modes(values: list[int]) -> None:
 @given(st.lists(big, min_size=1, max_size=30), st.data())
 def test_removing_any_row_from_green_fails(values: list[int], data: st.DataObject) -> None:
     i = data.draw(st.integers(min_value=0, max_value=len(values) - 1))
-    green_values = values[:i] + values[i + 1:]
+    green_values = values[:i] + values[i + 1 :]
     blue = agg(len(values), sum(values), min(values), max(values))
     green = agg(len(green_values), sum(green_values), min(green_values, default=0), max(green_values, default=0))
     for mode in ("parity", "expansion"):
@@ -44,8 +50,9 @@ def test_removing_any_row_from_green_fails(values: list[int], data: st.DataObjec
 
 
 @given(st.lists(big, max_size=20), st.lists(big, min_size=1, max_size=20))
-def test_adding_rows_to_green_never_fails_in_expansion_where_green_reads_more(values: list[int],
-                                                                            extra: list[int]) -> None:
+def test_adding_rows_to_green_never_fails_in_expansion_where_green_reads_more(
+    values: list[int], extra: list[int]
+) -> None:
     g = values + extra
     blue = agg(len(values), sum(values), min(values, default=0), max(values, default=0))
     green = agg(len(g), sum(g), min(g), max(g))
@@ -57,8 +64,9 @@ def test_adding_rows_to_green_never_fails_in_expansion_where_green_reads_more(va
 
 
 def test_same_count_different_sum_fails_naming_the_field() -> None:
-    v = counts.fingerprints("Mint@8453", "parity", agg(3, 10, 1, 5), agg(3, 11, 1, 5), tolerance=EXACT,
-                            cutoff="block <= 100")
+    v = counts.fingerprints(
+        "Mint@8453", "parity", agg(3, 10, 1, 5), agg(3, 11, 1, 5), tolerance=EXACT, cutoff="block <= 100"
+    )
     assert not v.passed
     assert "sum.amount" in v.message and "'10'" in v.message and "'11'" in v.message
     assert "Mint@8453" in v.message and "block <= 100" in v.message
@@ -66,10 +74,12 @@ def test_same_count_different_sum_fails_naming_the_field() -> None:
 
 def test_tolerance_allows_small_count_drift_only_when_configured() -> None:
     tol = Tolerance(Decimal("0.001"), 50)
-    assert counts.fingerprints("E", "parity", agg(40000, 1, 1, 1), agg(40040, 2, 1, 1), tolerance=tol,
-                               cutoff="c").passed
-    assert not counts.fingerprints("E", "parity", agg(40000, 1, 1, 1), agg(40051, 2, 1, 1), tolerance=tol,
-                                   cutoff="c").passed
+    assert counts.fingerprints(
+        "E", "parity", agg(40000, 1, 1, 1), agg(40040, 2, 1, 1), tolerance=tol, cutoff="c"
+    ).passed
+    assert not counts.fingerprints(
+        "E", "parity", agg(40000, 1, 1, 1), agg(40051, 2, 1, 1), tolerance=tol, cutoff="c"
+    ).passed
 
 
 @given(st.sampled_from(["NaN", "abc", "", "1e", True, None, [], "inf"]))
@@ -87,11 +97,11 @@ def test_errors_fail_and_name_the_side() -> None:
 
 def test_green_only_entity_with_rows_fails_in_parity_passes_in_expansion() -> None:
     fp = agg(4, 4, 1, 1)
-    assert not counts.fingerprints("New@1", "parity", None, fp, tolerance=EXACT, cutoff="c",
-                                   blue_absent=True).passed
+    assert not counts.fingerprints("New@1", "parity", None, fp, tolerance=EXACT, cutoff="c", blue_absent=True).passed
     assert counts.fingerprints("New@1", "expansion", None, fp, tolerance=EXACT, cutoff="c", blue_absent=True).passed
-    assert not counts.fingerprints("Old@1", "expansion", fp, None, tolerance=EXACT, cutoff="c",
-                                   green_absent=True).passed
+    assert not counts.fingerprints(
+        "Old@1", "expansion", fp, None, tolerance=EXACT, cutoff="c", green_absent=True
+    ).passed
 
 
 @given(chain_ids)
@@ -122,8 +132,13 @@ def test_chain_set_unknown_fails() -> None:
 
 def test_progress_rules() -> None:
     def prog(b: Any, g: Any, **kw: Any) -> bool:
-        args: dict[str, Any] = {"blue_has_chain": True, "l1_head": None, "head_error": None, "head_tolerance": 5,
-                                "errors": {}}
+        args: dict[str, Any] = {
+            "blue_has_chain": True,
+            "l1_head": None,
+            "head_error": None,
+            "head_tolerance": 5,
+            "errors": {},
+        }
         args.update(kw)
         return chains.progress(1, {"processed": b}, {"processed": g}, **args).passed
 
@@ -135,8 +150,12 @@ def test_progress_rules() -> None:
     assert not prog(None, "90", blue_has_chain=False, l1_head=100)
 
 
-@given(st.integers(min_value=0, max_value=10**6), st.integers(min_value=0, max_value=20),
-       st.integers(), st.text(max_size=10))
+@given(
+    st.integers(min_value=0, max_value=10**6),
+    st.integers(min_value=0, max_value=20),
+    st.integers(),
+    st.text(max_size=10),
+)
 def test_sample_offsets_deterministic_distinct_in_range(count: int, k: int, seed: int, label: str) -> None:
     a = sample_offsets(count, k, seed, label)
     assert a == sample_offsets(count, k, seed, label)
@@ -174,8 +193,13 @@ blocks = st.integers(min_value=0, max_value=2**63)
 
 
 def _progress(blue: object, green: object, **kw: Any) -> bool:
-    args: dict[str, Any] = {"blue_has_chain": True, "l1_head": None, "head_error": None, "head_tolerance": 0,
-                            "errors": {}}
+    args: dict[str, Any] = {
+        "blue_has_chain": True,
+        "l1_head": None,
+        "head_error": None,
+        "head_tolerance": 0,
+        "errors": {},
+    }
     args.update(kw)
     return chains.progress(1, {"processed": blue}, {"processed": green}, **args).passed
 
@@ -202,8 +226,7 @@ def test_chain_set_expansion_identity_and_expected_removal(chain_set: set[int], 
 
 
 values = st.one_of(st.none(), st.booleans(), big.map(str), st.text(max_size=6))
-row_ids = st.lists(st.text(alphabet="0123456789_abcdef", min_size=1, max_size=8), min_size=1, max_size=8,
-                   unique=True)
+row_ids = st.lists(st.text(alphabet="0123456789_abcdef", min_size=1, max_size=8), min_size=1, max_size=8, unique=True)
 
 
 @st.composite
@@ -224,7 +247,7 @@ def test_content_identical_rows_pass_in_any_order(rows: list[dict[str, Any]], rn
 @given(sampled_rows(), st.data())
 def test_content_removing_a_row_or_changing_a_field_fails(rows: list[dict[str, Any]], data: st.DataObject) -> None:
     i = data.draw(st.integers(min_value=0, max_value=len(rows) - 1))
-    without = rows[:i] + rows[i + 1:]
+    without = rows[:i] + rows[i + 1 :]
     verdict = content.rows("E@1", rows, without, seed=5, expected=len(rows))
     assert not verdict.passed and f"row {rows[i]['id']} is in blue but not in green (seed 5)" in verdict.message
     column = data.draw(st.sampled_from(sorted(rows[i])))
@@ -236,10 +259,14 @@ def test_content_removing_a_row_or_changing_a_field_fails(rows: list[dict[str, A
 
 
 @settings(deadline=None)
-@given(sampled_rows(), sampled_rows(), st.dictionaries(st.from_regex(r"new[A-Z][a-z]{0,4}", fullmatch=True),
-                                                       values, max_size=3))
-def test_content_green_rows_and_columns_added_never_fail(rows: list[dict[str, Any]], more: list[dict[str, Any]],
-                                                          columns: dict[str, Any]) -> None:
+@given(
+    sampled_rows(),
+    sampled_rows(),
+    st.dictionaries(st.from_regex(r"new[A-Z][a-z]{0,4}", fullmatch=True), values, max_size=3),
+)
+def test_content_green_rows_and_columns_added_never_fail(
+    rows: list[dict[str, Any]], more: list[dict[str, Any]], columns: dict[str, Any]
+) -> None:
     extra = [r for r in more if r["id"] not in {b["id"] for b in rows}]
     green = [{**r, **columns} for r in rows] + extra
     assert content.rows("E@1", rows, green, seed=0, expected=len(rows)).passed
@@ -256,16 +283,19 @@ def hasura_schemas(draw: st.DrawFn) -> dict[str, dict[str, str]]:
     out = {}
     for entity in draw(names):
         fields = draw(st.lists(st.from_regex(r"[a-z][a-zA-Z]{0,6}", fullmatch=True), max_size=5, unique=True))
-        out[entity] = {"id": "String!", **{f: draw(st.sampled_from(FIELD_TYPES)) + draw(st.sampled_from(["", "!"]))
-                                          for f in fields if f != "id"}}
+        out[entity] = {
+            "id": "String!",
+            **{f: draw(st.sampled_from(FIELD_TYPES)) + draw(st.sampled_from(["", "!"])) for f in fields if f != "id"},
+        }
     return out
 
 
 def sdl(model: dict[str, dict[str, str]]) -> Any:
     from graphql import build_schema
 
-    types = "\n".join(f"type {e} {{ {' '.join(f'{f}: {t}' for f, t in fields.items())} }}"
-                      for e, fields in model.items())
+    types = "\n".join(
+        f"type {e} {{ {' '.join(f'{f}: {t}' for f, t in fields.items())} }}" for e, fields in model.items()
+    )
     roots = " ".join(["health: Int", *(f"{e}(limit: Int): [{e}!]! {e}_by_pk(id: String!): {e}" for e in model)])
     return build_schema(f"scalar numeric\n{types}\ntype query_root {{ {roots} }}\nschema {{ query: query_root }}")
 
@@ -290,8 +320,9 @@ def test_schema_identical_passes(model: dict[str, dict[str, str]]) -> None:
 
 @SCHEMA_SETTINGS
 @given(hasura_schemas(), st.data())
-def test_schema_removing_a_field_or_a_type_fails_its_entity(model: dict[str, dict[str, str]],
-                                                             data: st.DataObject) -> None:
+def test_schema_removing_a_field_or_a_type_fails_its_entity(
+    model: dict[str, dict[str, str]], data: st.DataObject
+) -> None:
     entity = data.draw(st.sampled_from(sorted(model)))
     fields = [f for f in model[entity] if f != "id"]
     if fields:
@@ -299,8 +330,9 @@ def test_schema_removing_a_field_or_a_type_fails_its_entity(model: dict[str, dic
         green = {**model, entity: {f: t for f, t in model[entity].items() if f != gone}}
         got = schema_verdicts(model, green)
         assert not got[entity] and all(v for e, v in got.items() if e != entity)
-        flipped = model[entity][gone].removesuffix("!") if model[entity][gone].endswith("!") \
-            else model[entity][gone] + "!"
+        flipped = (
+            model[entity][gone].removesuffix("!") if model[entity][gone].endswith("!") else model[entity][gone] + "!"
+        )
         assert not schema_verdicts(model, {**model, entity: {**model[entity], gone: flipped}})[entity]
     got = schema_verdicts(model, {e: f for e, f in model.items() if e != entity})
     assert not got[entity]
@@ -315,9 +347,12 @@ def test_schema_additions_never_fail(model: dict[str, dict[str, str]], data: st.
     assert all(schema_verdicts(model, green).values())
 
 
-enum_sets = st.dictionaries(st.from_regex(r"[A-Z][a-z]{1,6}", fullmatch=True),
-                            st.lists(st.from_regex(r"[A-Z]{1,6}", fullmatch=True), min_size=1, max_size=5,
-                                     unique=True).map(tuple), min_size=1, max_size=4)
+enum_sets = st.dictionaries(
+    st.from_regex(r"[A-Z][a-z]{1,6}", fullmatch=True),
+    st.lists(st.from_regex(r"[A-Z]{1,6}", fullmatch=True), min_size=1, max_size=5, unique=True).map(tuple),
+    min_size=1,
+    max_size=4,
+)
 
 
 @given(enum_sets, st.data())
@@ -343,23 +378,44 @@ def test_enums_never_pass_without_a_source_when_an_endpoint_is_unreadable() -> N
 
 golden_fields = st.dictionaries(
     st.from_regex(r"[a-z][A-Za-z0-9]{0,7}", fullmatch=True).filter(lambda n: n != "id"),
-    st.one_of(st.booleans(), st.none(), st.integers(min_value=0, max_value=2**256).map(str),
-              st.from_regex(r"0x[0-9a-f]{40}", fullmatch=True), st.from_regex(r"[a-z]{1,8}", fullmatch=True)),
-    min_size=1, max_size=6)
+    st.one_of(
+        st.booleans(),
+        st.none(),
+        st.integers(min_value=0, max_value=2**256).map(str),
+        st.from_regex(r"0x[0-9a-f]{40}", fullmatch=True),
+        st.from_regex(r"[a-z]{1,8}", fullmatch=True),
+    ),
+    min_size=1,
+    max_size=6,
+)
 
 
 def _golden(fields: dict[str, Any]) -> Any:
     from belt_gate.golden import parse_event_entry
 
-    return parse_event_entry({
-        "chain": 8453, "tx_hash": "0x" + "ab" * 32, "log_index": 3, "block_number": 12, "block_hash": "0x" + "cd" * 32,
-        "address": "0x" + "11" * 20, "event": "Transfer(address indexed from, address indexed to, uint256 value)",
-        "entity": "E", "entity_id": "8453_12_3", "fields": fields}, "golden/8453.yaml: event 1")
+    return parse_event_entry(
+        {
+            "chain": 8453,
+            "tx_hash": "0x" + "ab" * 32,
+            "log_index": 3,
+            "block_number": 12,
+            "block_hash": "0x" + "cd" * 32,
+            "address": "0x" + "11" * 20,
+            "event": "Transfer(address indexed from, address indexed to, uint256 value)",
+            "entity": "E",
+            "entity_id": "8453_12_3",
+            "fields": fields,
+        },
+        "golden/8453.yaml: event 1",
+    )
 
 
 @settings(deadline=None)
-@given(golden_fields, st.dictionaries(st.from_regex(r"extra[A-Z][a-z]{0,4}", fullmatch=True), values, max_size=3),
-       st.data())
+@given(
+    golden_fields,
+    st.dictionaries(st.from_regex(r"extra[A-Z][a-z]{0,4}", fullmatch=True), values, max_size=3),
+    st.data(),
+)
 def test_golden_entity_laws(fields: dict[str, Any], extra: dict[str, Any], data: st.DataObject) -> None:
     from belt_gate.rules.golden import golden_entity
 
@@ -373,8 +429,14 @@ def test_golden_entity_laws(fields: dict[str, Any], extra: dict[str, Any], data:
 
 
 # any text, and text of digits that are not ASCII digits ("²", "٣", "߃") plus underscores
-number_like = st.one_of(st.text(max_size=8), st.text(alphabet=st.one_of(
-    st.characters(categories=["Nd", "No"]), st.sampled_from("0123456789_")), min_size=1, max_size=4))
+number_like = st.one_of(
+    st.text(max_size=8),
+    st.text(
+        alphabet=st.one_of(st.characters(categories=["Nd", "No"]), st.sampled_from("0123456789_")),
+        min_size=1,
+        max_size=4,
+    ),
+)
 
 
 @given(number_like, number_like)

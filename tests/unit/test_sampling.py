@@ -36,8 +36,9 @@ class FakeSlice:
     new_chain: bool = False
 
 
-def sl(entity: str, chain: int | None, *, column: str | None = "chainId", extra: tuple[Condition, ...] = (),
-       **kw: Any) -> FakeSlice:
+def sl(
+    entity: str, chain: int | None, *, column: str | None = "chainId", extra: tuple[Condition, ...] = (), **kw: Any
+) -> FakeSlice:
     """A slice as snapshot.fingerprint_plans makes it: the chain condition first, then the cutoff's."""
     conds = ((column, "_eq", chain),) if column is not None and chain is not None else ()
     label = f"{entity}@{chain}" if chain is not None else entity
@@ -57,8 +58,7 @@ def columns_of(name: str) -> tuple[str, ...]:
     return COLUMNS
 
 
-def plan(slices: Sequence[FakeSlice], fps: Mapping[str, Mapping[str, Any]], k: int = 5,
-         seed: int = SEED) -> SamplePlan:
+def plan(slices: Sequence[FakeSlice], fps: Mapping[str, Mapping[str, Any]], k: int = 5, seed: int = SEED) -> SamplePlan:
     return plan_blue(slices, fps, columns_of, k, seed)
 
 
@@ -77,7 +77,11 @@ def row(chain: int | None, n: int, value: Any = None) -> dict[str, Any]:
 
 
 _OPS: dict[str, Callable[[Any, Any], bool]] = {
-    "_eq": operator.eq, "_gt": operator.gt, "_gte": operator.ge, "_lt": operator.lt, "_lte": operator.le,
+    "_eq": operator.eq,
+    "_gt": operator.gt,
+    "_gte": operator.ge,
+    "_lt": operator.lt,
+    "_lte": operator.le,
     "_in": lambda value, options: value in options,
 }
 
@@ -89,19 +93,25 @@ def _matches(r: Mapping[str, Any], conds: Sequence[Condition]) -> bool:
 def answer(asks: Sequence[RowsAsk], tables: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for a in asks:
-        hits = [r for r in tables.get(a.entity, ())
-                if _matches(r, a.conditions) and (not a.any_of or any(_matches(r, g) for g in a.any_of))]
+        hits = [
+            r
+            for r in tables.get(a.entity, ())
+            if _matches(r, a.conditions) and (not a.any_of or any(_matches(r, g) for g in a.any_of))
+        ]
         if a.order_by_id:
             hits.sort(key=lambda r: str(r["id"]))
-        hits = hits[a.offset or 0:]
+        hits = hits[a.offset or 0 :]
         if a.limit is not None:
             hits = hits[: a.limit]
         out[a.alias] = [{c: r.get(c) for c in a.columns} for r in hits]
     return out
 
 
-def round_trip(p: SamplePlan, blue: Mapping[str, Sequence[Mapping[str, Any]]],
-               green: Mapping[str, Sequence[Mapping[str, Any]]] | None = None) -> GreenAsks:
+def round_trip(
+    p: SamplePlan,
+    blue: Mapping[str, Sequence[Mapping[str, Any]]],
+    green: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+) -> GreenAsks:
     """What snapshot.read_samples does, with the fake belt in place of the endpoints."""
     assign_blue(p, answer(p.blue_asks, blue), "blue-stub")
     g = green_asks(p)
@@ -113,6 +123,7 @@ def round_trip(p: SamplePlan, blue: Mapping[str, Sequence[Mapping[str, Any]]],
 def max_rows(monkeypatch: pytest.MonkeyPatch) -> Callable[[int], None]:
     def set_to(n: int) -> None:
         monkeypatch.setattr(sampling, "MAX_ROWS_PER_FIELD", n)
+
     return set_to
 
 
@@ -130,12 +141,12 @@ def test_whole_slices_of_one_entity_share_one_field_with_an_or_of_their_conditio
     assert a.any_of == (slices[0].conditions, slices[1].conditions)  # count 0 asks nothing
     assert a.render() == (
         "w_Transfer_0: Transfer(where: {_or: [{chainId: {_eq: 1}, blockNumber: {_lte: 90}}, "
-        "{chainId: {_eq: 2}, blockNumber: {_lte: 90}}]}, order_by: {id: asc}) { id chainId value }")
+        "{chainId: {_eq: 2}, blockNumber: {_lte: 90}}]}, order_by: {id: asc}) { id chainId value }"
+    )
     assert p.routes["w_Transfer_0"].labels == {"1": "Transfer@1", "2": "Transfer@2"}
     assert p.routes["w_Transfer_0"].chain_column == "chainId"
     assert [p.entries[s.label]["expected"] for s in slices] == [3, 10, 0]  # 10 == 2k is still whole
-    assert all(p.entries[s.label]["seed"] == SEED and p.entries[s.label]["columns"] == list(COLUMNS)
-               for s in slices)
+    assert all(p.entries[s.label]["seed"] == SEED and p.entries[s.label]["columns"] == list(COLUMNS) for s in slices)
     assert p.entity_of == {s.label: "Transfer" for s in slices}
     assert "from_id" not in p.entries["Transfer@1"]
 
@@ -158,8 +169,7 @@ def test_one_whole_slice_alone_in_its_field_is_asked_by_its_own_conditions() -> 
     assert p.routes["w_A_0"].labels == {"": "A@1"}
 
 
-def test_whole_slices_split_when_the_rows_of_a_field_would_exceed_max_rows(
-        max_rows: Callable[[int], None]) -> None:
+def test_whole_slices_split_when_the_rows_of_a_field_would_exceed_max_rows(max_rows: Callable[[int], None]) -> None:
     max_rows(10)
     slices = [sl("E", c) for c in (1, 2, 3, 4, 5)]
     counts = {"E@1": 4, "E@2": 4, "E@3": 2, "E@4": 6, "E@5": 5}  # 4+4+2 = 10 fits; +6 would not
@@ -181,8 +191,11 @@ def test_a_whole_slice_larger_than_max_rows_gets_a_field_of_its_own(max_rows: Ca
 
 def test_entities_without_a_chain_column_get_one_field_per_slice() -> None:
     cut = (("blockNumber", "_lte", 9),)
-    slices = [sl("Global", 1, column=None, extra=cut), sl("Global", 2, column=None, extra=cut),
-              sl("Solo", None, column=None)]
+    slices = [
+        sl("Global", 1, column=None, extra=cut),
+        sl("Global", 2, column=None, extra=cut),
+        sl("Solo", None, column=None),
+    ]
     p = plan(slices, {s.label: fpe(2) for s in slices})
     assert [a.alias for a in p.blue_asks] == ["w_Global_0", "w_Global_1", "w_Solo_0"]
     assert all(a.any_of == () for a in p.blue_asks)
@@ -229,19 +242,23 @@ def test_aliases_number_slices_by_plan_position() -> None:
     assert [a.alias for a in p.blue_asks] == ["s1_0", "s1_1", "s2_0", "s2_1", "w_E_0"]
 
 
-@pytest.mark.parametrize("bounds", [
-    pytest.param({}, id="no-min-max"),
-    pytest.param({"lo": 1, "hi": 99}, id="int-ids"),
-    pytest.param({"lo": "5", "hi": "5"}, id="equal-bounds"),
-    pytest.param({"lo": "9", "hi": "1"}, id="inverted"),
-])
+@pytest.mark.parametrize(
+    "bounds",
+    [
+        pytest.param({}, id="no-min-max"),
+        pytest.param({"lo": 1, "hi": 99}, id="int-ids"),
+        pytest.param({"lo": "5", "hi": "5"}, id="equal-bounds"),
+        pytest.param({"lo": "9", "hi": "1"}, id="inverted"),
+    ],
+)
 def test_without_orderable_ids_a_large_slice_is_read_at_seeded_offsets(bounds: dict[str, Any]) -> None:
     s = sl("E", 3)
     p = plan([s], {s.label: fpe(40, bounds.get("lo"), bounds.get("hi"))}, k=4)
     offsets = sample_offsets(40, 4, SEED, "E@3")
     assert len(offsets) == 4
     assert [(a.alias, a.conditions, a.limit, a.offset) for a in p.blue_asks] == [
-        (f"s0_{j}", s.conditions, 1, off) for j, off in enumerate(offsets)]
+        (f"s0_{j}", s.conditions, 1, off) for j, off in enumerate(offsets)
+    ]
     assert "from_id" not in p.entries[s.label]
     assert p.entries[s.label]["expected"] == 4
 
@@ -255,8 +272,7 @@ def test_nothing_to_sample_expects_0_rows_and_asks_no_field(count: int, k: int) 
     assert p.entity_of == {"E@1": "E"}
     round_trip(p, {})
     assert (p.entries["E@1"]["blue"], p.entries["E@1"]["green"]) == ([], [])
-    assert content_rows("E@1", p.entries["E@1"]["blue"], p.entries["E@1"]["green"], seed=SEED,
-                        expected=0).passed
+    assert content_rows("E@1", p.entries["E@1"]["blue"], p.entries["E@1"]["green"], seed=SEED, expected=0).passed
 
 
 def test_a_numeric_count_sent_as_a_string_is_a_count() -> None:
@@ -265,23 +281,27 @@ def test_a_numeric_count_sent_as_a_string_is_a_count() -> None:
     assert p.entries["E@1"]["expected"] == 3
 
 
-@pytest.mark.parametrize(("slice_kw", "fp", "key", "text"), [
-    ({"error": "mode A needs a block"}, fpe(3), "error", "mode A needs a block"),
-    ({}, {**fpe(3), "error": "moved while read"}, "error", "moved while read"),
-    ({"new_chain": True}, fpe(3), "skip", "chain 1 is new in green"),
-    ({}, {**fpe(3), "blue_absent": True}, "skip", "absent on one side"),
-    ({}, {**fpe(3), "green_absent": True}, "skip", "absent on one side"),
-    ({}, {"blue_error": "blue: HTTP 500"}, "error", "blue: HTTP 500"),
-    ({}, {**fpe(3), "green_error": "green: timed out"}, "error", "green: timed out"),
-    ({}, {"blue": None}, "error", "no blue count"),
-    ({}, {}, "error", "no blue count"),
-    ({}, fpe("many"), "error", "blue count is not a number"),
-    ({}, fpe(None), "error", "blue count is not a number"),
-    ({}, {"blue": {"aggregate": {}}}, "error", "blue count is not a number"),
-    ({}, {"blue": []}, "error", "blue count is not a number"),
-])
+@pytest.mark.parametrize(
+    ("slice_kw", "fp", "key", "text"),
+    [
+        ({"error": "mode A needs a block"}, fpe(3), "error", "mode A needs a block"),
+        ({}, {**fpe(3), "error": "moved while read"}, "error", "moved while read"),
+        ({"new_chain": True}, fpe(3), "skip", "chain 1 is new in green"),
+        ({}, {**fpe(3), "blue_absent": True}, "skip", "absent on one side"),
+        ({}, {**fpe(3), "green_absent": True}, "skip", "absent on one side"),
+        ({}, {"blue_error": "blue: HTTP 500"}, "error", "blue: HTTP 500"),
+        ({}, {**fpe(3), "green_error": "green: timed out"}, "error", "green: timed out"),
+        ({}, {"blue": None}, "error", "no blue count"),
+        ({}, {}, "error", "no blue count"),
+        ({}, fpe("many"), "error", "blue count is not a number"),
+        ({}, fpe(None), "error", "blue count is not a number"),
+        ({}, {"blue": {"aggregate": {}}}, "error", "blue count is not a number"),
+        ({}, {"blue": []}, "error", "blue count is not a number"),
+    ],
+)
 def test_slices_that_cannot_be_sampled_say_why_and_ask_nothing(
-        slice_kw: dict[str, Any], fp: dict[str, Any], key: str, text: str) -> None:
+    slice_kw: dict[str, Any], fp: dict[str, Any], key: str, text: str
+) -> None:
     bad = sl("E", 1, **slice_kw)
     good = sl("E", 2)
     p = plan([bad, good], {"E@1": fp, "E@2": fpe(2)})
@@ -343,20 +363,24 @@ def test_offset_rows_come_back_in_offset_order() -> None:
     assert [r["value"] for r in p.entries["E@1"]["blue"]] == sample_offsets(40, 3, SEED, "E@1")
 
 
-@pytest.mark.parametrize("stray", [
-    pytest.param(row(9, 0), id="chain-of-no-slice"),
-    pytest.param({"id": "x", "value": 1}, id="no-chain-value"),
-    pytest.param({**row(1, 5), "chainId": None}, id="null-chain-value"),
-    pytest.param("not a row", id="not-an-object"),
-])
+@pytest.mark.parametrize(
+    "stray",
+    [
+        pytest.param(row(9, 0), id="chain-of-no-slice"),
+        pytest.param({"id": "x", "value": 1}, id="no-chain-value"),
+        pytest.param({**row(1, 5), "chainId": None}, id="null-chain-value"),
+        pytest.param("not a row", id="not-an-object"),
+    ],
+)
 def test_a_row_of_no_slice_fails_every_slice_of_its_field(stray: Any) -> None:
     slices = [sl("E", 1), sl("E", 2), sl("F", 1)]
     p = plan(slices, {s.label: fpe(2) for s in slices})
     assign_blue(p, {"w_E_0": [row(1, 0), stray, row(2, 0)], "w_F_0": [row(1, 0), row(1, 1)]}, "blue-stub")
     for label in ("E@1", "E@2"):
         assert p.entries[label]["blue_error"] == "blue-stub: sample field w_E_0 answered a row of no slice"
-        assert not content_rows(label, p.entries[label]["blue"], [], seed=SEED, expected=2,
-                                blue_error=p.entries[label]["blue_error"]).passed
+        assert not content_rows(
+            label, p.entries[label]["blue"], [], seed=SEED, expected=2, blue_error=p.entries[label]["blue_error"]
+        ).passed
     assert "blue_error" not in p.entries["F@1"]
     assert len(p.entries["F@1"]["blue"]) == 2
     g = green_asks(p)
@@ -371,11 +395,14 @@ def test_a_non_object_row_in_a_single_slice_field_fails_it() -> None:
     assert "answered a row of no slice" in p.entries["E@1"]["blue_error"]
 
 
-@pytest.mark.parametrize("data", [
-    pytest.param({}, id="missing"),
-    pytest.param({"w_E_0": None}, id="null"),
-    pytest.param({"w_E_0": {"id": "1_0000"}}, id="object"),
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param({}, id="missing"),
+        pytest.param({"w_E_0": None}, id="null"),
+        pytest.param({"w_E_0": {"id": "1_0000"}}, id="object"),
+    ],
+)
 def test_a_field_missing_from_the_answer_fails_its_slices(data: dict[str, Any]) -> None:
     slices = [sl("E", 1), sl("E", 2), sl("F", 1)]
     p = plan(slices, {"E@1": fpe(1), "E@2": fpe(1), "F@1": fpe(30)}, k=1)
@@ -416,8 +443,7 @@ def test_green_is_asked_by_id_one_field_per_entity() -> None:
     assert e.conditions == (("id", "_in", ["1_0000", "1_0001", "2_0000"]),)
     assert 'where: {id: {_in: ["1_0000", "1_0001", "2_0000"]}}' in e.render()
     assert g.labels == {"g_E_0": {"E@1", "E@2"}, "g_F_0": {"F@2"}}
-    assert g.owner == {("E", "1_0000"): "E@1", ("E", "1_0001"): "E@1", ("E", "2_0000"): "E@2",
-                       ("F", "2_0000"): "F@2"}
+    assert g.owner == {("E", "1_0000"): "E@1", ("E", "1_0001"): "E@1", ("E", "2_0000"): "E@2", ("F", "2_0000"): "F@2"}
     assert p.entries["F@1"]["green"] == []  # nothing sampled: nothing to ask
 
 
@@ -427,8 +453,11 @@ def test_green_ids_are_chunked_by_max_rows_per_field(max_rows: Callable[[int], N
     max_rows(2)
     g = green_asks(p)
     assert [(a.alias, a.conditions[0][2]) for a in g.asks] == [
-        ("g_E_0", ["1_0000", "1_0001"]), ("g_E_1", ["1_0002", "2_0000"]), ("g_E_2", ["2_0001"]),
-        ("g_F_0", ["1_0000"])]
+        ("g_E_0", ["1_0000", "1_0001"]),
+        ("g_E_1", ["1_0002", "2_0000"]),
+        ("g_E_2", ["2_0001"]),
+        ("g_F_0", ["1_0000"]),
+    ]
     assert g.labels == {"g_E_0": {"E@1"}, "g_E_1": {"E@1", "E@2"}, "g_E_2": {"E@2"}, "g_F_0": {"F@1"}}
 
 
@@ -440,8 +469,7 @@ def test_assign_green_routes_rows_back_by_id() -> None:
     assign_green(p, g, {"g_E_0": green}, "green-stub")
     assert p.entries["E@1"]["green"] == [row(1, 1), row(1, 0)]
     assert p.entries["E@2"]["green"] == [{**row(2, 0), "value": "x"}]
-    assert content_rows("E@1", p.entries["E@1"]["blue"], p.entries["E@1"]["green"], seed=SEED,
-                        expected=2).passed
+    assert content_rows("E@1", p.entries["E@1"]["blue"], p.entries["E@1"]["green"], seed=SEED, expected=2).passed
     verdict = content_rows("E@2", p.entries["E@2"]["blue"], p.entries["E@2"]["green"], seed=SEED, expected=1)
     assert not verdict.passed and "field value" in verdict.message
 
@@ -457,7 +485,8 @@ def test_a_row_green_lacks_is_missing_from_its_slice() -> None:
 
 @pytest.mark.parametrize("bad", [None, {"id": "1_0000"}, "rows"])
 def test_a_green_field_missing_from_the_answer_fails_the_slices_it_asks_for(
-        max_rows: Callable[[int], None], bad: Any) -> None:
+    max_rows: Callable[[int], None], bad: Any
+) -> None:
     slices = [sl("E", 1), sl("E", 2), sl("E", 3)]
     p = _answered(slices, {"E@1": 1, "E@2": 2, "E@3": 1})
     max_rows(2)
@@ -470,9 +499,14 @@ def test_a_green_field_missing_from_the_answer_fails_the_slices_it_asks_for(
     assert p.entries["E@1"]["green"] == [row(1, 0)]
     for label in ("E@2", "E@3"):  # E@2 is half answered: still failed
         assert p.entries[label]["green_error"] == f"green-stub: no answer for sample of {label}"
-        assert not content_rows(label, p.entries[label]["blue"], p.entries[label].get("green"), seed=SEED,
-                                expected=p.entries[label]["expected"],
-                                green_error=p.entries[label]["green_error"]).passed
+        assert not content_rows(
+            label,
+            p.entries[label]["blue"],
+            p.entries[label].get("green"),
+            seed=SEED,
+            expected=p.entries[label]["expected"],
+            green_error=p.entries[label]["green_error"],
+        ).passed
 
 
 def test_fail_all_marks_each_label() -> None:
@@ -516,8 +550,7 @@ def test_a_mixed_plan_round_trips_through_a_fake_belt(max_rows: Callable[[int], 
 
 
 @st.composite
-def plans(draw: st.DrawFn) -> tuple[list[FakeSlice], dict[str, dict[str, Any]], dict[str, list[Any]], int, int,
-                                    int]:
+def plans(draw: st.DrawFn) -> tuple[list[FakeSlice], dict[str, dict[str, Any]], dict[str, list[Any]], int, int, int]:
     k = draw(st.integers(0, 6))
     max_rows_per_field = draw(st.sampled_from([1, 3, 8, 1000]))
     slices: list[FakeSlice] = []
@@ -535,10 +568,13 @@ def plans(draw: st.DrawFn) -> tuple[list[FakeSlice], dict[str, dict[str, Any]], 
             width = draw(st.integers(1, 4))
             rows: list[dict[str, Any]] = [
                 {"id": f"{chain}_{n:0{width}d}", "chainId": chain, "blockNumber": n, "value": str(n)}
-                for n in range(count)]
+                for n in range(count)
+            ]
             # rows past the cutoff are in the table, not in the count
-            late = [{"id": f"{chain}_z{n}", "chainId": chain, "blockNumber": 10**7, "value": "late"}
-                    for n in range(draw(st.integers(0, 2)))]
+            late = [
+                {"id": f"{chain}_z{n}", "chainId": chain, "blockNumber": 10**7, "value": "late"}
+                for n in range(draw(st.integers(0, 2)))
+            ]
             tables.setdefault(name, []).extend(rows + late)
             ids = sorted(str(r["id"]) for r in rows)
             if draw(st.booleans()) and ids:
@@ -552,7 +588,8 @@ def plans(draw: st.DrawFn) -> tuple[list[FakeSlice], dict[str, dict[str, Any]], 
 @settings(deadline=None, max_examples=150)
 @given(plans())
 def test_every_slice_gets_exactly_expected_rows_from_a_well_formed_belt(
-        case: tuple[list[FakeSlice], dict[str, dict[str, Any]], dict[str, list[Any]], int, int, int]) -> None:
+    case: tuple[list[FakeSlice], dict[str, dict[str, Any]], dict[str, list[Any]], int, int, int],
+) -> None:
     slices, fps, tables, k, max_rows_per_field, seed = case
     with pytest.MonkeyPatch.context() as mp:  # per example: a function-scoped fixture would leak
         mp.setattr(sampling, "MAX_ROWS_PER_FIELD", max_rows_per_field)
@@ -574,7 +611,6 @@ def test_every_slice_gets_exactly_expected_rows_from_a_well_formed_belt(
         assert len({r["id"] for r in entry["blue"]}) == entry["expected"]
         assert all(r["chainId"] == s.chain and r["value"] != "late" for r in entry["blue"])
         assert sorted(r["id"] for r in entry["green"]) == sorted(r["id"] for r in entry["blue"])
-
 
 
 @given(st.text(min_size=1, max_size=12), st.text(min_size=1, max_size=12), st.integers(0, 10_000))

@@ -30,11 +30,13 @@ def test_expansion_without_config_or_expected_chains_is_refused(tmp_path: Path) 
 
 
 def test_growing_chains_are_the_shared_chains_whose_sources_green_extends(tmp_path: Path) -> None:
-    (tmp_path / "config.yaml").write_text(CONFIG + "  - id: 8453\n    start_block: 0\n"
-                                          "    contracts: [{name: Nft, address: ['0xAB', '0xCD']}]\n")
-    (tmp_path / "blue.yaml").write_text(CONFIG.replace("  - id: 10\n    start_block: 0\n", "")
-                                        + "  - id: 8453\n    start_block: 0\n"
-                                          "    contracts: [{name: Nft, address: ['0xab']}]\n")
+    (tmp_path / "config.yaml").write_text(
+        CONFIG + "  - id: 8453\n    start_block: 0\n    contracts: [{name: Nft, address: ['0xAB', '0xCD']}]\n"
+    )
+    (tmp_path / "blue.yaml").write_text(
+        CONFIG.replace("  - id: 10\n    start_block: 0\n", "") + "  - id: 8453\n    start_block: 0\n"
+        "    contracts: [{name: Nft, address: ['0xab']}]\n"
+    )
     settings = build_settings({**URLS, "blue_envio_config": "blue.yaml"}, {}, cwd=tmp_path, env={})
     assert settings.growing_chains == (8453,)  # 1: same sources; 10: new in green; 8453: one more address
 

@@ -55,7 +55,11 @@ def compile_contracts() -> dict[str, Any]:
         raise SandboxError(f"npm solc not found under {root}: {tools.INSTALL_HINT}")
     proc = subprocess.run(
         [str(node), "-e", _NODE_SCRIPT, str(root)],
-        input=json.dumps(standard_input()), capture_output=True, text=True, check=False, timeout=300,
+        input=json.dumps(standard_input()),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
     )
     if proc.returncode != 0:
         raise SandboxError(f"solc via node failed: {proc.stderr.strip()[-500:]}")
@@ -68,8 +72,7 @@ def compile_contracts() -> dict[str, Any]:
     for name in NAMES:
         c = output["contracts"][f"{name}.sol"][name]
         contracts[name] = {"abi": c["abi"], "bytecode": "0x" + c["evm"]["bytecode"]["object"]}
-    return {"compiler": f"solc {result['version']}", "settings": standard_input()["settings"],
-            "contracts": contracts}
+    return {"compiler": f"solc {result['version']}", "settings": standard_input()["settings"], "contracts": contracts}
 
 
 def render(doc: dict[str, Any]) -> str:

@@ -20,8 +20,10 @@ SERVED_FAULTS = ("schema-remove", "schema-nullable", "slow", "http5xx")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m belt_gate.sandbox.hasura",
-                                description="Hasura-dialect GraphQL over a sandbox belt's SQLite file")
+    p = argparse.ArgumentParser(
+        prog="python -m belt_gate.sandbox.hasura",
+        description="Hasura-dialect GraphQL over a sandbox belt's SQLite file",
+    )
     p.add_argument("--db", required=True, type=Path)
     p.add_argument("--schema", required=True, type=Path)
     p.add_argument("--port", required=True, type=int)
@@ -43,11 +45,18 @@ def main(argv: list[str] | None = None) -> int:
         faults = tuple(parse_fault(f) for f in args.fault)
         for f in faults:
             if f.kind not in SERVED_FAULTS:
-                raise SettingsError(f"fault {f} does not apply to the GraphQL server "
-                                    f"(it serves: {', '.join(SERVED_FAULTS)})")
+                raise SettingsError(
+                    f"fault {f} does not apply to the GraphQL server (it serves: {', '.join(SERVED_FAULTS)})"
+                )
         config = ServerConfig.from_options(
-            db=args.db, schema_path=args.schema, schema=schema, shape=args.shape,
-            aggregate_tables=args.aggregate_tables, admin_secret_env=args.admin_secret_env, faults=faults)
+            db=args.db,
+            schema_path=args.schema,
+            schema=schema,
+            shape=args.shape,
+            aggregate_tables=args.aggregate_tables,
+            admin_secret_env=args.admin_secret_env,
+            faults=faults,
+        )
         app = create_app(config)
     except BeltGateError as exc:
         print(f"belt_gate.sandbox.hasura: {exc}", file=sys.stderr)

@@ -88,16 +88,23 @@ class ServerConfig:
 
     def sdl_options(self) -> SdlOptions:
         removed = frozenset((f.entity or "", f.field or "") for f in self.faults if f.kind == "schema-remove")
-        nullable = frozenset(
-            (f.entity or "", f.field or "") for f in self.faults if f.kind == "schema-nullable"
+        nullable = frozenset((f.entity or "", f.field or "") for f in self.faults if f.kind == "schema-nullable")
+        return SdlOptions(
+            self.shape, self.aggregate_tables, removed, nullable, self.derived_from, admin_role=self.admin_role
         )
-        return SdlOptions(self.shape, self.aggregate_tables, removed, nullable, self.derived_from,
-                          admin_role=self.admin_role)
 
     @classmethod
-    def from_options(cls, *, db: Path, schema_path: Path, schema: EnvioSchema, shape: str,
-                     aggregate_tables: str | None, admin_secret_env: str | None,
-                     faults: tuple[Fault, ...]) -> ServerConfig:
+    def from_options(
+        cls,
+        *,
+        db: Path,
+        schema_path: Path,
+        schema: EnvioSchema,
+        shape: str,
+        aggregate_tables: str | None,
+        admin_secret_env: str | None,
+        faults: tuple[Fault, ...],
+    ) -> ServerConfig:
         """From command-line options (both server entry points): the secret is read from the environment
         variable named, never from the command line; `aggregate_tables` is "A,B"."""
         secret = None
@@ -108,8 +115,15 @@ class ServerConfig:
         agg = None
         if aggregate_tables is not None:
             agg = frozenset(a.strip() for a in aggregate_tables.split(",") if a.strip())
-        return cls(db=db, schema=schema, shape=shape, aggregate_tables=agg, admin_secret=secret, faults=faults,
-                   derived_from=derived_from_map(schema_path.read_text(encoding="utf-8")))
+        return cls(
+            db=db,
+            schema=schema,
+            shape=shape,
+            aggregate_tables=agg,
+            admin_secret=secret,
+            faults=faults,
+            derived_from=derived_from_map(schema_path.read_text(encoding="utf-8")),
+        )
 
 
 # -- scalars -----------------------------------------------------------------------------------
@@ -225,8 +239,9 @@ class Context:
             out.append(row)
         return out
 
-    def aggregate(self, table: Table, args: Mapping[str, Any], aggs: Sequence[Agg],
-                  match: tuple[str, Any] | None = None) -> dict[Agg, Any]:
+    def aggregate(
+        self, table: Table, args: Mapping[str, Any], aggs: Sequence[Agg], match: tuple[str, Any] | None = None
+    ) -> dict[Agg, Any]:
         sql, params = self.sql.aggregate(table, args, aggs, match=match)
         try:
             row = self.db.execute(sql, params).fetchone()
@@ -316,8 +331,9 @@ def _agg_value(table: Table, a: Agg, value: Any) -> Any:
     return value
 
 
-def _aggregate_payload(table: Table, info: Info, ctx: Context,
-                       args: Mapping[str, Any], match: tuple[str, Any] | None) -> dict[str, Any]:
+def _aggregate_payload(
+    table: Table, info: Info, ctx: Context, args: Mapping[str, Any], match: tuple[str, Any] | None
+) -> dict[str, Any]:
     aggs, want_nodes = _wanted_aggs(table, info)
     result: dict[str, Any] = {}
     values = ctx.aggregate(table, args, aggs, match) if aggs else {}
@@ -334,8 +350,9 @@ def _aggregate_payload(table: Table, info: Info, ctx: Context,
     return result
 
 
-def _resolve_count(agg: Mapping[str, Any], info: Info,
-                   columns: Sequence[str] | None = None, distinct: bool | None = None) -> Any:
+def _resolve_count(
+    agg: Mapping[str, Any], info: Info, columns: Sequence[str] | None = None, distinct: bool | None = None
+) -> Any:
     return agg["__values"].get(_count_key(columns, distinct))
 
 
@@ -347,8 +364,7 @@ def _wire(schema: GraphQLSchema, tables: Sequence[Table]) -> None:
         _wire_table(schema, root, t, by_name)
 
 
-def _wire_table(schema: GraphQLSchema, root: GraphQLObjectType, t: Table,
-                by_name: Mapping[str, Table]) -> None:
+def _wire_table(schema: GraphQLSchema, root: GraphQLObjectType, t: Table, by_name: Mapping[str, Table]) -> None:
     def resolve_list(_src: Any, info: Info, **args: Any) -> Any:
         ctx = _ctx(info)
         sql, params = ctx.sql.select(t, args)
@@ -393,6 +409,7 @@ def _object_rel(target: Table, column: str) -> Callable[..., Any]:
         sql, params = ctx.sql.by_pk(target, {"id": key})
         rows = ctx.rows(target, sql, params)
         return rows[0] if rows else None
+
     return resolve
 
 
@@ -401,12 +418,14 @@ def _array_rel(target: Table, remote: str, column: str) -> Callable[..., Any]:
         ctx = _ctx(info)
         sql, params = ctx.sql.select(target, args, match=(remote, src.get(column)))
         return ctx.rows(target, sql, params)
+
     return resolve
 
 
 def _array_rel_agg(target: Table, remote: str, column: str) -> Callable[..., Any]:
     def resolve(src: Mapping[str, Any], info: Info, **args: Any) -> Any:
         return _aggregate_payload(target, info, _ctx(info), args, (remote, src.get(column)))
+
     return resolve
 
 
@@ -450,7 +469,10 @@ class GraphQLService:
     @contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
         db = sqlite3.connect(
-            f"file:{self.config.db}?mode=ro", uri=True, isolation_level=None, check_same_thread=False,
+            f"file:{self.config.db}?mode=ro",
+            uri=True,
+            isolation_level=None,
+            check_same_thread=False,
             cached_statements=1024,
         )
         try:
@@ -472,18 +494,20 @@ class GraphQLService:
                 document = parse(body["query"])
             except GraphQLError as exc:
                 return _error(f"not a valid graphql query: {exc.message}", "$.query", "validation-failed")
-            errors = validate(self.schema, _dedup_root_fields(document), max_errors=20,
-                              hide_suggestions=True)
+            errors = validate(self.schema, _dedup_root_fields(document), max_errors=20, hide_suggestions=True)
             errors += _root_alias_conflicts(document)
             if errors:
                 return {"errors": [_hasura_error(e, validation=True) for e in errors]}
             try:
                 with self._connection() as db:
                     result = execute_sync(
-                        self.schema, document, context_value=Context(db, self.tables),
+                        self.schema,
+                        document,
+                        context_value=Context(db, self.tables),
                         variable_values=variables,
                         operation_name=operation if isinstance(operation, str) else None,
-                        executor_class=_HasuraExecutor, hide_suggestions=True,
+                        executor_class=_HasuraExecutor,
+                        hide_suggestions=True,
                     )
             except sqlite3.Error as exc:
                 return _error(f"database unavailable: {exc}", "$", "postgres-error")
@@ -549,7 +573,7 @@ def _field_text(document: DocumentNode, sel: Any) -> str | None:
     """The source text of a root field without its alias (None when the parser kept no locations)."""
     if not isinstance(sel, FieldNode) or sel.loc is None or sel.name.loc is None:
         return None
-    return " ".join(sel.loc.source.body[sel.name.loc.start:sel.loc.end].split())
+    return " ".join(sel.loc.source.body[sel.name.loc.start : sel.loc.end].split())
 
 
 def _shape(document: DocumentNode, sel: Any) -> str:
@@ -579,8 +603,11 @@ def _dedup_root_fields(document: DocumentNode) -> DocumentNode:
             if len(kept) < len(d.selection_set.selections):
                 changed = True
                 d = OperationDefinitionNode(
-                    operation=d.operation, name=d.name, variable_definitions=d.variable_definitions,
-                    directives=d.directives, selection_set=SelectionSetNode(selections=tuple(kept)),
+                    operation=d.operation,
+                    name=d.name,
+                    variable_definitions=d.variable_definitions,
+                    directives=d.directives,
+                    selection_set=SelectionSetNode(selections=tuple(kept)),
                 )
         definitions.append(d)
     return DocumentNode(definitions=tuple(definitions)) if changed else document
@@ -599,8 +626,9 @@ def _root_alias_conflicts(document: DocumentNode) -> list[GraphQLError]:
             name = (sel.alias or sel.name).value
             key = _field_text(document, sel)
             if key is not None and seen.setdefault(name, key) != key:
-                errors.append(GraphQLError(
-                    f"Fields '{name}' conflict because they have differing fields or arguments."))
+                errors.append(
+                    GraphQLError(f"Fields '{name}' conflict because they have differing fields or arguments.")
+                )
     return errors
 
 
@@ -631,8 +659,11 @@ def create_app(config: ServerConfig) -> Starlette:
             return service
         given = request.headers.get("x-hasura-admin-secret")
         if given is None:
-            return "x-hasura-admin-secret/x-hasura-access-key required, but not found" if (
-                config.shape == "admin") else service
+            return (
+                "x-hasura-admin-secret/x-hasura-access-key required, but not found"
+                if (config.shape == "admin")
+                else service
+            )
         if hmac.compare_digest(given.encode(), secret.encode()):
             return admin
         return "invalid x-hasura-admin-secret/x-hasura-access-key"
@@ -660,11 +691,13 @@ def create_app(config: ServerConfig) -> Starlette:
     async def version(_request: Request) -> Response:
         return JSONResponse({"version": "v2-belt-gate-sandbox"})
 
-    app = Starlette(routes=[
-        Route("/v1/graphql", graphql_endpoint, methods=["POST"]),
-        Route("/healthz", healthz, methods=["GET"]),
-        Route("/v1/version", version, methods=["GET"]),
-    ])
+    app = Starlette(
+        routes=[
+            Route("/v1/graphql", graphql_endpoint, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/v1/version", version, methods=["GET"]),
+        ]
+    )
     app.state.service = service
     return app
 

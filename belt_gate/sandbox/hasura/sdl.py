@@ -44,7 +44,15 @@ STAT_FUNCS = ("avg", "stddev", "stddev_pop", "stddev_samp", "var_pop", "var_samp
 ORDER_BY_VALUES = ("asc", "asc_nulls_first", "asc_nulls_last", "desc", "desc_nulls_first", "desc_nulls_last")
 COMPARISON_OPS = ("_eq", "_gt", "_gte", "_lt", "_lte", "_neq")
 STRING_OPS = (
-    "_ilike", "_iregex", "_like", "_nilike", "_niregex", "_nlike", "_nregex", "_nsimilar", "_regex",
+    "_ilike",
+    "_iregex",
+    "_like",
+    "_nilike",
+    "_niregex",
+    "_nlike",
+    "_nregex",
+    "_nsimilar",
+    "_regex",
     "_similar",
 )
 LIST_ARGS = ("distinct_on", "limit", "offset", "order_by", "where")
@@ -145,9 +153,14 @@ class SdlOptions:
 def _chain_metadata(shape: str, admin_role: bool = False) -> Table:
     view = shape == "newer"
     int_cols = (
-        ("block_height", False), ("chain_id", False), ("end_block", True),
-        ("first_event_block_number", True), ("latest_fetched_block_number", False),
-        ("latest_processed_block", True), ("num_batches_fetched", False), ("num_events_processed", True),
+        ("block_height", False),
+        ("chain_id", False),
+        ("end_block", True),
+        ("first_event_block_number", True),
+        ("latest_fetched_block_number", False),
+        ("latest_processed_block", True),
+        ("num_batches_fetched", False),
+        ("num_events_processed", True),
         ("start_block", False),
     )
     cols = [Column(n, "Int", nullable or view) for n, nullable in int_cols]
@@ -156,8 +169,12 @@ def _chain_metadata(shape: str, admin_role: bool = False) -> Table:
     cols.sort(key=lambda c: c.name)
     pk = [c for c in cols if c.name == "chain_id"]
     return Table(
-        "chain_metadata", "chain_metadata", cols, pk=pk,
-        aggregates=shape == "admin" or admin_role, by_pk=not view,
+        "chain_metadata",
+        "chain_metadata",
+        cols,
+        pk=pk,
+        aggregates=shape == "admin" or admin_role,
+        by_pk=not view,
     )
 
 
@@ -170,7 +187,9 @@ def _meta_table(admin_role: bool = False) -> Table:
         Column("eventsProcessed", "Int", True, sql="num_events_processed"),
         Column("firstEventBlock", "Int", True, sql="first_event_block_number"),
         Column(
-            "isReady", "Boolean", True,
+            "isReady",
+            "Boolean",
+            True,
             sql="(timestamp_caught_up_to_head_or_endblock IS NOT NULL)",
         ),
         Column("progressBlock", "Int", True, sql="latest_processed_block"),
@@ -204,18 +223,22 @@ def build_tables(schema: EnvioSchema, options: SdlOptions | None = None) -> list
         for f in entity.fields:
             if (entity.name, f.name) in opts.removed or (entity.name, f.column) in opts.removed:
                 continue
-            nullable = f.nullable or (entity.name, f.name) in opts.nullable or (
-                entity.name, f.column) in opts.nullable
+            nullable = f.nullable or (entity.name, f.name) in opts.nullable or (entity.name, f.column) in opts.nullable
             if f.kind == "derived":
                 target = schema.entity(f.type_name)
                 remote = _derived_remote(schema, opts, entity.name, f)
                 if target is not None and remote is not None:
                     arr.append(ArrayRel(f.name, f.type_name, remote))
                 continue
-            cols.append(Column(
-                f.column, f.hasura_type, nullable, f.is_list,
-                decimal=f.kind == "scalar" and f.type_name == "BigDecimal",
-            ))
+            cols.append(
+                Column(
+                    f.column,
+                    f.hasura_type,
+                    nullable,
+                    f.is_list,
+                    decimal=f.kind == "scalar" and f.type_name == "BigDecimal",
+                )
+            )
             if f.kind == "relation" and not f.is_list and f.type_name in names:
                 obj.append(ObjectRel(f.name, f.type_name, f.column))
         if older:
@@ -228,8 +251,18 @@ def build_tables(schema: EnvioSchema, options: SdlOptions | None = None) -> list
         else:
             aggregates = opts.shape != "newer"
         pk = [c for c in cols if c.name == "id"]
-        tables.append(Table(entity.name, entity.name, cols, pk=pk, object_rels=obj, array_rels=arr,
-                            aggregates=aggregates, by_pk=bool(pk)))
+        tables.append(
+            Table(
+                entity.name,
+                entity.name,
+                cols,
+                pk=pk,
+                object_rels=obj,
+                array_rels=arr,
+                aggregates=aggregates,
+                by_pk=bool(pk),
+            )
+        )
     tables.append(_chain_metadata(opts.shape, opts.admin_role))
     if opts.shape == "newer":
         tables.append(_meta_table(opts.admin_role))
@@ -328,8 +361,7 @@ def render_sdl(tables: Sequence[Table]) -> str:
         # order_by
         lines = [f"{c.name}: order_by" for c in t.columns]
         lines += [f"{r.name}: {r.target}_order_by" for r in t.object_rels if r.target in by_name]
-        lines += [f"{a.name}_aggregate: {a.target}_aggregate_order_by" for a in t.array_rels
-                  if a.target in by_name]
+        lines += [f"{a.name}_aggregate: {a.target}_aggregate_order_by" for a in t.array_rels if a.target in by_name]
         out.append(_block("input", f"{n}_order_by", sorted(lines)))
         out.append(_block("enum", f"{n}_select_column", [c.name for c in t.columns]))
         # root fields
@@ -367,8 +399,13 @@ def _comparison(typ: str, is_list: bool) -> str:
     if typ == "String":
         lines += [f"{op}: String" for op in STRING_OPS]
     if typ == "jsonb":
-        lines += ["_contained_in: jsonb", "_contains: jsonb", "_has_key: String",
-                  "_has_keys_all: [String!]", "_has_keys_any: [String!]"]
+        lines += [
+            "_contained_in: jsonb",
+            "_contains: jsonb",
+            "_has_key: String",
+            "_has_keys_all: [String!]",
+            "_has_keys_any: [String!]",
+        ]
     return _block("input", f"{typ}_comparison_exp", sorted(lines))
 
 
@@ -413,20 +450,36 @@ def _aggregate_order_types(t: Table) -> list[str]:
 def _aggregate_bool_types(t: Table) -> list[str]:
     n = t.name
     fields = [f"count: {n}_aggregate_bool_exp_count"]
-    out = [_block("input", f"{n}_aggregate_bool_exp_count", [
-        f"arguments: [{n}_select_column!]", "distinct: Boolean", f"filter: {n}_bool_exp",
-        "predicate: Int_comparison_exp!",
-    ])]
+    out = [
+        _block(
+            "input",
+            f"{n}_aggregate_bool_exp_count",
+            [
+                f"arguments: [{n}_select_column!]",
+                "distinct: Boolean",
+                f"filter: {n}_bool_exp",
+                "predicate: Int_comparison_exp!",
+            ],
+        )
+    ]
     bools = [c for c in t.columns if c.type == "Boolean" and not c.is_list]
     if bools:
         for fn in ("bool_and", "bool_or"):
             col_enum = f"{n}_select_column_{n}_aggregate_bool_exp_{fn}_arguments_columns"
             fields.append(f"{fn}: {n}_aggregate_bool_exp_{fn}")
             out.append(_block("enum", col_enum, [c.name for c in bools]))
-            out.append(_block("input", f"{n}_aggregate_bool_exp_{fn}", [
-                f"arguments: {col_enum}!", "distinct: Boolean", f"filter: {n}_bool_exp",
-                "predicate: Boolean_comparison_exp!",
-            ]))
+            out.append(
+                _block(
+                    "input",
+                    f"{n}_aggregate_bool_exp_{fn}",
+                    [
+                        f"arguments: {col_enum}!",
+                        "distinct: Boolean",
+                        f"filter: {n}_bool_exp",
+                        "predicate: Boolean_comparison_exp!",
+                    ],
+                )
+            )
     out.append(_block("input", f"{n}_aggregate_bool_exp", sorted(fields)))
     return out
 

@@ -35,8 +35,12 @@ def quote(name: str) -> str:
 
 _OPS = {"_eq": "=", "_neq": "<>", "_gt": ">", "_gte": ">=", "_lt": "<", "_lte": "<="}
 _ORDER = {
-    "asc": "ASC NULLS LAST", "asc_nulls_last": "ASC NULLS LAST", "asc_nulls_first": "ASC NULLS FIRST",
-    "desc": "DESC NULLS FIRST", "desc_nulls_first": "DESC NULLS FIRST", "desc_nulls_last": "DESC NULLS LAST",
+    "asc": "ASC NULLS LAST",
+    "asc_nulls_last": "ASC NULLS LAST",
+    "asc_nulls_first": "ASC NULLS FIRST",
+    "desc": "DESC NULLS FIRST",
+    "desc_nulls_first": "DESC NULLS FIRST",
+    "desc_nulls_last": "DESC NULLS LAST",
 }
 
 
@@ -147,9 +151,10 @@ class SqlBuilder:
                     f"{a2}.{quote(arr.remote)} = {alias}.{quote(arr.column)} AND ({s}))"
                 )
                 params += p
-            elif key.endswith("_aggregate") and (
-                arr := next((r for r in table.array_rels if f"{r.name}_aggregate" == key), None)
-            ) is not None:
+            elif (
+                key.endswith("_aggregate")
+                and (arr := next((r for r in table.array_rels if f"{r.name}_aggregate" == key), None)) is not None
+            ):
                 s, p = self._aggregate_predicate(table, alias, arr.target, arr.remote, arr.column, value)
                 parts.append(s)
                 params += p
@@ -157,8 +162,9 @@ class SqlBuilder:
                 raise QueryError(f"field '{key}' not found in type: '{table.name}_bool_exp'")
         return " AND ".join(parts) or "1", params
 
-    def _aggregate_predicate(self, table: Table, alias: str, target_name: str, remote: str, local: str,
-                             value: Mapping[str, Any]) -> tuple[str, list[Any]]:
+    def _aggregate_predicate(
+        self, table: Table, alias: str, target_name: str, remote: str, local: str, value: Mapping[str, Any]
+    ) -> tuple[str, list[Any]]:
         target = self.tables[target_name]
         parts: list[str] = []
         params: list[Any] = []
@@ -169,8 +175,9 @@ class SqlBuilder:
             fs, fp = self.where(target, a2, spec.get("filter"))
             if fn == "count":
                 cols = spec.get("arguments") or []
-                inner = (f"count(DISTINCT {self._tuple(target, a2, cols)})" if spec.get("distinct") and cols
-                         else "count(*)")
+                inner = (
+                    f"count(DISTINCT {self._tuple(target, a2, cols)})" if spec.get("distinct") and cols else "count(*)"
+                )
                 sub_col = Column("count", "Int", False)
             else:  # bool_and / bool_or
                 c = target.column(str(spec["arguments"]))
@@ -178,8 +185,10 @@ class SqlBuilder:
                     raise QueryError(f"unknown column {spec['arguments']!r}")
                 inner = f"{'min' if fn == 'bool_and' else 'max'}({self.col(target, a2, c)})"
                 sub_col = Column(fn, "Boolean", True)
-            sub = (f"(SELECT {inner} FROM {quote(target.sql_table)} {a2} WHERE "
-                   f"{a2}.{quote(remote)} = {alias}.{quote(local)} AND ({fs}))")
+            sub = (
+                f"(SELECT {inner} FROM {quote(target.sql_table)} {a2} WHERE "
+                f"{a2}.{quote(remote)} = {alias}.{quote(local)} AND ({fs}))"
+            )
             ps, pp = self._compare_expr(sub, sub_col, spec["predicate"])
             parts.append(ps)
             params += fp + pp
@@ -256,16 +265,19 @@ class SqlBuilder:
                             f"{a2}.{quote(rel.remote)} = {alias}.{quote(rel.column)}) {dirn}"
                         )
                     params += p
-                elif key.endswith("_aggregate") and (
-                    arr := next((r for r in table.array_rels if f"{r.name}_aggregate" == key), None)
-                ) is not None:
+                elif (
+                    key.endswith("_aggregate")
+                    and (arr := next((r for r in table.array_rels if f"{r.name}_aggregate" == key), None)) is not None
+                ):
                     target = self.tables[arr.target]
                     for fn, spec in direction.items():
                         if spec is None:
                             continue
                         a2 = self._alias()
-                        src = (f"FROM {quote(target.sql_table)} {a2} WHERE "
-                               f"{a2}.{quote(arr.remote)} = {alias}.{quote(arr.column)}")
+                        src = (
+                            f"FROM {quote(target.sql_table)} {a2} WHERE "
+                            f"{a2}.{quote(arr.remote)} = {alias}.{quote(arr.column)}"
+                        )
                         if fn == "count":
                             terms.append(f"(SELECT count(*) {src}) {_ORDER[spec]}")
                             continue
@@ -281,8 +293,9 @@ class SqlBuilder:
 
     # -- statements ----------------------------------------------------------------------
 
-    def select(self, table: Table, args: Mapping[str, Any], *,
-               match: tuple[str, Any] | None = None) -> tuple[str, list[Any]]:
+    def select(
+        self, table: Table, args: Mapping[str, Any], *, match: tuple[str, Any] | None = None
+    ) -> tuple[str, list[Any]]:
         """SELECT every column of `table` filtered/ordered/paged by the list arguments `args`.
 
         `match` = (column, value) adds `column = value` (an array relationship's join).
@@ -294,11 +307,12 @@ class SqlBuilder:
         distinct = args.get("distinct_on")
         base = f"FROM {quote(table.sql_table)} {alias} WHERE {where}"
         if distinct:
-            keys = ", ".join(self.col(table, alias, c) for c in
-                             (table.column(n) for n in distinct) if c is not None)
+            keys = ", ".join(self.col(table, alias, c) for c in (table.column(n) for n in distinct) if c is not None)
             window = f"ORDER BY {', '.join(terms)}" if terms else ""
-            inner = (f"SELECT {cols}, {alias}.rowid AS __rowid, "
-                     f"row_number() OVER (PARTITION BY {keys} {window}) AS __rn {base}")
+            inner = (
+                f"SELECT {cols}, {alias}.rowid AS __rowid, "
+                f"row_number() OVER (PARTITION BY {keys} {window}) AS __rn {base}"
+            )
             params = params + oparams
             sql = f"SELECT * FROM ({inner}) __sub WHERE __rn = 1"
             outer, oparams2 = self.order(table, "__sub", args.get("order_by"))
@@ -351,16 +365,24 @@ class SqlBuilder:
             return f"{a.func}(CAST({expr} AS REAL))"
         raise QueryError(f"unknown aggregate {a.func}")
 
-    def _where_match(self, table: Table, alias: str, args: Mapping[str, Any],
-                     match: tuple[str, Any] | None) -> tuple[str, list[Any]]:
+    def _where_match(
+        self, table: Table, alias: str, args: Mapping[str, Any], match: tuple[str, Any] | None
+    ) -> tuple[str, list[Any]]:
         where, params = self.where(table, alias, args.get("where"))
         if match is not None:
             where = f"{alias}.{quote(match[0])} = ? AND ({where})"
             params = [match[1], *params]
         return where, params
 
-    def aggregate(self, table: Table, args: Mapping[str, Any], aggs: Sequence[Agg], *,
-                  exact: bool = False, match: tuple[str, Any] | None = None) -> tuple[str, list[Any]]:
+    def aggregate(
+        self,
+        table: Table,
+        args: Mapping[str, Any],
+        aggs: Sequence[Agg],
+        *,
+        exact: bool = False,
+        match: tuple[str, Any] | None = None,
+    ) -> tuple[str, list[Any]]:
         """One SELECT computing every aggregate in `aggs` over the rows `args` select."""
         paged = any(args.get(k) is not None for k in ("limit", "offset", "distinct_on"))
         if not paged:
@@ -369,8 +391,11 @@ class SqlBuilder:
             cols = ", ".join(self._agg_sql(table, alias, a, exact=exact) for a in aggs) or "count(*)"
             return f"SELECT {cols} FROM {quote(table.sql_table)} {alias} WHERE {where}", params
         inner, params = self.select(table, args, match=match)
-        sub = Table(table.name, "__rows", [Column(c.name, c.type, c.nullable, c.is_list, None, c.decimal)
-                                           for c in table.columns])
+        sub = Table(
+            table.name,
+            "__rows",
+            [Column(c.name, c.type, c.nullable, c.is_list, None, c.decimal) for c in table.columns],
+        )
         alias = "__rows_alias"
         cols = ", ".join(self._agg_sql(sub, alias, a, exact=exact) for a in aggs) or "count(*)"
         return f"WITH __rows AS ({inner}) SELECT {cols} FROM __rows {alias}", params
@@ -484,8 +509,12 @@ def register_functions(db: sqlite3.Connection) -> None:
     """Install the aggregate and scalar functions the generated SQL uses."""
     aggregates: dict[str, Any] = {"decsum": _DecSum, "decmin": _DecMin, "decmax": _DecMax, "bigsum": _BigSum}
     for name, sample, root in (
-        ("stddev", True, True), ("stddev_samp", True, True), ("stddev_pop", False, True),
-        ("variance", True, False), ("var_samp", True, False), ("var_pop", False, False),
+        ("stddev", True, True),
+        ("stddev_samp", True, True),
+        ("stddev_pop", False, True),
+        ("variance", True, False),
+        ("var_samp", True, False),
+        ("var_pop", False, False),
     ):
         aggregates[name] = _var_class(sample, root)
     for name, cls in aggregates.items():
