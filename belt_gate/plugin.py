@@ -257,6 +257,10 @@ class BeltSession:
         self.certificate = doc
         if self.settings.report is not None:
             write_certificate(self.settings.report, doc)
+        self._after_certificate(session, doc)
+
+    def _after_certificate(self, session: pytest.Session, doc: dict[str, Any]) -> None:
+        """Promotion acts here, on the controller, once the certificate is final (issue 10)."""
 
     def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
         if self.is_worker:
