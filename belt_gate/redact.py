@@ -1,64 +1,229 @@
 """The one place that knows what a secret looks like, and hides it.
 
-Secrets: URL userinfo, query parameters whose name smells of a credential, path segments that look like
-API keys (long random tokens, e.g. Alchemy/Infura `/v2/<key>`), and the values of environment variables
-that hold secrets. Everything belt_gate prints, writes or attaches passes through `redact_text`.
+Secrets: URL userinfo (a `/`, `?` or `#` inside a password included), query and matrix (`;k=v`) parameters
+whose name smells of a credential, path segments and parameter values that look like API keys (long random
+tokens, e.g. Alchemy/Infura `/v2/<key>`), the values of environment variables that hold secrets, every
+`BELT_RPC_<CHAIN>` value as a whole, and every value registered with `register_secret`. Everything
+belt_gate prints, writes or attaches passes through `redact_text`; log records of belt_gate's, httpx's and
+httpcore's loggers pass through `RedactingFilter` (`install_log_filter`).
+
+A secret value that is a URL is shown as `scheme://host:port/***` (its path, query and userinfo hidden), so
+a failure can still name the endpoint it concerns; any other secret value is shown as `***`.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 MASK = "***"
-_SECRET_PARAM = re.compile(r"secret|token|key|password|passwd|admin|sig|signature|auth|jwt|session", re.I)
+_SECRET_PARAM = re.compile(
+    r"secret|token|key|pass|pwd|admin|sig|signature|auth|jwt|session|credential|private|bearer", re.I
+)
 _SECRET_ENV = re.compile(r"SECRET|TOKEN|KEY|PASSWORD|PASSWD|AUTH|JWT|CREDENTIAL", re.I)
-# A path segment of 20+ chars mixing letters and digits, as provider API keys are.
-_KEYLIKE_SEGMENT = re.compile(r"^(?=.*[A-Za-z])(?=.*\d)[A-Za-z0-9_\-]{20,}$")
+#: Environment variables whose values are secret as a whole whatever they look like (an RPC URL's path may
+#: carry a provider key of any length).
+_WHOLE_SECRET_ENV = re.compile(r"^BELT_RPC_")
+# A path segment or parameter value of 20+ chars mixing letters and digits, as provider API keys are.
+_KEYLIKE = re.compile(r"^(?=.*[A-Za-z])(?=.*\d)[A-Za-z0-9_\-]{20,}$")
 # A URL ends before trailing punctuation: "<url>: HTTP 500" keeps its colon (a masked query value swallowed it).
 _URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s'\"<>)\]]*[^\s'\"<>)\].,:;!?]")
+_SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.\-]*://)(.*)$", re.S)
+_PARAM = re.compile(r"(^|[;&])([^=;&]*)=([^;&]*)")
 
 _registered: set[str] = set()
 
 
 def register_secret(value: str | None) -> None:
-    """Remember a secret value (e.g. an admin secret read from env) so it is masked everywhere."""
+    """Remember a secret value (an admin secret, a `BELT_RPC_<CHAIN>` URL, ...) so it is masked everywhere,
+    as a whole. A URL's path-and-query is remembered too (a log line may show it without the host)."""
     if value and len(value) >= 4:
         _registered.add(value)
 
 
+def _url_tails(value: str) -> set[str]:
+    """The parts of a URL after its authority: path-and-query (`/v2/key?x=1`) and path alone (`/v2/key`),
+    those long enough to mean something (a bare `/` does not)."""
+    m = _SCHEME.match(value)
+    if not m or not m.group(2):
+        return set()
+    rest = m.group(2)
+    cut = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=-1)
+    if cut < 0:
+        return set()
+    tail = rest[cut:]
+    path = re.split(r"[?#]", tail, maxsplit=1)[0]
+    return {t for t in (tail, path) if len(t.strip("/")) >= 3 and t.startswith("/")}
+
+
+def _safe_form(value: str) -> str:
+    """How a secret value is shown: a URL as scheme://host:port/*** , a URL tail as /*** , else ***."""
+    if value.startswith("/"):
+        return "/" + MASK
+    m = _SCHEME.match(value)
+    if not m:
+        return MASK
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+        port = parts.port
+    except ValueError:
+        return MASK
+    if not host:
+        return MASK
+    netloc = host if ":" not in host else f"[{host}]"
+    if port is not None:
+        netloc = f"{netloc}:{port}"
+    if "@" in value:
+        netloc = f"{MASK}@{netloc}"
+    return f"{parts.scheme}://{netloc}/{MASK}"
+
+
 def secret_values() -> tuple[str, ...]:
-    """The secret values known now (registered, and those of secret-named environment variables), longest
-    first. Reading the environment costs; a caller redacting many texts in a row takes this once."""
-    values = [v for k, v in os.environ.items() if _SECRET_ENV.search(k) and len(v) >= 6]
-    return tuple(sorted({*values, *_registered}, key=len, reverse=True))
+    """The secret values known now (registered, those of secret-named environment variables, every
+    `BELT_RPC_<CHAIN>` value, and the path-and-query of each such value that is a URL), longest first.
+    Reading the environment costs; a caller redacting many texts in a row takes this once."""
+    values = {v for k, v in os.environ.items() if _SECRET_ENV.search(k) and len(v) >= 6}
+    values |= {v for k, v in os.environ.items() if _WHOLE_SECRET_ENV.match(k) and len(v) >= 4}
+    values |= _registered
+    values |= {t for v in list(values) for t in _url_tails(v)}
+    return tuple(sorted(values, key=lambda v: (-len(v), v)))
+
+
+def _secret_param(name: str) -> bool:
+    return bool(_SECRET_PARAM.search(unquote(name)))
+
+
+def _mask_params(text: str) -> str:
+    """`k=v` pairs (separated by `&` or `;`) with the value masked where the name smells of a credential or
+    the value looks like a key; the rest kept exactly as written."""
+
+    def one(m: re.Match[str]) -> str:
+        sep, name, value = m.group(1), m.group(2), m.group(3)
+        hidden = _secret_param(name) or bool(_KEYLIKE.match(unquote(value)))
+        return f"{sep}{name}={MASK if hidden and value else value}"
+
+    return _PARAM.sub(one, text)
+
+
+_HOSTLIKE = re.compile(
+    r"^(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+(?::\d+)?|\[[0-9a-fA-F:.]+\](?::\d+)?|[A-Za-z0-9-]+:\d+|localhost)(?:[/?#]|$)"
+)
+
+
+def _split_userinfo(url: str) -> tuple[str, bool]:
+    """(url without userinfo, had userinfo). Handles a password holding `/`, `?` or `#`, which `urlsplit`
+    reads as the start of the path: `user:pa/ss@host` is userinfo; `host:8080/users/@me` is not, but
+    `u:8080/x@h.io` is taken as userinfo too (ambiguous: hiding too much is the safe side)."""
+    m = _SCHEME.match(url)
+    if not m:
+        return url, False
+    scheme, rest = m.groups()
+    cut = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    authority = rest[:cut]
+    if "@" in authority:
+        return scheme + rest[authority.rfind("@") + 1 :], True
+    if "@" in rest and ":" in authority:
+        after_at = rest[rest.rfind("@") + 1 :]
+        if not authority.split(":", 1)[1].isdigit() or _HOSTLIKE.match(after_at):
+            return scheme + after_at, True
+    return url, False
 
 
 def redact_url(url: str) -> str:
-    """Mask userinfo, credential-like query values and key-like path segments of one URL."""
+    """Mask userinfo, credential-like query and matrix parameters and key-like path segments of one URL;
+    a URL registered (or set in `BELT_RPC_<CHAIN>`) as a secret shows only its scheme, host and port."""
+    whole = set(secret_values())
+    if url in whole or url.rstrip("/") in whole:
+        return _safe_form(url)
+    return _redact_url(url)
+
+
+def _redact_url(url: str) -> str:
+    bare, had_userinfo = _split_userinfo(url)
     try:
-        parts = urlsplit(url)
+        parts = urlsplit(bare)
         hostname = parts.hostname or ""
         port = parts.port
     except ValueError:
-        return re.sub(r"//[^@/\s]*@", f"//{MASK}@", url)
+        return re.sub(r"//[^\s]*@", f"//{MASK}@", url) if "@" in url else f"{url.split('://')[0]}://{MASK}"
     netloc = hostname if ":" not in hostname else f"[{hostname}]"
     if port is not None:
         netloc = f"{netloc}:{port}"
-    if parts.username is not None or parts.password is not None:
+    if had_userinfo:
         netloc = f"{MASK}@{netloc}"
-    path = "/".join(MASK if _KEYLIKE_SEGMENT.match(seg) else seg for seg in parts.path.split("/"))
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        query = urlencode([(k, MASK if _SECRET_PARAM.search(k) else v) for k, v in pairs], safe="*")
-    return urlunsplit((parts.scheme, netloc, path, query, ""))
+    segments = []
+    for seg in parts.path.split("/"):
+        name, semi, params = seg.partition(";")
+        name = MASK if _KEYLIKE.match(unquote(name)) else name
+        segments.append(name + semi + (_mask_params(params) if semi else ""))
+    query = _mask_params(parts.query) if parts.query else ""
+    return urlunsplit((parts.scheme, netloc, "/".join(segments), query, ""))
 
 
 def redact_text(text: str, secrets: tuple[str, ...] | None = None) -> str:
-    """Mask every URL's secrets and every known secret value (`secrets`, default: read now) in free text."""
-    out = _URL.sub(lambda m: redact_url(m.group(0)), text)
+    """Mask every known secret value (`secrets`, default: read now) and every URL's secrets in free text.
+    Known values go first: a URL secret as a whole must be found before its query is rewritten."""
+    out = text
     for value in secret_values() if secrets is None else secrets:
-        out = out.replace(value, MASK)
-    return out
+        if value in out:
+            out = out.replace(value, _safe_form(value))
+    return _URL.sub(lambda m: _redact_url(m.group(0)), out)
+
+
+class RedactingFilter(logging.Filter):
+    """A log filter that rewrites each record's message (and its formatted traceback) through
+    `redact_text`; it never drops a record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a record whose args do not fit its format: show the format alone, redacted
+            message = str(record.msg)
+        record.msg = redact_text(message)
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact_text(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact_text(record.stack_info)
+        return True
+
+
+_FILTER = RedactingFilter()
+#: Loggers whose records may carry URLs or headers: a logger filter sees only records logged on that very
+#: logger (not its children's), so each one is named.
+LOGGERS = (
+    "belt_gate",
+    "httpx",
+    "httpcore",
+    "httpcore.connection",
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.proxy",
+    "httpcore.socks",
+)
+
+
+def install_log_filter() -> None:
+    """Put `RedactingFilter` on belt_gate's, httpx's and httpcore's loggers (idempotent; call it again
+    after new `belt_gate.*` loggers were created)."""
+    names = set(LOGGERS) | {n for n in list(logging.root.manager.loggerDict) if n.startswith("belt_gate.")}
+    for name in names:
+        logger = logging.getLogger(name)
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)
+
+
+__all__ = [
+    "MASK",
+    "RedactingFilter",
+    "install_log_filter",
+    "redact_text",
+    "redact_url",
+    "register_secret",
+    "secret_values",
+]
