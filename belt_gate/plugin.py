@@ -14,6 +14,7 @@ import pytest
 
 if TYPE_CHECKING:
     from belt_gate.plan import Case
+    from belt_gate.report import CaseResult, RunRecord
     from belt_gate.settings import Settings
 
 SNAPSHOT_KEY = "belt_snapshot"
@@ -103,6 +104,10 @@ class BeltFailure(AssertionError):
     """A failed rule: its text is the verdict."""
 
 
+class BeltCouldNotCheck(BeltFailure):
+    """A rule that could not compare (error, timeout, missing answer): blocks certification like a failure."""
+
+
 class BeltItem(pytest.Item):
     def __init__(self, *, case: Case, session_plugin: BeltSession, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -121,13 +126,17 @@ class BeltItem(pytest.Item):
 
         snapshot = self.plugin.snapshot
         if snapshot is None:
-            raise BeltFailure(f"{self.case.id}: no snapshot: {self.plugin.snapshot_error}")
+            self.user_properties.append(("outcome", "could-not-check"))
+            raise BeltCouldNotCheck(f"{self.case.id}: could not check: no snapshot: {self.plugin.snapshot_error}")
         verdict = evaluate(self.case, snapshot)
         secrets = self.plugin.secrets
         for key, value in verdict.properties.items():
             if key in ("cutoff", "blue", "green", "field", "seed", "head"):
                 self.user_properties.append((key, redact_text(str(value), secrets)))
         self.user_properties.append(("verdict", redact_text(verdict.message, secrets)))
+        self.user_properties.append(("outcome", verdict.outcome.value))
+        if verdict.outcome.value == "could-not-check":
+            raise BeltCouldNotCheck(redact_text(f"{self.case.id}: could not check: {verdict.message}", secrets))
         if not verdict.passed:
             raise BeltFailure(redact_text(f"{self.case.id}: {verdict.message}", secrets))
 
@@ -138,8 +147,9 @@ class BeltItem(pytest.Item):
 
         return redact_text(str(super().repr_failure(excinfo, style=style)))
 
-    def reportinfo(self) -> tuple[Path, int | None, str]:
-        return self.path, None, f"belt_gate {self.case.id}"
+    def reportinfo(self) -> tuple[Path, int, str]:
+        # A line number, not None: pytest's skip/xfail reporting adds 1 to it.
+        return self.path, 0, f"belt_gate {self.case.id}"
 
 
 class BeltCollector(pytest.Collector):
@@ -162,7 +172,8 @@ class BeltSession:
         self.settings = settings
         self.snapshot: dict[str, Any] | None = None
         self.snapshot_error = "not taken"
-        self.results: list[dict[str, Any]] = []
+        self.snapshot_seconds: float | None = None
+        self.tracker = RunTracker()
         self.is_worker = hasattr(config, "workerinput")
         from belt_gate.redact import secret_values
 
@@ -184,15 +195,20 @@ class BeltSession:
             self.snapshot_error = "the controller shipped no snapshot"
             return
         import asyncio
+        import time
 
         from belt_gate.redact import redact_text
         from belt_gate.snapshot import take
 
+        self._write_certificate(session, provisional=True)  # a run killed from here on leaves "did not finish"
+        started = time.perf_counter()
         try:
             self.snapshot = asyncio.run(take(self.settings, extra=self._extra))
         except Exception as exc:
             self.snapshot = None
             self.snapshot_error = redact_text(f"{type(exc).__name__}: {exc}")
+        finally:
+            self.snapshot_seconds = time.perf_counter() - started
 
     def _extra(self, snap: dict[str, Any]) -> None:
         from belt_gate import l1_checks
@@ -228,36 +244,55 @@ class BeltSession:
         items.extend(generated)
 
     # -- results, certificate, summary (controller)
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        if not self.is_worker:
+            self.tracker.collected(item.nodeid for item in session.items)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        self.tracker.collected(ids)
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if not self.is_worker and report.failed:
+            self.tracker.collect_errors += 1
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if self.is_worker or "belt_gate::" not in report.nodeid:
-            return
-        if report.when == "call" or (report.when == "setup" and not report.passed):
-            props = dict(report.user_properties)
-            self.results.append(
-                {
-                    "id": report.nodeid.split("::", 1)[1],
-                    "outcome": report.outcome,
-                    "seconds": round(report.duration, 4),
-                    **{k: str(v) for k, v in props.items()},
-                }
-            )
+        if not self.is_worker:
+            self.tracker.add(report)
+
+    def _record(self, session: pytest.Session, exitstatus: int | None, provisional: bool = False) -> RunRecord:
+        from belt_gate.report import RunRecord
+
+        planned = [case.id for case in self.cases()]
+        belt, other = self.tracker.results()
+        return RunRecord(
+            planned=planned,
+            belt=belt,
+            other=other,
+            selection=selection_filters(self.config),
+            collect_errors=self.tracker.collect_errors,
+            interrupted=exitstatus == pytest.ExitCode.INTERRUPTED,
+            crashed=self.tracker.crashed,
+            exitstatus=exitstatus,
+            snapshot_error=self.snapshot_error if self.snapshot is None else None,
+            snapshot_seconds=self.snapshot_seconds,
+            provisional=provisional,
+        )
+
+    def _write_certificate(self, session: pytest.Session, provisional: bool = False) -> dict[str, Any]:
+        from belt_gate.report import certificate, write_certificate
+
+        exitstatus = None if provisional else int(session.exitstatus)
+        doc = certificate(self.settings, self.snapshot, self._record(session, exitstatus, provisional))
+        if self.settings.report is not None:
+            write_certificate(self.settings.report, doc)
+        return doc
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if self.is_worker:
             return
-        from belt_gate.report import certificate, write_certificate
-
-        doc = certificate(
-            self.settings,
-            self.snapshot,
-            self.results,
-            int(exitstatus),
-            self.snapshot_error if self.snapshot is None else None,
-        )
-        self.certificate = doc
-        if self.settings.report is not None:
-            write_certificate(self.settings.report, doc)
-        self._after_certificate(session, doc)
+        self.certificate = self._write_certificate(session)
+        self._after_certificate(session, self.certificate)
 
     def _after_certificate(self, session: pytest.Session, doc: dict[str, Any]) -> None:
         """Promotion acts here, on the controller, once the certificate is final (issue 10)."""
@@ -270,3 +305,91 @@ class BeltSession:
         doc = getattr(self, "certificate", None)
         if doc is not None:
             render_summary(doc, terminalreporter)
+
+
+def selection_filters(config: pytest.Config) -> list[str]:
+    """Every option that narrows which collected tests run: a run with any of them is partial by definition."""
+    from belt_gate.redact import redact_text
+
+    found = []
+    opt = config.option
+    if getattr(opt, "keyword", ""):
+        found.append(f"-k {opt.keyword!r}")
+    if getattr(opt, "markexpr", ""):
+        found.append(f"-m {opt.markexpr!r}")
+    if getattr(opt, "deselect", None):
+        found.append("--deselect")
+    if getattr(opt, "lf", False) or getattr(opt, "last_failed", False):
+        found.append("--lf")
+    if getattr(opt, "stepwise", False) or getattr(opt, "stepwise_skip", False):
+        found.append("--sw")
+    if getattr(opt, "collectonly", False):
+        found.append("--collect-only")
+    if any("::" in str(arg) for arg in config.args):
+        found.append("node ids on the command line")
+    return [redact_text(f) for f in found]
+
+
+class RunTracker:
+    """Folds pytest's per-phase reports into one outcome per test, on the controller (with or without xdist).
+
+    A test's outcome is failed when any phase failed, could-not-check when its rule said so, not-run when
+    it was skipped, xfailed, or never reported (crash, interrupt, -x), and passed only when its call passed.
+    """
+
+    def __init__(self) -> None:
+        self._collected: list[str] = []
+        self._phases: dict[str, dict[str, str]] = {}
+        self._call: dict[str, pytest.TestReport] = {}
+        self._xfail: set[str] = set()
+        self.crashed: list[str] = []
+        self.collect_errors = 0
+
+    def collected(self, ids: Any) -> None:
+        seen = set(self._collected)
+        self._collected.extend(i for i in ids if i not in seen)
+
+    def add(self, report: pytest.TestReport) -> None:
+        phases = self._phases.setdefault(report.nodeid, {})
+        phases[report.when or "???"] = report.outcome
+        if report.when == "call":
+            self._call[report.nodeid] = report
+        if hasattr(report, "wasxfail"):
+            self._xfail.add(report.nodeid)
+        if report.when not in ("setup", "call", "teardown") and report.failed:
+            self.crashed.append(report.nodeid.split("::", 1)[-1])
+
+    def _result(self, nodeid: str) -> CaseResult:
+        from belt_gate.report import CaseResult
+
+        phases = self._phases.get(nodeid, {})
+        call = self._call.get(nodeid)
+        props = {k: str(v) for k, v in (call.user_properties if call else ())}
+        res = CaseResult(
+            properties=props,
+            xfail_marked=nodeid in self._xfail,
+            seconds=call.duration if call else 0.0,
+        )
+        failed_in = [w for w, o in phases.items() if o == "failed"]
+        if failed_in:
+            if failed_in == ["call"]:
+                res.outcome = "could-not-check" if props.get("outcome") == "could-not-check" else "failed"
+            else:
+                res.outcome = "failed"
+                res.why = "worker crashed" if "???" in failed_in else f"error in {'/'.join(failed_in)}"
+        elif "skipped" in phases.values():
+            res.why = "xfailed" if nodeid in self._xfail else "skipped"
+        elif phases.get("call") == "passed":
+            res.outcome = "passed"
+        return res
+
+    def results(self) -> tuple[dict[str, CaseResult], dict[str, CaseResult]]:
+        """(belt cases by case id, other tests by node id); every collected test is in one of them."""
+        belt: dict[str, CaseResult] = {}
+        other: dict[str, CaseResult] = {}
+        for nodeid in [*self._collected, *(n for n in self._phases if n not in set(self._collected))]:
+            if nodeid.startswith("belt_gate::"):
+                belt[nodeid.split("::", 1)[1]] = self._result(nodeid)
+            else:
+                other[nodeid] = self._result(nodeid)
+        return belt, other
