@@ -10,6 +10,7 @@ nox.options.reuse_existing_virtualenvs = True
 
 @nox.session
 def tests(session: nox.Session) -> None:
+    """The whole test suite, as CI runs it (README's second command): `nox -s tests -- -k counts`."""
     session.install("-e", ".[dev]")
     session.run("npm", "ci", external=True)
     session.run("python", "-m", "pytest", "-n", "2", *session.posargs)
@@ -17,6 +18,7 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
+    """ruff: lint rules and the formatter's check over the product, tests and benchmarks."""
     session.install("ruff")
     session.run("ruff", "check", "belt_gate", "tests", "bench", "noxfile.py")
     session.run("ruff", "format", "--check", "belt_gate", "tests", "bench", "noxfile.py")
@@ -24,12 +26,14 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
+    """mypy strict over belt_gate/."""
     session.install("-e", ".[dev]")
     session.run("mypy", "belt_gate")
 
 
 @nox.session
 def bench(session: nox.Session) -> None:
+    """Every benchmark under bench/; each prints its figures (BENCHMARKS.md records them)."""
     session.install("-e", ".[dev]")
     session.run("npm", "ci", external=True)
     for script in (
