@@ -29,6 +29,7 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
+from belt_gate.sandbox.postgres import Cluster, start_cluster, stop_cluster
 from belt_gate.sandbox.world import BeltInfo, World, WorldState, load_state, running
 
 BeltFactory = Callable[..., BeltInfo]
@@ -76,6 +77,16 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorldState]:
             users.write_text(str(max(left, 0)))
             if left <= 0:
                 World(state_dir).down()
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Cluster]:
+    """A throwaway Postgres cluster on loopback for this worker (Debian's postgresql; ~1 s to start)."""
+    cluster = start_cluster()
+    try:
+        yield cluster
+    finally:
+        stop_cluster(cluster)
 
 
 _counter = count()

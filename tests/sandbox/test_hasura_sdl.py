@@ -17,11 +17,22 @@ import re
 from pathlib import Path
 
 import pytest
-from graphql import GraphQLInputObjectType, GraphQLObjectType, GraphQLSchema, build_schema
+from graphql import (
+    GraphQLInputObjectType,
+    GraphQLObjectType,
+    GraphQLSchema,
+    build_client_schema,
+    build_schema,
+    get_introspection_query,
+)
 
 from belt_gate.envio import parse_schema
 from belt_gate.errors import SettingsError
+from belt_gate.sandbox import pgstore
+from belt_gate.sandbox.hasura.app import GraphQLService, ServerConfig
 from belt_gate.sandbox.hasura.sdl import SdlOptions, derived_from_map, hasura_sdl
+from belt_gate.sandbox.postgres import Cluster, create_database
+from belt_gate.sandbox.postgres import connect as pg_connect
 from tests.support import expand_spreads
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "hasura-envio"
@@ -195,3 +206,53 @@ def test_schema_faults_remove_and_relax_a_field_everywhere() -> None:
     assert fields_of(s.type_map["NftTransfer"])["logIndex"] == "Int"
     with pytest.raises(SettingsError, match=r"NftTransfer\.nope"):
         hasura_sdl(envio, SdlOptions(removed=frozenset({("NftTransfer", "nope")})))
+
+
+@pytest.mark.parametrize(
+    ("input_name", "oracle_name", "options"),
+    [
+        ("admin-role.envio-input.graphql", "admin-role.hasura.graphql", {"shape": "admin"}),
+        (
+            "public-role.envio-input.graphql",
+            "public-role.hasura.graphql",
+            {"shape": "public", "aggregate_tables": PUBLIC_AGGREGATES},
+        ),
+    ],
+)
+def test_served_over_postgres_the_oracle_is_reproduced(
+    pg_cluster: Cluster, input_name: str, oracle_name: str, options: dict[str, object]
+) -> None:
+    """The same oracle, but through the live server over real Postgres tables laid out as Envio makes them
+    (enum types, numeric, arrays, relations): its introspection, not just the SDL text, is the oracle's."""
+    src = expand_spreads((DATA / input_name).read_text())
+    envio = parse_schema(src)
+    dsn = create_database(pg_cluster, "sdl_oracle")
+    pg_schema = input_name.split(".")[0].replace("-", "_")
+    with pg_connect(dsn) as db:
+        pgstore.drop_schema(db, pg_schema)
+        pgstore.create_schema(db, envio, pg_schema)
+    config = ServerConfig(
+        Path(),
+        envio,
+        derived_from=derived_from_map(src),
+        pg_dsn=dsn,
+        pg_schema=pg_schema,
+        **options,  # type: ignore[arg-type]
+    )
+    service = GraphQLService(config)
+    try:
+        body = service.execute({"query": get_introspection_query()})
+        assert "errors" not in body, body
+        served = build_client_schema(body["data"])
+        tables = set(envio.entity_names) | {"chain_metadata"}
+        assert compare(served, oracle(oracle_name), tables) == []
+        # and every served table answers a list and (where granted) an aggregate query from Postgres
+        for t in sorted(tables):
+            q = f"{{ {t}(limit: 1) {{ __typename }} }}"
+            if f"{t}_aggregate" in served.query_type.fields:  # type: ignore[union-attr]
+                q = f"{{ {t}(limit: 1) {{ __typename }} {t}_aggregate {{ aggregate {{ count }} }} }}"
+            answer = service.execute({"query": q})
+            assert "errors" not in answer, (t, answer)
+            assert answer["data"][t] == []
+    finally:
+        service.backend.close()

@@ -1,5 +1,8 @@
 """The sandbox Hasura-dialect server over real HTTP: uvicorn in a thread on a free loopback port (and
-one test through the real `python -m belt_gate.sandbox.hasura` process), hit with httpx."""
+one test through the real `python -m belt_gate.sandbox.hasura` process), hit with httpx.
+
+Every test runs against both backends: the belt in a SQLite file, and the same belt in a real
+Postgres (a throwaway cluster, tables laid out as Envio makes them): the answers must be identical."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +21,11 @@ import pytest
 import uvicorn
 
 from belt_gate.envio import load_schema
-from belt_gate.sandbox import procs
+from belt_gate.sandbox import pgstore, procs
 from belt_gate.sandbox.faults import parse_fault
 from belt_gate.sandbox.hasura.app import ServerConfig, create_app
+from belt_gate.sandbox.postgres import Cluster, create_database
+from belt_gate.sandbox.postgres import connect as pg_connect
 from belt_gate.sandbox.store import connect, create_schema
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,10 +33,20 @@ SCHEMA = ROOT / "schema.graphql"
 BIG = 2**62  # two of these overflow SQLite's 64-bit sum
 
 
-def write_belt(path: Path) -> None:
-    db = connect(path)
-    create_schema(db, load_schema(SCHEMA))
-    rows = []
+@dataclass(frozen=True)
+class Belt:
+    """Where a test belt lives: a SQLite file, or a schema of a Postgres database."""
+
+    path: Path
+    dsn: str | None = None
+    pg_schema: str = "public"
+
+    def config(self, **options: Any) -> ServerConfig:
+        return ServerConfig(self.path, load_schema(SCHEMA), pg_dsn=self.dsn, pg_schema=self.pg_schema, **options)
+
+
+def belt_tables() -> dict[str, list[tuple[Any, ...]]]:
+    rows: list[tuple[Any, ...]] = []
     for chain in (1, 8453):
         for block in range(1, 11):
             for log in range(2):
@@ -42,30 +58,45 @@ def write_belt(path: Path) -> None:
                         "0x0",
                         f"0x{block % 3}",
                         block * 10 + log,
-                        int(log == 0),
+                        log == 0,
                         block,
                         1_700_000_000 + block,
                         f"0xh{block}",
                         log,
                     )
                 )
-    db.executemany("INSERT INTO NftTransfer VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
-    db.executemany(
-        "INSERT INTO Loan VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-        [
+    return {
+        "NftTransfer": rows,
+        "Loan": [
             ("1_1", 1, 1, "0xb", BIG, 5, "ACTIVE", 1, None, None, "0xh"),
             ("1_2", 1, 2, "0xb", BIG, 5, "REPAID", 1, 9, None, "0xh"),
         ],
-    )
-    db.executemany(
-        "INSERT INTO chain_metadata VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-        [
-            (8453, 0, None, 120, 1, 118, 110, 7, 40, 1, "2025-01-01T00:00:00+00:00"),
-            (1, 0, None, 100, 1, 100, 90, 5, 22, 1, None),
+        "chain_metadata": [
+            (8453, 0, None, 120, 1, 118, 110, 7, 40, True, "2025-01-01T00:00:00+00:00"),
+            (1, 0, None, 100, 1, 100, 90, 5, 22, True, None),
         ],
-    )
+    }
+
+
+def write_belt(path: Path) -> None:
+    db = connect(path)
+    create_schema(db, load_schema(SCHEMA))
+    for table, rows in belt_tables().items():
+        marks = ",".join("?" for _ in rows[0])
+        db.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)
     db.commit()
     db.close()
+
+
+def write_pg_belt(dsn: str, pg_schema: str) -> None:
+    schema = load_schema(SCHEMA)
+    with pg_connect(dsn) as db:
+        pgstore.drop_schema(db, pg_schema)
+        pgstore.create_schema(db, schema, pg_schema)
+        for table, rows in belt_tables().items():
+            entity = schema.entity(table)
+            cols = [f.column for f in entity.columns] if entity else [c for c, _ in pgstore.CHAIN_METADATA_COLUMNS]
+            pgstore.insert_rows(db, pg_schema, table, cols, rows)
 
 
 class Server:
@@ -92,16 +123,21 @@ class Server:
         return r.json()
 
 
-@pytest.fixture(scope="module")
-def belt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def belt(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Belt:
     path = tmp_path_factory.mktemp("hasura") / "belt.sqlite"
-    write_belt(path)
-    return path
+    if request.param == "sqlite":
+        write_belt(path)
+        return Belt(path)
+    cluster: Cluster = request.getfixturevalue("pg_cluster")
+    dsn = create_database(cluster, "hasura_server")
+    write_pg_belt(dsn, "belt_one")
+    return Belt(path, dsn, "belt_one")
 
 
 @pytest.fixture(scope="module")
-def server(belt: Path) -> Iterator[Server]:
-    with Server(ServerConfig(belt, load_schema(SCHEMA))) as s:
+def server(belt: Belt) -> Iterator[Server]:
+    with Server(belt.config()) as s:
         yield s
 
 
@@ -202,8 +238,8 @@ def test_many_aliased_aggregates_in_one_request(server: Server) -> None:
     assert "conflict" in errors[0]["message"]
 
 
-def test_admin_secret_is_required_when_configured(belt: Path) -> None:
-    with Server(ServerConfig(belt, load_schema(SCHEMA), admin_secret="s3cret")) as s:
+def test_admin_secret_is_required_when_configured(belt: Belt) -> None:
+    with Server(belt.config(admin_secret="s3cret")) as s:
         denied = s.query("{ chain_metadata { chain_id } }")
         assert denied["errors"][0]["extensions"]["code"] == "access-denied"
         assert "s3cret" not in str(denied)
@@ -212,12 +248,10 @@ def test_admin_secret_is_required_when_configured(belt: Path) -> None:
 
 
 @pytest.mark.parametrize("shape", ["public", "newer"])
-def test_secret_with_public_shape_is_hasuras_unauthorized_role(belt: Path, shape: str) -> None:
+def test_secret_with_public_shape_is_hasuras_unauthorized_role(belt: Belt, shape: str) -> None:
     """HASURA_GRAPHQL_UNAUTHORIZED_ROLE: no header -> the public shape; the right secret -> admin (every
     table has `_aggregate`); a wrong secret -> access-denied, the secret never echoed."""
-    config = ServerConfig(
-        belt, load_schema(SCHEMA), shape=shape, aggregate_tables=frozenset({"Loan"}), admin_secret="s3cret-xyz"
-    )
+    config = belt.config(shape=shape, aggregate_tables=frozenset({"Loan"}), admin_secret="s3cret-xyz")
     roots = "{ __schema { queryType { fields { name } } } }"
     with Server(config) as s:
         public = {f["name"] for f in s.query(roots)["data"]["__schema"]["queryType"]["fields"]}
@@ -238,19 +272,19 @@ def test_secret_with_public_shape_is_hasuras_unauthorized_role(belt: Path, shape
         assert count["data"]["NftTransfer_aggregate"]["aggregate"]["count"] == 40
         wrong = s.query(roots, headers={"x-hasura-admin-secret": "s3cret-xy"})
         assert wrong["errors"][0]["extensions"]["code"] == "access-denied" and "s3cret" not in str(wrong)
-    with Server(ServerConfig(belt, load_schema(SCHEMA), shape="admin", admin_secret="s3cret-xyz")) as s:
+    with Server(belt.config(shape="admin", admin_secret="s3cret-xyz")) as s:
         missing = s.query(roots)["errors"][0]
         assert missing["extensions"]["code"] == "access-denied" and "required, but not found" in missing["message"]
 
 
-def test_public_and_newer_shapes(belt: Path) -> None:
-    with Server(ServerConfig(belt, load_schema(SCHEMA), shape="public", aggregate_tables=frozenset({"Loan"}))) as s:
+def test_public_and_newer_shapes(belt: Belt) -> None:
+    with Server(belt.config(shape="public", aggregate_tables=frozenset({"Loan"}))) as s:
         assert s.query("{ Loan_aggregate { aggregate { count } } }")["data"]["Loan_aggregate"]["aggregate"] == {
             "count": 2
         }
         missing = s.query("{ NftTransfer_aggregate { aggregate { count } } }")["errors"][0]["message"]
         assert missing == "field 'NftTransfer_aggregate' not found in type: 'query_root'"
-    with Server(ServerConfig(belt, load_schema(SCHEMA), shape="newer")) as s:
+    with Server(belt.config(shape="newer")) as s:
         meta = s.query(
             "{ _meta(order_by: {chainId: asc}) { chainId progressBlock sourceBlock bufferBlock "
             "eventsProcessed isReady readyAt } }"
@@ -278,12 +312,12 @@ def test_public_and_newer_shapes(belt: Path) -> None:
         assert "errors" in s.query("{ chain_metadata_by_pk(chain_id: 1) { chain_id } }")
 
 
-def test_faults_schema_remove_nullable_slow(belt: Path) -> None:
+def test_faults_schema_remove_nullable_slow(belt: Belt) -> None:
     faults = tuple(
         parse_fault(f)
         for f in ("schema-remove:NftTransfer.tokenId", "schema-nullable:NftTransfer.logIndex", "slow:0.3")
     )
-    with Server(ServerConfig(belt, load_schema(SCHEMA), faults=faults)) as s:
+    with Server(belt.config(faults=faults)) as s:
         started = time.perf_counter()
         body = s.query("{ NftTransfer(limit: 1) { tokenId } }")
         assert time.perf_counter() - started >= 0.3
@@ -294,15 +328,17 @@ def test_faults_schema_remove_nullable_slow(belt: Path) -> None:
         assert kinds["logIndex"] == "SCALAR" and kinds["blockNumber"] == "NON_NULL"
 
 
-def test_cli_process_http5xx_and_healthz(belt: Path, tmp_path: Path) -> None:
+def test_cli_process_http5xx_and_healthz(belt: Belt, tmp_path: Path) -> None:
     port = procs.free_port()
-    env = {**os.environ, "BG_TEST_SECRET": "xyz"}
+    env = {**os.environ, "BG_TEST_SECRET": "xyz", "BG_TEST_DSN": belt.dsn or ""}
+    where = (
+        ["--db", str(belt.path)] if belt.dsn is None else ["--pg-dsn-env", "BG_TEST_DSN", "--pg-schema", belt.pg_schema]
+    )
     argv = [
         sys.executable,
         "-m",
         "belt_gate.sandbox.hasura",
-        "--db",
-        str(belt),
+        *where,
         "--schema",
         str(SCHEMA),
         "--port",
@@ -322,6 +358,8 @@ def test_cli_process_http5xx_and_healthz(belt: Path, tmp_path: Path) -> None:
         proc.terminate()
         out, _ = proc.communicate(timeout=10)
     assert b"xyz" not in out
-    bad = subprocess.run([*argv[:-4], "--fault", "drop:NftTransfer@1"], capture_output=True, text=True, timeout=30)
+    bad = subprocess.run(
+        [*argv[:-4], "--fault", "drop:NftTransfer@1"], env=env, capture_output=True, text=True, timeout=30
+    )
     assert bad.returncode == 2
     assert bad.stderr.count("\n") == 1 and "does not apply" in bad.stderr

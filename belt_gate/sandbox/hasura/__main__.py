@@ -1,4 +1,8 @@
-"""`python -m belt_gate.sandbox.hasura --db PATH --schema schema.graphql --port P [...]`.
+"""`python -m belt_gate.sandbox.hasura (--db PATH | --pg-dsn-env VAR [--pg-schema S]) --schema schema.graphql --port P`.
+
+--db reads a reference belt's SQLite file; --pg-dsn-env names the environment variable holding a
+Postgres DSN (never on the command line) and --pg-schema the schema holding the belt's tables;
+--envio-views says the tables are a real Envio indexer's (its own `_meta` view is served).
 
 Options: --shape admin|public|newer, --aggregate-tables A,B (shape public), --admin-secret-env VAR
 (the secret is read from that environment variable, never from the command line; with shape public or
@@ -24,7 +28,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="python -m belt_gate.sandbox.hasura",
         description="Hasura-dialect GraphQL over a sandbox belt's SQLite file",
     )
-    p.add_argument("--db", required=True, type=Path)
+    p.add_argument("--db", type=Path, default=None)
+    p.add_argument("--pg-dsn-env", default=None)
+    p.add_argument("--pg-schema", default="public")
+    p.add_argument("--envio-views", action="store_true")
     p.add_argument("--schema", required=True, type=Path)
     p.add_argument("--port", required=True, type=int)
     p.add_argument("--host", default="127.0.0.1")
@@ -41,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         from belt_gate.envio import load_schema
         from belt_gate.sandbox.hasura.app import ServerConfig, create_app
 
+        if (args.db is None) == (args.pg_dsn_env is None):
+            raise SettingsError("give exactly one of --db (SQLite) and --pg-dsn-env (Postgres)")
         schema = load_schema(args.schema)
         faults = tuple(parse_fault(f) for f in args.fault)
         for f in faults:
@@ -49,7 +58,10 @@ def main(argv: list[str] | None = None) -> int:
                     f"fault {f} does not apply to the GraphQL server (it serves: {', '.join(SERVED_FAULTS)})"
                 )
         config = ServerConfig.from_options(
-            db=args.db,
+            db=args.db or Path(),
+            pg_dsn_env=args.pg_dsn_env,
+            pg_schema=args.pg_schema,
+            envio_views=args.envio_views,
             schema_path=args.schema,
             schema=schema,
             shape=args.shape,

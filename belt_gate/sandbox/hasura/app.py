@@ -1,4 +1,5 @@
-"""The sandbox's Hasura: a starlette app answering POST /v1/graphql over one belt's SQLite file.
+"""The sandbox's Hasura: a starlette app answering POST /v1/graphql over one belt's SQLite file or
+Postgres schema (`ServerConfig.pg_dsn`; see `db.py`), Envio's own tables included.
 
 The schema is the Hasura-dialect SDL from `sdl.py`, executed by graphql-core with resolvers that
 run the SQL from `sql.py`. Each request reads one consistent snapshot (a read-only connection in
@@ -23,6 +24,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -60,6 +62,7 @@ from starlette.routing import Route
 from belt_gate.envio import EnvioSchema
 from belt_gate.errors import SettingsError
 from belt_gate.sandbox.faults import Fault
+from belt_gate.sandbox.hasura.db import Backend, Connection, PostgresBackend, SqliteBackend
 from belt_gate.sandbox.hasura.sdl import (
     STAT_FUNCS,
     SdlOptions,
@@ -68,7 +71,7 @@ from belt_gate.sandbox.hasura.sdl import (
     derived_from_map,
     render_sdl,
 )
-from belt_gate.sandbox.hasura.sql import Agg, QueryError, SqlBuilder, register_functions
+from belt_gate.sandbox.hasura.sql import Agg, QueryError, SqlBuilder
 
 AGG_FUNCS = ("sum", "min", "max", *STAT_FUNCS)
 Info = GraphQLResolveInfo[Any]
@@ -85,12 +88,29 @@ class ServerConfig:
     derived_from: Mapping[tuple[str, str], str] = field(default_factory=dict)
     #: serve Hasura's admin role (every table has `_aggregate`); see `create_app` for who gets it.
     admin_role: bool = False
+    #: read the belt from this Postgres database (and schema) instead of the SQLite file `db`.
+    pg_dsn: str | None = None
+    pg_schema: str = "public"
+    #: the tables are a real Envio indexer's: `_meta` and `chain_metadata` are Envio's own views.
+    envio_views: bool = False
+
+    def backend(self) -> Backend:
+        """Where the belt is read from."""
+        if self.pg_dsn is not None:
+            return PostgresBackend(self.pg_dsn, self.pg_schema)
+        return SqliteBackend(self.db)
 
     def sdl_options(self) -> SdlOptions:
         removed = frozenset((f.entity or "", f.field or "") for f in self.faults if f.kind == "schema-remove")
         nullable = frozenset((f.entity or "", f.field or "") for f in self.faults if f.kind == "schema-nullable")
         return SdlOptions(
-            self.shape, self.aggregate_tables, removed, nullable, self.derived_from, admin_role=self.admin_role
+            self.shape,
+            self.aggregate_tables,
+            removed,
+            nullable,
+            self.derived_from,
+            admin_role=self.admin_role,
+            envio_views=self.envio_views,
         )
 
     @classmethod
@@ -104,6 +124,9 @@ class ServerConfig:
         aggregate_tables: str | None,
         admin_secret_env: str | None,
         faults: tuple[Fault, ...],
+        pg_dsn_env: str | None = None,
+        pg_schema: str = "public",
+        envio_views: bool = False,
     ) -> ServerConfig:
         """From command-line options (both server entry points): the secret is read from the environment
         variable named, never from the command line; `aggregate_tables` is "A,B"."""
@@ -112,6 +135,11 @@ class ServerConfig:
             secret = os.environ.get(admin_secret_env)
             if not secret:
                 raise SettingsError(f"admin secret variable {admin_secret_env} is not set")
+        dsn = None
+        if pg_dsn_env:
+            dsn = os.environ.get(pg_dsn_env)
+            if not dsn:
+                raise SettingsError(f"Postgres DSN variable {pg_dsn_env} is not set")
         agg = None
         if aggregate_tables is not None:
             agg = frozenset(a.strip() for a in aggregate_tables.split(",") if a.strip())
@@ -123,6 +151,9 @@ class ServerConfig:
             admin_secret=secret,
             faults=faults,
             derived_from=derived_from_map(schema_path.read_text(encoding="utf-8")),
+            pg_dsn=dsn,
+            pg_schema=pg_schema,
+            envio_views=envio_views,
         )
 
 
@@ -177,6 +208,13 @@ def _json_out(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
+def _text_out(value: Any) -> str:
+    """timestamptz from Postgres comes as a datetime: ISO-8601, as Hasura prints it."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
 def _setup_scalars(schema: GraphQLSchema) -> None:
     for name, t in schema.type_map.items():
         if not isinstance(t, GraphQLScalarType) or name in ("Int", "Float", "String", "Boolean", "ID"):
@@ -192,7 +230,7 @@ def _setup_scalars(schema: GraphQLSchema) -> None:
         elif name == "jsonb":
             t.coerce_output_value = _json_out
         else:  # timestamptz, timestamp and Postgres enum scalars: text
-            t.coerce_output_value = str
+            t.coerce_output_value = _text_out
             t.coerce_input_value = str
             t.coerce_input_literal = _text_literal
 
@@ -216,19 +254,20 @@ class _HasuraExecutor(Executor[Any]):
 class Context:
     """One request: a read-only connection holding one read transaction, and a SQL builder."""
 
-    def __init__(self, db: sqlite3.Connection, tables: Sequence[Table]) -> None:
+    def __init__(self, db: Connection, tables: Sequence[Table], dialect: str = "sqlite") -> None:
         self.db = db
         self._tables = {t.name: t for t in tables}
+        self.dialect = dialect
 
     @property
     def sql(self) -> SqlBuilder:
         """A fresh builder per statement: aliases restart at t1, so equal shapes share a prepared statement."""
-        return SqlBuilder(self._tables)
+        return SqlBuilder(self._tables, self.dialect)
 
     def rows(self, table: Table, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
         cur = self.db.execute(sql, params)
         names = [d[0] for d in cur.description]
-        decode = _decoders(table)
+        decode = _decoders(table) if self.dialect == "sqlite" else ()
         out = []
         for raw in cur.fetchall():
             row = dict(zip(names, raw, strict=True))
@@ -245,7 +284,7 @@ class Context:
         sql, params = self.sql.aggregate(table, args, aggs, match=match)
         try:
             row = self.db.execute(sql, params).fetchone()
-        except sqlite3.OperationalError as exc:
+        except sqlite3.OperationalError as exc:  # Postgres sums exactly and never overflows
             if "overflow" not in str(exc):
                 raise
             sql, params = self.sql.aggregate(table, args, aggs, exact=True, match=match)
@@ -447,7 +486,7 @@ def _hasura_error(err: GraphQLError, *, validation: bool) -> dict[str, Any]:
     if isinstance(original, QueryError):
         code = "validation-failed"
         message = str(original)
-    elif isinstance(original, sqlite3.Error):
+    elif isinstance(original, sqlite3.Error) or type(original).__module__.startswith("psycopg"):
         code = "postgres-error"
         message = f"database query error: {original}"
     if err.path:
@@ -465,22 +504,7 @@ class GraphQLService:
         self.schema = build_schema(self.sdl)
         _setup_scalars(self.schema)
         _wire(self.schema, self.tables)
-
-    @contextmanager
-    def _connection(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(
-            f"file:{self.config.db}?mode=ro",
-            uri=True,
-            isolation_level=None,
-            check_same_thread=False,
-            cached_statements=1024,
-        )
-        try:
-            register_functions(db)
-            db.execute("BEGIN")
-            yield db
-        finally:
-            db.close()
+        self.backend = config.backend()
 
     def execute(self, body: Any) -> dict[str, Any]:
         if not isinstance(body, dict) or not isinstance(body.get("query"), str):
@@ -499,18 +523,18 @@ class GraphQLService:
             if errors:
                 return {"errors": [_hasura_error(e, validation=True) for e in errors]}
             try:
-                with self._connection() as db:
+                with self.backend.snapshot() as db:
                     result = execute_sync(
                         self.schema,
                         document,
-                        context_value=Context(db, self.tables),
+                        context_value=Context(db, self.tables, self.backend.dialect),
                         variable_values=variables,
                         operation_name=operation if isinstance(operation, str) else None,
                         executor_class=_HasuraExecutor,
                         hide_suggestions=True,
                     )
-            except sqlite3.Error as exc:
-                return _error(f"database unavailable: {exc}", "$", "postgres-error")
+            except self.backend.errors as exc:
+                return _error(f"database unavailable: {str(exc).strip()}", "$", "postgres-error")
         if result.errors:
             validation = result.data is None
             return {"errors": [_hasura_error(e, validation=validation) for e in result.errors]}

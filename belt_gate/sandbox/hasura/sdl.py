@@ -25,7 +25,7 @@ are not served.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from graphql import ObjectTypeDefinitionNode, StringValueNode, parse
 
@@ -148,6 +148,8 @@ class SdlOptions:
     #: Hasura's admin role (the admin secret was given): permissions do not apply, so every table,
     #: views included, has `_aggregate` whatever the shape; the shape still decides the rest.
     admin_role: bool = False
+    #: the tables are a real Envio indexer's: `_meta` is Envio's own view (not computed here).
+    envio_views: bool = False
 
 
 def _chain_metadata(shape: str, admin_role: bool = False) -> Table:
@@ -178,8 +180,9 @@ def _chain_metadata(shape: str, admin_role: bool = False) -> Table:
     )
 
 
-def _meta_table(admin_role: bool = False) -> Table:
-    """Newer Envio's `_meta`: a view over the chains' progress, every field nullable."""
+def _meta_table(admin_role: bool = False, envio_views: bool = False) -> Table:
+    """Newer Envio's `_meta`: a view over the chains' progress, every field nullable. Over a real Envio
+    database it is Envio's own `_meta` view (same column names); otherwise computed from chain_metadata."""
     cols = [
         Column("bufferBlock", "Int", True, sql="latest_fetched_block_number"),
         Column("chainId", "Int", True, sql="chain_id"),
@@ -197,6 +200,9 @@ def _meta_table(admin_role: bool = False) -> Table:
         Column("sourceBlock", "Int", True, sql="block_height"),
         Column("startBlock", "Int", True, sql="start_block"),
     ]
+    if envio_views:
+        cols = [replace(c, sql=None) for c in cols]
+        return Table("_meta", "_meta", cols, aggregates=admin_role, by_pk=False)
     return Table("_meta", "chain_metadata", cols, aggregates=admin_role, by_pk=False)
 
 
@@ -265,7 +271,7 @@ def build_tables(schema: EnvioSchema, options: SdlOptions | None = None) -> list
         )
     tables.append(_chain_metadata(opts.shape, opts.admin_role))
     if opts.shape == "newer":
-        tables.append(_meta_table(opts.admin_role))
+        tables.append(_meta_table(opts.admin_role, opts.envio_views))
     return tables
 
 

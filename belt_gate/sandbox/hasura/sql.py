@@ -1,8 +1,13 @@
-"""GraphQL arguments (Hasura's where / order_by / distinct_on / limit / offset) -> SQLite SQL.
+"""GraphQL arguments (Hasura's where / order_by / distinct_on / limit / offset) -> SQLite or Postgres SQL.
 
 Every value travels as a bound parameter; identifiers come only from the table model (`sdl.Table`),
 never from the request. One `_aggregate` field becomes one SELECT with every requested aggregate
 (count, sum, min, max, avg, ...) as a column of it.
+
+Two dialects (`SqlBuilder(tables, dialect=...)`): "sqlite" (the reference belts' files) and "postgres"
+(Envio's own tables, and the bulk belts). Statements always use `?` placeholders; the Postgres backend
+turns them into psycopg's `%s` (`to_pyformat`). Postgres does natively what SQLite needs helpers for:
+exact numeric sums and min/max, regular expressions, LIKE, booleans, arrays and jsonb.
 
 Exactness: SQLite's `sum` over INTEGER columns is exact (it raises on overflow, and the caller
 then retries with the exact Python aggregate `bigsum`); BigDecimal columns (TEXT) are summed,
@@ -57,8 +62,12 @@ class Agg:
 class SqlBuilder:
     """Builds SQL over the tables of one served schema."""
 
-    def __init__(self, tables: Sequence[Table] | Mapping[str, Table]) -> None:
+    def __init__(self, tables: Sequence[Table] | Mapping[str, Table], dialect: str = "sqlite") -> None:
+        if dialect not in DIALECTS:
+            raise ValueError(f"unknown SQL dialect {dialect!r}")
         self.tables = tables if isinstance(tables, Mapping) else {t.name: t for t in tables}
+        self.pg = dialect == "postgres"
+        self.true, self.false = ("TRUE", "FALSE") if self.pg else ("1", "0")
         self._n = 0
 
     def _alias(self) -> str:
@@ -75,15 +84,16 @@ class SqlBuilder:
 
     def _cmp_expr(self, table: Table, alias: str, c: Column) -> str:
         expr = self.col(table, alias, c)
-        if c.decimal:
+        if c.decimal and not self.pg:
             return f"CAST({expr} AS REAL)"
         return expr
 
-    @staticmethod
-    def param(c: Column, value: Any) -> Any:
-        """A GraphQL input value -> the SQLite parameter for comparing with column `c`."""
+    def param(self, c: Column, value: Any) -> Any:
+        """A GraphQL input value -> the parameter for comparing with column `c`."""
         if value is None:
             return None
+        if self.pg:
+            return _pg_param(c, value)
         if c.is_list or c.type == "jsonb":
             return json.dumps(value, separators=(",", ":"))
         if c.type == "Boolean":
@@ -107,7 +117,7 @@ class SqlBuilder:
     def where(self, table: Table, alias: str, where: Mapping[str, Any] | None) -> tuple[str, list[Any]]:
         """SQL boolean expression (and its parameters) for a Hasura `X_bool_exp` value."""
         if not where:
-            return "1", []
+            return self.true, []
         parts: list[str] = []
         params: list[Any] = []
         for key, value in where.items():
@@ -124,7 +134,7 @@ class SqlBuilder:
                     s, p = self.where(table, alias, sub)
                     subs.append(f"({s})")
                     params += p
-                parts.append(f"({' OR '.join(subs) or '0'})")
+                parts.append(f"({' OR '.join(subs) or self.false})")
             elif key == "_not":
                 s, p = self.where(table, alias, value)
                 parts.append(f"NOT ({s})")
@@ -160,7 +170,7 @@ class SqlBuilder:
                 params += p
             else:
                 raise QueryError(f"field '{key}' not found in type: '{table.name}_bool_exp'")
-        return " AND ".join(parts) or "1", params
+        return " AND ".join(parts) or self.true, params
 
     def _aggregate_predicate(
         self, table: Table, alias: str, target_name: str, remote: str, local: str, value: Mapping[str, Any]
@@ -183,7 +193,8 @@ class SqlBuilder:
                 c = target.column(str(spec["arguments"]))
                 if c is None:
                     raise QueryError(f"unknown column {spec['arguments']!r}")
-                inner = f"{'min' if fn == 'bool_and' else 'max'}({self.col(target, a2, c)})"
+                agg = fn if self.pg else ("min" if fn == "bool_and" else "max")
+                inner = f"{agg}({self.col(target, a2, c)})"
                 sub_col = Column(fn, "Boolean", True)
             sub = (
                 f"(SELECT {inner} FROM {quote(target.sql_table)} {a2} WHERE "
@@ -192,7 +203,7 @@ class SqlBuilder:
             ps, pp = self._compare_expr(sub, sub_col, spec["predicate"])
             parts.append(ps)
             params += fp + pp
-        return " AND ".join(parts) or "1", params
+        return " AND ".join(parts) or self.true, params
 
     def _tuple(self, table: Table, alias: str, cols: Sequence[str]) -> str:
         exprs = []
@@ -201,7 +212,9 @@ class SqlBuilder:
             if c is None:
                 raise QueryError(f"unknown column {name!r} of {table.name}")
             exprs.append(self.col(table, alias, c))
-        return exprs[0] if len(exprs) == 1 else f"json_array({', '.join(exprs)})"
+        if len(exprs) == 1:
+            return exprs[0]
+        return f"ROW({', '.join(exprs)})" if self.pg else f"json_array({', '.join(exprs)})"
 
     def _compare(self, table: Table, alias: str, c: Column, ops: Mapping[str, Any]) -> tuple[str, list[Any]]:
         return self._compare_expr(self._cmp_expr(table, alias, c), c, ops)
@@ -209,18 +222,22 @@ class SqlBuilder:
     def _compare_expr(self, expr: str, c: Column, ops: Mapping[str, Any]) -> tuple[str, list[Any]]:
         parts: list[str] = []
         params: list[Any] = []
-        if c.is_list or c.type == "jsonb":
+        json_like = (c.is_list or c.type == "jsonb") and not self.pg
+        if json_like:
             expr = f"json({expr})"
         for op, value in ops.items():
             if value is None:
                 continue
-            if op in _OPS:
-                parts.append(f"{expr} {_OPS[op]} {'json(?)' if c.is_list or c.type == 'jsonb' else '?'}")
+            if self.pg and op in _PG_TEXT_OPS:
+                parts.append(f"{expr} {_PG_TEXT_OPS[op]} ?")
+                params.append(str(value))
+            elif op in _OPS:
+                parts.append(f"{expr} {_OPS[op]} {'json(?)' if json_like else '?'}")
                 params.append(self.param(c, value))
             elif op in ("_in", "_nin"):
                 values = list(value)
                 if not values:
-                    parts.append("0" if op == "_in" else "1")
+                    parts.append(self.false if op == "_in" else self.true)
                     continue
                 marks = ", ".join("?" for _ in values)
                 parts.append(f"{expr} {'IN' if op == '_in' else 'NOT IN'} ({marks})")
@@ -239,7 +256,7 @@ class SqlBuilder:
                 params.append(flags + str(value))
             else:
                 raise QueryError(f"operator {op} is not supported by the sandbox")
-        return " AND ".join(parts) or "1", params
+        return " AND ".join(parts) or self.true, params
 
     def order(self, table: Table, alias: str, order_by: Any) -> tuple[list[str], list[Any]]:
         """ORDER BY terms (and parameters) for Hasura's `order_by` (an object or a list of them)."""
@@ -309,10 +326,8 @@ class SqlBuilder:
         if distinct:
             keys = ", ".join(self.col(table, alias, c) for c in (table.column(n) for n in distinct) if c is not None)
             window = f"ORDER BY {', '.join(terms)}" if terms else ""
-            inner = (
-                f"SELECT {cols}, {alias}.rowid AS __rowid, "
-                f"row_number() OVER (PARTITION BY {keys} {window}) AS __rn {base}"
-            )
+            rowid = "" if self.pg else f"{alias}.rowid AS __rowid, "
+            inner = f"SELECT {cols}, {rowid}row_number() OVER (PARTITION BY {keys} {window}) AS __rn {base}"
             params = params + oparams
             sql = f"SELECT * FROM ({inner}) __sub WHERE __rn = 1"
             outer, oparams2 = self.order(table, "__sub", args.get("order_by"))
@@ -327,7 +342,7 @@ class SqlBuilder:
         limit, offset = args.get("limit"), args.get("offset")
         if limit is not None or offset is not None:
             sql += " LIMIT ? OFFSET ?"
-            params += [-1 if limit is None else int(limit), int(offset or 0)]
+            params += [(None if self.pg else -1) if limit is None else int(limit), int(offset or 0)]
         return sql, params
 
     def by_pk(self, table: Table, keys: Mapping[str, Any]) -> tuple[str, list[Any]]:
@@ -353,6 +368,12 @@ class SqlBuilder:
         if c is None:
             raise QueryError(f"unknown column {a.column!r} of {table.name}")
         expr = self.col(table, alias, c)
+        if self.pg:
+            if a.func in ("sum", "min", "max"):
+                return f"{a.func}({expr})"
+            if a.func == "avg" or a.func in STAT_FUNCS:
+                return f"{a.func}({expr})::float8"
+            raise QueryError(f"unknown aggregate {a.func}")
         if a.func in ("sum", "min", "max"):
             if c.decimal:
                 return f"dec{a.func}({expr})"
@@ -399,6 +420,53 @@ class SqlBuilder:
         alias = "__rows_alias"
         cols = ", ".join(self._agg_sql(sub, alias, a, exact=exact) for a in aggs) or "count(*)"
         return f"WITH __rows AS ({inner}) SELECT {cols} FROM __rows {alias}", params
+
+
+DIALECTS = ("sqlite", "postgres")
+
+#: Postgres has Hasura's text operators natively (SQLite goes through GLOB and a regexp function).
+_PG_TEXT_OPS = {
+    "_like": "LIKE",
+    "_nlike": "NOT LIKE",
+    "_ilike": "ILIKE",
+    "_nilike": "NOT ILIKE",
+    "_similar": "SIMILAR TO",
+    "_nsimilar": "NOT SIMILAR TO",
+    "_regex": "~",
+    "_nregex": "!~",
+    "_iregex": "~*",
+    "_niregex": "!~*",
+}
+
+
+def _pg_param(c: Column, value: Any) -> Any:
+    """A GraphQL input value -> the psycopg parameter for column `c` (psycopg adapts lists to arrays)."""
+    if c.type == "jsonb":
+        from psycopg.types.json import Jsonb
+
+        return Jsonb(value)
+    if c.is_list:
+        return [_pg_param(Column(c.name, c.type, True), v) for v in value]
+    if c.type == "Boolean":
+        return bool(value)
+    if c.type in ("Int", "numeric", "float8"):
+        if isinstance(value, str):
+            try:
+                value = Decimal(value)
+            except InvalidOperation:
+                raise QueryError(f"invalid numeric value {value!r}") from None
+        if c.type == "float8":
+            return float(value)
+        if isinstance(value, Decimal) and value == value.to_integral_value() and c.type == "Int":
+            return int(value)
+        return value
+    return str(value)
+
+
+def to_pyformat(sql: str) -> str:
+    """`?` placeholders -> psycopg's `%s` (a literal `%` doubled). Identifiers and values never hold `?`:
+    identifiers come from the table model, values are parameters."""
+    return sql.replace("%", "%%").replace("?", "%s")
 
 
 def _like_to_glob(pattern: str) -> str:
@@ -522,4 +590,4 @@ def register_functions(db: sqlite3.Connection) -> None:
     db.create_function("regexp", 2, _regexp, deterministic=True)
 
 
-__all__ = ["Agg", "QueryError", "SqlBuilder", "quote", "register_functions"]
+__all__ = ["DIALECTS", "Agg", "QueryError", "SqlBuilder", "quote", "register_functions", "to_pyformat"]
