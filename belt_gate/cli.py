@@ -4,6 +4,8 @@
     belt-gate sandbox status [--json] [--state-dir D]
     belt-gate sandbox down [--state-dir D]
     belt-gate demo [--state-dir D] [--events N] [--fault BELT:FAULT ...] [--keep]
+    belt-gate diff-report OLD.json NEW.json [--json]     (exit 1 when a case passed in OLD and not in NEW)
+    belt-gate summary CERT.json [--markdown]              (exit 0 only when CERT is certified)
 
 Bad options and expected failures print one line on stderr (never a traceback): exit 2 for bad
 usage or settings, 1 for a sandbox that cannot be started, found or stopped. Imports stay lazy so the
@@ -99,6 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
     from belt_gate import golden_cli
 
     golden_cli.add_parser(sub)
+    diff = sub.add_parser("diff-report", help="what changed between two certificates; exit 1 on a regression")
+    diff.add_argument("old", type=Path, metavar="OLD.json")
+    diff.add_argument("new", type=Path, metavar="NEW.json")
+    diff.add_argument("--json", action="store_true", help="print one JSON object (for tools)")
+    summary = sub.add_parser("summary", help="what one certificate says; exit 0 only when it is certified")
+    summary.add_argument("certificate", type=Path, metavar="CERT.json")
+    summary.add_argument("--markdown", action="store_true", help="Markdown (e.g. for $GITHUB_STEP_SUMMARY)")
     demo = sub.add_parser("demo", help="sandbox up, certify green against blue with belt_gate, sandbox down")
     _world_options(demo)
     demo.add_argument("--keep", action="store_true", help="leave the world running afterwards")
@@ -272,6 +281,25 @@ def demo(args: argparse.Namespace) -> int:
     return rc
 
 
+def certificates(args: argparse.Namespace) -> int:
+    """`diff-report` (exit 1 on a regression) and `summary` (exit 1 unless certified); bad input exit 2."""
+    from belt_gate import diff_report as dr
+
+    try:
+        if args.command == "summary":
+            cert = dr.load_certificate(args.certificate)
+            print(dr.render_summary(cert, markdown=args.markdown), end="")
+            return 0 if cert.certified else 1
+        d = dr.diff(dr.load_certificate(args.old), dr.load_certificate(args.new))
+    except dr.CertificateError as exc:
+        raise UsageFailure(f"{PROG} {args.command}: {exc}") from None
+    if args.json:
+        print(json.dumps(d.to_json(), indent=1, sort_keys=True))
+    else:
+        print(dr.render_diff(d), end="")
+    return d.exit_code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(list(argv) if argv is not None else None)
@@ -280,6 +308,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             ("sandbox", "status"): sandbox_status,
             ("sandbox", "down"): sandbox_down,
             ("demo", None): demo,
+            ("diff-report", None): certificates,
+            ("summary", None): certificates,
         }
         if args.command == "golden":
             from belt_gate import golden_cli
