@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from graphql import (
 )
 
 from belt_gate.errors import SettingsError
+from belt_gate.redact import redact_text
 
 #: Envio scalar -> the Hasura/Postgres type name Hasura exposes for it.
 HASURA_SCALAR: dict[str, str] = {
@@ -49,6 +50,9 @@ ORDERABLE_SCALARS = frozenset({"ID", "String", "Bytes", "Int", "BigInt", "BigDec
 BLOCK_FIELDS = ("blockNumber", "block_number")
 TIMESTAMP_FIELDS = ("timestamp", "blockTimestamp", "block_timestamp")
 CHAIN_FIELDS = ("chainId", "chain_id")
+#: Scalars a configured block or time field may have: whole numbers (block heights, unix seconds), as the
+#: cutoff compares them with `_lte` and an integer.
+PIN_SCALARS = frozenset({"Int", "BigInt"})
 
 
 class Mode(enum.StrEnum):
@@ -101,8 +105,13 @@ class Field:
 
 @dataclass(frozen=True)
 class Entity:
+    """One entity type. `block_field` / `time_field`: the fields belt.toml names as carrying the entity's block
+    or time (`[entities.X] block_field = ...`); otherwise the conventional names are looked for."""
+
     name: str
     fields: tuple[Field, ...]
+    block_field: str | None = None
+    time_field: str | None = None
 
     def field(self, name: str) -> Field | None:
         return next((f for f in self.fields if f.name == name), None)
@@ -120,11 +129,43 @@ class Entity:
 
     @property
     def block_column(self) -> str | None:
-        return self._first(BLOCK_FIELDS)
+        """The column holding the block an entity's row belongs to: the configured field, else blockNumber/..."""
+        return self._first((self.block_field,) if self.block_field else BLOCK_FIELDS)
 
     @property
     def timestamp_column(self) -> str | None:
-        return self._first(TIMESTAMP_FIELDS)
+        """The column holding a row's time (unix seconds): the configured field, else timestamp/..."""
+        return self._first((self.time_field,) if self.time_field else TIMESTAMP_FIELDS)
+
+    def pinned(self, *, block_field: str | None = None, time_field: str | None = None, source: str = "") -> Entity:
+        """This entity with its block and/or time carried by the named fields. Raises SettingsError unless each
+        names a non-null, non-list Int or BigInt column of the entity (a NULL would put a row below no cutoff,
+        so it would be compared nowhere)."""
+        where = f"{source}: " if source else ""
+        for key, name in (("block_field", block_field), ("time_field", time_field)):
+            if name is None:
+                continue
+            f = self.field(name)
+            what = f"{where}entities.{self.name}.{key} = {name!r}"
+            if f is None:
+                columns = ", ".join(c.name for c in self.columns if c.is_numeric) or "none"
+                raise SettingsError(f"{what}: {self.name} has no field {name} (its numeric fields: {columns})")
+            if f.kind != "scalar" or f.is_list or f.type_name not in PIN_SCALARS:
+                shown = f"[{f.type_name}]" if f.is_list else f.type_name
+                raise SettingsError(
+                    f"{what}: {self.name}.{name} is {shown} ({f.kind}); a block or time field must be Int or "
+                    "BigInt (block numbers, unix seconds)"
+                )
+            if f.nullable:
+                raise SettingsError(
+                    f"{what}: {self.name}.{name} is nullable ({f.type_name}, not {f.type_name}!); a row without "
+                    "it would fall below no cutoff and be compared nowhere"
+                )
+        return replace(
+            self,
+            block_field=block_field if block_field is not None else self.block_field,
+            time_field=time_field if time_field is not None else self.time_field,
+        )
 
     @property
     def chain_column(self) -> str | None:
@@ -154,6 +195,10 @@ class EnvioSchema:
 
     def entity(self, name: str) -> Entity | None:
         return next((e for e in self.entities if e.name == name), None)
+
+    def with_entity(self, entity: Entity) -> EnvioSchema:
+        """This schema with the entity of `entity.name` replaced by `entity`."""
+        return replace(self, entities=tuple(entity if e.name == entity.name else e for e in self.entities))
 
     @property
     def entity_names(self) -> tuple[str, ...]:
@@ -217,12 +262,20 @@ def parse_schema(sdl: str, source: str = "schema.graphql") -> EnvioSchema:
     return EnvioSchema(tuple(entities), enums)
 
 
-def load_schema(path: Path) -> EnvioSchema:
+def read_text(path: Path, what: str) -> str:
+    """A project file's text (UTF-8), or SettingsError naming `what` and the file in one line."""
     try:
-        text = path.read_text()
+        return path.read_bytes().decode("utf-8")
     except OSError as exc:
-        raise SettingsError(f"cannot read schema {path}: {exc.strerror}") from None
-    return parse_schema(text, str(path))
+        raise SettingsError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise SettingsError(
+            f"cannot read {what} {path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})"
+        ) from None
+
+
+def load_schema(path: Path) -> EnvioSchema:
+    return parse_schema(read_text(path, "schema"), str(path))
 
 
 @dataclass(frozen=True)
@@ -237,6 +290,13 @@ class ChainConfig:
     start_block: int
     rpc_url: str | None
     contracts: Mapping[str, tuple[str, ...]]  # contract name -> addresses
+
+    def __repr__(self) -> str:  # the RPC URL may carry a key: shown redacted
+        rpc = redact_text(self.rpc_url) if self.rpc_url else None
+        return (
+            f"ChainConfig(chain_id={self.chain_id!r}, start_block={self.start_block!r}, rpc_url={rpc!r}, "
+            f"contracts={dict(self.contracts)!r})"
+        )
 
 
 @dataclass(frozen=True)
@@ -262,10 +322,29 @@ def chain_sources(config: EnvioConfig, chain_id: int) -> frozenset[tuple[str, tu
     return frozenset()
 
 
-def _int(value: Any, what: str, source: str) -> int:
+def _int(value: Any, what: str, source: str, minimum: int = 0) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise SettingsError(f"{source}: {what} must be an integer, got {value!r}")
+        raise SettingsError(f"{source}: {what} must be an integer, got {redact_text(repr(value))}")
+    if value < minimum:
+        raise SettingsError(f"{source}: {what} must be at least {minimum}, got {value}")
     return value
+
+
+def _list(value: Any, what: str, source: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise SettingsError(f"{source}: {what} must be a list")
+    return value
+
+
+def _events(value: Any, what: str, source: str) -> tuple[str, ...]:
+    out = []
+    for e in _list(value, f"{what}: events", source):
+        if not isinstance(e, dict) or not isinstance(e.get("event"), str):
+            raise SettingsError(f"{source}: {what}: each event needs an `event:` signature")
+        out.append(e["event"])
+    return tuple(out)
 
 
 def parse_config(text: str, source: str = "config.yaml") -> EnvioConfig:
@@ -277,11 +356,9 @@ def parse_config(text: str, source: str = "config.yaml") -> EnvioConfig:
     if not isinstance(data, dict):
         raise SettingsError(f"{source}: expected a mapping at the top level")
     events: dict[str, tuple[str, ...]] = {}
-    for c in data.get("contracts") or []:
+    for c in _list(data.get("contracts"), "contracts", source):
         if isinstance(c, dict) and "name" in c:
-            events[str(c["name"])] = tuple(
-                str(e["event"]) for e in c.get("events") or [] if isinstance(e, dict) and "event" in e
-            )
+            events[str(c["name"])] = _events(c.get("events"), f"contract {c['name']}", source)
     networks = data.get("networks", data.get("chains"))
     if not isinstance(networks, list) or not networks:
         raise SettingsError(f"{source}: no networks (chains) listed")
@@ -289,18 +366,27 @@ def parse_config(text: str, source: str = "config.yaml") -> EnvioConfig:
     for n in networks:
         if not isinstance(n, dict):
             raise SettingsError(f"{source}: each network must be a mapping")
-        chain_id = _int(n.get("id"), "network id", source)
+        chain_id = _int(n.get("id"), "network id", source, minimum=1)
         rpc = n.get("rpc") or n.get("rpc_config")
-        rpc_url = rpc.get("url") if isinstance(rpc, dict) else rpc if isinstance(rpc, str) else None
+        rpc_url = rpc.get("url") if isinstance(rpc, dict) else rpc
+        if rpc_url is not None and not isinstance(rpc_url, str):
+            raise SettingsError(f"{source}: chain {chain_id}: the rpc url must be a string")
         contracts: dict[str, tuple[str, ...]] = {}
-        for c in n.get("contracts") or []:
+        for c in _list(n.get("contracts"), f"chain {chain_id}: contracts", source):
             if not isinstance(c, dict) or "name" not in c:
                 raise SettingsError(f"{source}: chain {chain_id}: each contract needs a name")
             address = c.get("address") or []
-            addresses = (address,) if isinstance(address, str) else tuple(str(a) for a in address)
+            if isinstance(address, str):
+                addresses: tuple[str, ...] = (address,)
+            elif isinstance(address, list) and all(isinstance(a, str) for a in address):
+                addresses = tuple(address)
+            else:
+                raise SettingsError(
+                    f"{source}: chain {chain_id}: contract {c['name']}: address must be a string or a list of strings"
+                )
             contracts[str(c["name"])] = addresses
             if c.get("events"):
-                events.setdefault(str(c["name"]), tuple(str(e["event"]) for e in c["events"] if "event" in e))
+                events.setdefault(str(c["name"]), _events(c["events"], f"contract {c['name']}", source))
         chains.append(ChainConfig(chain_id, _int(n.get("start_block", 0), "start_block", source), rpc_url, contracts))
     ids = [c.chain_id for c in chains]
     if len(set(ids)) != len(ids):
@@ -310,11 +396,7 @@ def parse_config(text: str, source: str = "config.yaml") -> EnvioConfig:
 
 
 def load_config(path: Path) -> EnvioConfig:
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise SettingsError(f"cannot read Envio config {path}: {exc.strerror}") from None
-    return parse_config(text, str(path))
+    return parse_config(read_text(path, "Envio config"), str(path))
 
 
 __all__ = [
@@ -330,4 +412,5 @@ __all__ = [
     "load_schema",
     "parse_config",
     "parse_schema",
+    "read_text",
 ]

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any
 
+from belt_gate.endpoint_identity import InvalidEndpoint, location, resolve, same_endpoint
 from belt_gate.envio import (
     BLOCK_FIELDS,
     TIMESTAMP_FIELDS,
@@ -28,9 +29,13 @@ from belt_gate.envio import (
     chain_sources,
     load_config,
     load_schema,
+    read_text,
 )
 from belt_gate.errors import SettingsError
-from belt_gate.redact import redact_url, register_secret
+from belt_gate.redact import MASK, redact_text, redact_url, register_secret
+
+if TYPE_CHECKING:
+    from belt_gate.localise import Budget
 
 MODES = ("parity", "expansion")
 OPTION_NAMES = (
@@ -54,7 +59,44 @@ OPTION_NAMES = (
     "reorg_margin",
     "head_tolerance",
     "blue_envio_config",
+    # where counts differ, the differing rows (belt_gate.localise)
+    "localise_budget",
+    "store_failures",
+    # promotion (belt_gate.promote)
+    "promote",
+    "alias_admin",
+    "swap_command",
+    "verify_window",
+    "ledger",
+    "dry_run",
 )
+#: [belt] keys by the TOML types they take (a number may also be written as a string, as on the command line).
+_INT_KEYS = frozenset({"seed", "sample", "reorg_margin", "head_tolerance"})
+_SECONDS_KEYS = frozenset({"settle_timeout", "timeout", "verify_window"})
+_FLAG_KEYS = frozenset({"promote", "dry_run"})  # true/false; swap_command may also be a list of arguments
+_TEXT_KEYS = (
+    frozenset(OPTION_NAMES) - _INT_KEYS - _SECONDS_KEYS - _FLAG_KEYS - {"expected_chains", "rpc", "swap_command"}
+)
+_ENTITY_KEYS = ("mode", "tolerance", "block_field", "time_field")
+#: EIP-155 chain ids are positive and fit in 63 bits (EIP-2294).
+MAX_CHAIN_ID = 2**63 - 1
+#: A secret shorter than this cannot be masked in output (redact.py ignores it), so it is refused.
+MIN_SECRET_LENGTH = 4
+ADMIN_SECRET_VARS = ("BELT_BLUE_ADMIN_SECRET", "BELT_GREEN_ADMIN_SECRET", "BELT_ADMIN_SECRET")
+
+
+class SecretHeaders(dict[str, str]):
+    """HTTP headers whose values are secrets (the admin secret): its repr shows the names only."""
+
+    def __repr__(self) -> str:
+        return repr({k: MASK for k in self})
+
+
+class RpcUrls(dict[int, str]):
+    """chain -> RPC URL (which may carry a key): its repr shows the URLs redacted."""
+
+    def __repr__(self) -> str:
+        return repr({k: redact_text(v) for k, v in self.items()})
 
 
 @dataclass(frozen=True)
@@ -74,8 +116,12 @@ class Tolerance:
 
 @dataclass(frozen=True)
 class EntitySettings:
+    """`[entities.X]` of belt.toml: a mode, a tolerance, and the fields carrying the entity's block or time."""
+
     mode: Mode | None = None
     tolerance: Tolerance = field(default_factory=Tolerance)
+    block_field: str | None = None
+    time_field: str | None = None
 
 
 @dataclass(frozen=True)
@@ -102,10 +148,38 @@ class Settings:
     timeout: float = 30.0
     reorg_margin: int = 0
     head_tolerance: int = 10
+    #: where counts differ: the bisection's budget (None: localise.Budget()) and the folder of failure JSONL
+    localise_budget: Budget | None = None
+    store_failures: Path | None = None
     entities: Mapping[str, EntitySettings] = field(default_factory=dict)
     audits: tuple[Mapping[str, Any], ...] = ()
-    blue_headers: Mapping[str, str] = field(default_factory=dict, repr=False)
-    green_headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    blue_headers: Mapping[str, str] = field(default_factory=SecretHeaders, repr=False)
+    green_headers: Mapping[str, str] = field(default_factory=SecretHeaders, repr=False)
+    #: promotion (belt_gate.promote): swap the alias after a certified session; exactly one swap target
+    promote: bool = False
+    alias_admin: str | None = None
+    swap_command: tuple[str, ...] = ()
+    verify_window: float = 10.0
+    ledger: Path = Path("belt-ledger.jsonl")
+    dry_run: bool = False
+
+    def __repr__(self) -> str:
+        """Every URL redacted, header values masked, schemas summarised: safe under --showlocals/--fulltrace."""
+        shown = []
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if f.name in ("blue", "green", "alias"):
+                text = repr(redact_text(v) if v else v)
+            elif f.name == "rpc":
+                text = repr({k: redact_text(u) for k, u in v.items()})
+            elif f.name.endswith("_headers"):
+                text = repr({k: MASK for k in v})
+            elif isinstance(v, EnvioSchema):
+                text = f"<EnvioSchema: {len(v.entities)} entities>"
+            else:
+                text = redact_text(repr(v))
+            shown.append(f"{f.name}={text}")
+        return f"Settings({', '.join(shown)})"
 
     def entity_mode(self, name: str, inferred: Mode) -> Mode:
         override = self.entities.get(name)
@@ -132,6 +206,8 @@ class Settings:
             "head_tolerance": self.head_tolerance,
             "overrides": {
                 k: {"mode": v.mode, "rel": str(v.tolerance.rel), "abs": v.tolerance.abs}
+                | ({"block_field": v.block_field} if v.block_field else {})
+                | ({"time_field": v.time_field} if v.time_field else {})
                 for k, v in sorted(self.entities.items())
             },
         }
@@ -139,13 +215,13 @@ class Settings:
 
     def describe(self) -> dict[str, Any]:
         return {
-            "blue": redact_url(self.blue),
-            "green": redact_url(self.green),
+            "blue": redact_text(self.blue),
+            "green": redact_text(self.green),
             "mode": self.mode,
-            "alias": redact_url(self.alias) if self.alias else None,
+            "alias": redact_text(self.alias) if self.alias else None,
             "expected_chains": list(self.expected_chains),
             "growing_chains": list(self.growing_chains),
-            "rpc": {str(k): redact_url(v) for k, v in sorted(self.rpc.items())},
+            "rpc": {str(k): redact_text(v) for k, v in sorted(self.rpc.items())},
             "seed": self.seed,
             "sample": self.sample,
             "digest": self.digest(),
@@ -159,22 +235,23 @@ def is_url(value: str) -> bool:
     return value.startswith(("http://", "https://"))
 
 
-def normalise_url(url: str) -> str:
-    """Scheme/host case, default ports, localhost and a trailing slash do not make two URLs differ."""
-    try:
-        parts = urlsplit(url.strip())
-        host = (parts.hostname or "").lower()
-        port = parts.port
-    except ValueError:
-        raise SettingsError(f"not a valid URL: {redact_url(url)}") from None
-    if host in ("localhost", "::1"):
-        host = "127.0.0.1"
-    scheme = parts.scheme.lower()
-    if port is None or (scheme, port) in (("http", 80), ("https", 443)):
-        netloc = host
+def _toml_type(value: Any) -> str:
+    names = {bool: "a boolean", int: "an integer", float: "a float", str: "a string", list: "an array", dict: "a table"}
+    return names.get(type(value), f"a {type(value).__name__}")
+
+
+def chain_id(value: Any, what: str) -> int:
+    """A chain id: a positive integer (written as one, or in ASCII digits) of at most 63 bits, else SettingsError."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        chain = value
+    elif isinstance(value, str) and re.fullmatch(r"\s*[0-9]+\s*", value):
+        chain = int(value)
     else:
-        netloc = f"{host}:{port}"
-    return f"{scheme}://{netloc}{parts.path.rstrip('/')}?{parts.query}"
+        shown = redact_text(repr(value)) if isinstance(value, str) else _toml_type(value)
+        raise SettingsError(f"{what}: {shown} is not a chain id (a positive integer)")
+    if not 0 < chain <= MAX_CHAIN_ID:
+        raise SettingsError(f"{what}: {chain} is not a chain id (a positive integer below 2**63)")
+    return chain
 
 
 def parse_chain_list(value: Any, what: str) -> tuple[int, ...]:
@@ -185,53 +262,86 @@ def parse_chain_list(value: Any, what: str) -> tuple[int, ...]:
         text = value.strip()
         if text.startswith("["):
             try:
-                items = list(json.loads(text))
-            except (json.JSONDecodeError, TypeError):
-                raise SettingsError(f"{what}: not a list of chain ids: {value!r}") from None
+                parsed = json.loads(text)
+            except json.JSONDecodeError:
+                raise SettingsError(f"{what}: not a list of chain ids: {redact_text(repr(value))}") from None
+            if not isinstance(parsed, list):
+                raise SettingsError(f"{what}: not a list of chain ids: {redact_text(repr(value))}")
+            items = parsed
         else:
             items = [p for p in re.split(r"[,\s]+", text) if p]
     else:
-        raise SettingsError(f"{what}: not a list of chain ids: {value!r}")
-    out = []
-    for item in items:
-        try:
-            chain = int(str(item))
-        except ValueError:
-            raise SettingsError(f"{what}: {item!r} is not a chain id") from None
-        if chain <= 0:
-            raise SettingsError(f"{what}: {chain} is not a chain id")
-        out.append(chain)
-    return tuple(sorted(set(out)))
+        raise SettingsError(f"{what}: not a list of chain ids: {_toml_type(value)}")
+    return tuple(sorted({chain_id(item, what) for item in items}))
 
 
 def parse_rpc(values: Any, what: str) -> dict[int, str]:
-    out: dict[int, str] = {}
+    """CHAIN=URL lines, or a {chain: URL} table -> {chain: URL}. A chain named twice is refused (which URL was
+    meant?). No message shows a URL: it may carry a key."""
+    pairs: list[tuple[Any, Any]] = []
     if isinstance(values, Mapping):
-        pairs = [(str(k), str(v)) for k, v in values.items()]
-    else:
-        pairs = []
-        for v in values or []:
-            chain, sep, url = str(v).partition("=")
+        pairs = list(values.items())
+    elif isinstance(values, (list, tuple)):
+        for v in values:
+            if not isinstance(v, str):
+                raise SettingsError(f"{what}: expected CHAIN=URL strings, got {_toml_type(v)}")
+            name, sep, url = v.partition("=")
             if not sep:
-                raise SettingsError(f"{what}: expected CHAIN=URL, got {redact_url(str(v))!r}")
-            pairs.append((chain, url))
-    for chain, url in pairs:
-        if not chain.strip().isdigit():
-            raise SettingsError(f"{what}: {chain!r} is not a chain id")
-        if not is_url(url.strip()):
-            raise SettingsError(f"{what}: RPC for chain {chain} is not an http(s) URL")
-        out[int(chain)] = url.strip()
+                raise SettingsError(f"{what}: expected CHAIN=URL (e.g. 8453=https://...), got a value without '='")
+            pairs.append((name, url))
+    else:
+        raise SettingsError(f"{what}: expected CHAIN=URL lines or a table of chain = URL, got {_toml_type(values)}")
+    out: dict[int, str] = {}
+    for raw_chain, raw_url in pairs:
+        chain = chain_id(raw_chain, what)
+        if not isinstance(raw_url, str) or not is_url(raw_url.strip()):
+            raise SettingsError(f"{what}: the RPC for chain {chain} is not an http(s) URL")
+        try:
+            location(raw_url)
+        except InvalidEndpoint as exc:
+            raise SettingsError(f"{what}: the RPC for chain {chain}: {exc}") from None
+        if chain in out:
+            raise SettingsError(f"{what}: chain {chain} is given twice: give one RPC URL per chain")
+        out[chain] = raw_url.strip()
     return out
 
 
 def _number(value: Any, what: str, kind: Callable[[str], Any], minimum: float = 0) -> Any:
+    """`value` as `kind` (int, float, Decimal), finite and at least `minimum`, else SettingsError."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
+        raise SettingsError(f"{what}: {_toml_type(value)} is not a number")
     try:
-        parsed = kind(str(value))
+        parsed = kind(str(value).strip())
     except (ValueError, InvalidOperation):
-        raise SettingsError(f"{what}: {value!r} is not a number") from None
+        raise SettingsError(f"{what}: {redact_text(repr(value))} is not a number") from None
+    finite = (
+        True
+        if isinstance(parsed, int)
+        else parsed.is_finite()
+        if isinstance(parsed, Decimal)
+        else math.isfinite(parsed)
+    )
+    if not finite:
+        raise SettingsError(f"{what}: {value} is not a finite number")
     if parsed < minimum:
         raise SettingsError(f"{what}: must be at least {minimum}")
     return parsed
+
+
+def _seconds(value: Any, what: str, *, zero: bool = False) -> float:
+    """A time in seconds: finite, not negative, and more than zero unless `zero` gives zero a meaning."""
+    seconds = float(_number(value, what, float))
+    if seconds == 0 and not zero:
+        raise SettingsError(f"{what}: must be more than 0 seconds")
+    return seconds
+
+
+def _field_name(value: Any, what: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise SettingsError(f"{what} must name a field of the entity (a non-empty string)")
+    return value.strip()
 
 
 def _entity_settings(raw: Any, source: str) -> dict[str, EntitySettings]:
@@ -241,47 +351,91 @@ def _entity_settings(raw: Any, source: str) -> dict[str, EntitySettings]:
     for name, spec in raw.items():
         if not isinstance(spec, Mapping):
             raise SettingsError(f"{source}: entities.{name} must be a table")
+        unknown = set(spec) - set(_ENTITY_KEYS)
+        if unknown:
+            known = ", ".join(_ENTITY_KEYS)
+            raise SettingsError(
+                f"{source}: entities.{name}: unknown key(s) {', '.join(sorted(unknown))} (known: {known})"
+            )
         mode = spec.get("mode")
         if mode is not None and mode not in ("A", "B", "C"):
             raise SettingsError(f"{source}: entities.{name}.mode must be A, B or C")
         tol = spec.get("tolerance", {})
         if not isinstance(tol, Mapping):
             raise SettingsError(f"{source}: entities.{name}.tolerance must be a table")
+        if extra := sorted(set(tol) - {"rel", "abs"}):
+            raise SettingsError(
+                f"{source}: entities.{name}.tolerance: unknown key(s) {', '.join(extra)} (known: rel, abs)"
+            )
         tolerance = Tolerance(
             _number(tol.get("rel", 0), f"{source}: entities.{name}.tolerance.rel", Decimal),
             _number(tol.get("abs", 0), f"{source}: entities.{name}.tolerance.abs", int),
         )
-        out[str(name)] = EntitySettings(Mode(mode) if mode else None, tolerance)
+        out[str(name)] = EntitySettings(
+            Mode(mode) if mode else None,
+            tolerance,
+            _field_name(spec.get("block_field"), f"{source}: entities.{name}.block_field"),
+            _field_name(spec.get("time_field"), f"{source}: entities.{name}.time_field"),
+        )
     return out
 
 
-def _check_modes(entities: Mapping[str, EntitySettings], schema: EnvioSchema, source: str) -> None:
-    """A mode override must be one the entity can be compared in (A needs a block field, B a timestamp)."""
+def _apply_entities(entities: Mapping[str, EntitySettings], schema: EnvioSchema, source: str) -> EnvioSchema:
+    """The schema with each entity's configured block/time fields pinned; refuses an override of an entity the
+    schema lacks and a mode the entity cannot be compared in (A needs a block field, B a time field)."""
     for name, spec in entities.items():
         entity = schema.entity(name)
         if entity is None:  # a typo would otherwise leave the intended entity on its defaults, silently
             raise SettingsError(
                 f"{source}: entities.{name}: the schema has no entity {name} (it has {', '.join(schema.entity_names)})"
             )
-        if spec.mode is None:
-            continue
+        if spec.block_field or spec.time_field:
+            entity = entity.pinned(block_field=spec.block_field, time_field=spec.time_field, source=source)
+            schema = schema.with_entity(entity)
         if spec.mode == Mode.AT_BLOCK and entity.block_column is None:
             raise SettingsError(
                 f"{source}: entities.{name}.mode A needs a block number field "
-                f"({' or '.join(BLOCK_FIELDS)}); {name} has none"
+                f"({' or '.join(BLOCK_FIELDS)}, or name one: block_field = ...); {name} has none"
             )
         if spec.mode == Mode.AT_TIMESTAMP and entity.timestamp_column is None:
             raise SettingsError(
                 f"{source}: entities.{name}.mode B needs a timestamp field "
-                f"({' or '.join(TIMESTAMP_FIELDS)}); {name} has none"
+                f"({' or '.join(TIMESTAMP_FIELDS)}, or name one: time_field = ...); {name} has none"
             )
+    return schema
+
+
+def _check_belt_types(belt: Mapping[str, Any], source: str) -> None:
+    """Each [belt] value has the TOML type its key takes (`golden = 5` is no folder)."""
+    for key, value in belt.items():
+        if key in _TEXT_KEYS:
+            ok = isinstance(value, str)
+            wanted = "a string"
+        elif key in _INT_KEYS:
+            ok = isinstance(value, (int, str)) and not isinstance(value, bool)
+            wanted = "an integer"
+        elif key in _SECONDS_KEYS:
+            ok = isinstance(value, (int, float, str)) and not isinstance(value, bool)
+            wanted = "a number of seconds"
+        elif key in _FLAG_KEYS:
+            ok = isinstance(value, bool)
+            wanted = "true or false"
+        elif key == "swap_command":
+            ok = isinstance(value, str) or (isinstance(value, list) and all(isinstance(a, str) for a in value))
+            wanted = "a command line or an array of its arguments"
+        elif key == "expected_chains":
+            ok = isinstance(value, (list, str))
+            wanted = "an array of chain ids"
+        else:  # rpc
+            ok = isinstance(value, (list, dict))
+            wanted = 'an array of "CHAIN=URL" strings or a table of chain = URL'
+        if not ok:
+            raise SettingsError(f"{source}: [belt] {key} must be {wanted}, not {_toml_type(value)}")
 
 
 def load_belt_toml(path: Path) -> dict[str, Any]:
     try:
-        data = tomllib.loads(path.read_text())
-    except OSError as exc:
-        raise SettingsError(f"cannot read {path}: {exc.strerror}") from None
+        data = tomllib.loads(read_text(path, "belt config"))
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"{path}: not valid TOML: {exc}") from None
     belt = data.get("belt", {})
@@ -290,7 +444,10 @@ def load_belt_toml(path: Path) -> dict[str, Any]:
     unknown = set(belt) - set(OPTION_NAMES)
     if unknown:
         raise SettingsError(f"{path}: unknown key(s) in [belt]: {', '.join(sorted(unknown))}")
+    _check_belt_types(belt, str(path))
     out: dict[str, Any] = {k: v for k, v in belt.items()}
+    if "rpc" in out:
+        out["rpc"] = parse_rpc(out["rpc"], f"{path}: [belt] rpc")  # duplicates are seen only within one source
     if "entities" in data:
         out["entities"] = _entity_settings(data["entities"], str(path))
     if "audit" in data:
@@ -300,12 +457,115 @@ def load_belt_toml(path: Path) -> dict[str, Any]:
     return out
 
 
-def _headers(env: Mapping[str, str], belt: str) -> dict[str, str]:
+def _register_env_secrets(env: Mapping[str, str]) -> dict[int, str]:
+    """Register every admin secret and every BELT_RPC_<CHAIN> value (each as a whole) with redact.py, before
+    anything could print one; return the RPC URLs from the environment."""
+    for var in ADMIN_SECRET_VARS:
+        value = env.get(var)
+        if value:
+            if len(value) < MIN_SECRET_LENGTH:
+                raise SettingsError(
+                    f"{var} is shorter than {MIN_SECRET_LENGTH} characters: belt_gate cannot keep it out of its output"
+                )
+            register_secret(value)
+    pairs = []
+    for key, value in sorted(env.items()):
+        if not key.startswith("BELT_RPC_"):
+            continue
+        register_secret(value)
+        register_secret(value.strip())
+        if value.strip():
+            pairs.append((chain_id(key.removeprefix("BELT_RPC_"), f"{key}: BELT_RPC_<CHAIN>"), value))
+    chains = [c for c, _ in pairs]
+    for c in set(chains):
+        if chains.count(c) > 1:
+            names = " and ".join(
+                k for k in sorted(env) if k.startswith("BELT_RPC_") and env[k].strip() and _same_chain(k, c)
+            )
+            raise SettingsError(f"{names} both name chain {c}: set one")
+    return parse_rpc(dict(pairs), "BELT_RPC_<CHAIN>")
+
+
+def _same_chain(var: str, chain: int) -> bool:
+    suffix = var.removeprefix("BELT_RPC_")
+    return suffix.isascii() and suffix.isdigit() and int(suffix) == chain
+
+
+def _headers(env: Mapping[str, str], belt: str) -> SecretHeaders:
     secret = env.get(f"BELT_{belt.upper()}_ADMIN_SECRET") or env.get("BELT_ADMIN_SECRET")
-    if not secret:
-        return {}
-    register_secret(secret)
-    return {"x-hasura-admin-secret": secret}
+    return SecretHeaders({"x-hasura-admin-secret": secret} if secret else {})
+
+
+def _check_output_path(p: Path | None, option: str, *, folder: bool) -> None:
+    """Refuse, before anything is fetched, an output path that cannot be written: a report is a file whose
+    folder exists; a recording folder is a folder (or none yet) under an existing folder."""
+    if p is None:
+        return
+    if folder:
+        if p.exists() and not p.is_dir():
+            raise SettingsError(f"{option}: {p} exists and is not a folder (recordings go into a folder)")
+        ancestor = p
+        while not ancestor.exists():
+            ancestor = ancestor.parent
+        if not ancestor.is_dir():
+            raise SettingsError(f"{option}: {ancestor} is not a folder, so {p} cannot be made")
+        writable = ancestor
+    else:
+        if p.is_dir():
+            raise SettingsError(f"{option}: {p} is a folder; give the certificate's file name (e.g. {p / 'cert.json'})")
+        if not p.parent.exists():
+            raise SettingsError(f"{option}: the folder {p.parent} does not exist")
+        if not p.parent.is_dir():
+            raise SettingsError(f"{option}: {p.parent} is not a folder")
+        writable = p if p.exists() else p.parent
+    if not os.access(writable, os.W_OK):
+        raise SettingsError(f"{option}: {writable} is not writable")
+
+
+def _refuse_empty(cli: Mapping[str, Any]) -> None:
+    """An option given with no value (`--belt-mode=`) is refused, not read as "not given"."""
+    for key, value in cli.items():
+        if isinstance(value, str) and not value.strip():
+            raise SettingsError(f"--belt-{key.replace('_', '-')} is empty: give a value or leave the option out")
+
+
+def _belt_target(value: Any, name: str, cwd: Path) -> None:
+    """A belt is an http(s) URL naming a host (no URL is echoed) or an existing recorded snapshot file."""
+    if not isinstance(value, str):
+        raise SettingsError(f"--belt-{name} must be a URL or a recorded snapshot file")
+    if is_url(value):
+        try:
+            location(value)
+        except InvalidEndpoint as exc:
+            raise SettingsError(f"--belt-{name}: {exc}") from None
+    elif not (cwd / value).is_file() and not Path(value).is_file():
+        raise SettingsError(f"--belt-{name}: {redact_url(value)!r} is neither an http(s) URL nor a file")
+
+
+def _recorded_file(value: str, cwd: Path) -> Path:
+    p = cwd / value
+    return (p if p.is_file() else Path(value)).resolve()
+
+
+def _refuse_same_belt(blue: str, green: str, cwd: Path, resolver: Callable[[str], frozenset[str]]) -> None:
+    """Green must not be blue by another spelling: same scheme, resolved address, port and path (query,
+    fragment and userinfo ignored), or the same recorded file. The message shows neither URL's secrets."""
+    if is_url(blue) and is_url(green):
+        if same_endpoint(blue, green, resolver):
+            g, b = location(green), location(blue)
+            spelled = f"{redact_url(str(g))}" + ("" if str(g) == str(b) else f" and {redact_url(str(b))}")
+            raise SettingsError(
+                f"green is blue ({spelled}: the same scheme, address, port and path): "
+                "refusing to certify a belt against itself"
+            )
+    elif not is_url(blue) and not is_url(green) and _recorded_file(blue, cwd) == _recorded_file(green, cwd):
+        raise SettingsError("green is blue (same recorded snapshot): refusing to certify a belt against itself")
+
+
+def _localise_budget(value: Any) -> Budget:
+    from belt_gate.localise import parse_budget  # the bisection's own grammar (REQUESTS, SECONDSs)
+
+    return parse_budget(value)
 
 
 def build_settings(
@@ -315,10 +575,15 @@ def build_settings(
     config_path: Path | None = None,
     cwd: Path | None = None,
     env: Mapping[str, str] | None = None,
+    resolver: Callable[[str], frozenset[str]] = resolve,
 ) -> Settings:
-    """Merge every source into validated Settings, or raise SettingsError with one readable line."""
+    """Merge every source into validated Settings, or raise SettingsError with one readable line.
+
+    `resolver`: host name -> addresses, to tell whether green is blue (default: the system resolver)."""
     env = os.environ if env is None else env
     cwd = cwd or Path.cwd()
+    env_rpc = _register_env_secrets(env)
+    _refuse_empty(cli)
     layers: list[Mapping[str, Any]] = []
     if config_path is not None:
         layers.append(load_belt_toml(config_path if config_path.is_absolute() else cwd / config_path))
@@ -330,6 +595,8 @@ def build_settings(
 
     def path(key: str) -> Path | None:
         v = merged.get(key)
+        if v is not None and not isinstance(v, str):
+            raise SettingsError(f"--belt-{key.replace('_', '-')} must be a path")
         return None if v is None else (Path(v) if Path(v).is_absolute() else cwd / str(v))
 
     envio_path = path("envio_config")
@@ -350,7 +617,15 @@ def build_settings(
     schema = load_schema(schema_path) if schema_path else None
     entities: Mapping[str, EntitySettings] = merged.get("entities", {})
     if schema is not None:
-        _check_modes(entities, schema, str(config_path))
+        schema = _apply_entities(entities, schema, str(config_path))
+    else:
+        for name, spec in entities.items():
+            if spec.block_field or spec.time_field:
+                key = "block_field" if spec.block_field else "time_field"
+                raise SettingsError(
+                    f"{config_path}: entities.{name}.{key} needs the Envio schema.graphql to check the field "
+                    "(--belt-schema, or schema.graphql next to config.yaml)"
+                )
     audits = tuple(merged.get("audits", ()))
     if audits:
         from belt_gate.rules.audit import parse_audits
@@ -361,7 +636,7 @@ def build_settings(
 
     mode = str(merged.get("mode", "parity"))
     if mode not in MODES:
-        raise SettingsError(f"--belt-mode must be parity or expansion, not {mode!r}")
+        raise SettingsError(f"--belt-mode must be parity or expansion, not {redact_text(repr(mode))}")
     green = merged.get("green")
     if not green:
         raise SettingsError("no green: give --belt-green=URL (the candidate deployment's GraphQL endpoint)")
@@ -370,16 +645,9 @@ def build_settings(
     if not blue:
         raise SettingsError("no blue and no alias: give --belt-blue=URL, or set the alias in the settings")
     for name, value in (("blue", merged.get("blue")), ("green", green), ("alias", alias)):
-        if value is None:
-            continue
-        if not isinstance(value, str):
-            raise SettingsError(f"--belt-{name} must be a URL or a recorded snapshot file")
-        if not is_url(value) and not (cwd / value).is_file() and not Path(value).is_file():
-            raise SettingsError(f"--belt-{name}: {redact_url(value)!r} is neither an http(s) URL nor a file")
-    if is_url(blue) and is_url(green) and normalise_url(blue) == normalise_url(green):
-        raise SettingsError(f"green is blue ({redact_url(green)}): refusing to certify a belt against itself")
-    if not is_url(blue) and not is_url(green) and Path(blue).resolve() == Path(green).resolve():
-        raise SettingsError("green is blue (same recorded snapshot): refusing to certify a belt against itself")
+        if value is not None:
+            _belt_target(value, name, cwd)
+    _refuse_same_belt(str(blue), str(green), cwd, resolver)
 
     expected = parse_chain_list(merged["expected_chains"], "expected chains") if merged.get("expected_chains") else ()
     if mode == "expansion" and not expected and envio is not None:
@@ -404,17 +672,17 @@ def build_settings(
                 if chain_sources(envio, c) != chain_sources(blue_envio, c)
             )
         )
-    rpc: dict[int, str] = {}
+    rpc = RpcUrls()
     if envio is not None:
         rpc.update({c.chain_id: c.rpc_url for c in envio.chains if c.rpc_url and is_url(c.rpc_url)})
-    for key, value in env.items():
-        m = re.fullmatch(r"BELT_RPC_(\d+)", key)
-        if m and value:
-            rpc.update(parse_rpc([f"{m.group(1)}={value}"], key))
-    rpc.update(parse_rpc(merged.get("rpc") or [], "--belt-rpc"))
+    rpc.update(env_rpc)
+    given_rpc = merged.get("rpc") or []
+    rpc.update(given_rpc if isinstance(given_rpc, Mapping) else parse_rpc(given_rpc, "--belt-rpc"))
 
     report = path("report")
     record = path("record")
+    _check_output_path(report, "--belt-report", folder=False)
+    _check_output_path(record, "--belt-record", folder=True)
     golden = path("golden") or cwd / "golden"
     return Settings(
         blue=str(blue),
@@ -433,12 +701,15 @@ def build_settings(
         golden=golden,
         seed=_number(merged.get("seed", 0), "--belt-seed", int),
         sample=_number(merged.get("sample", 5), "--belt-sample", int, 1),  # 0 would compare no row, silently
-        settle_timeout=_number(merged.get("settle_timeout", 30), "--belt-settle-timeout", float),
-        timeout=_number(merged.get("timeout", 30), "--belt-timeout", float, 0.001),
+        # zero means "do not wait" (compare where the belts stand now); a negative or endless wait means nothing
+        settle_timeout=_seconds(merged.get("settle_timeout", 30), "--belt-settle-timeout", zero=True),
+        timeout=_seconds(merged.get("timeout", 30), "--belt-timeout"),
         reorg_margin=_number(merged.get("reorg_margin", 0), "--belt-reorg-margin", int),
         head_tolerance=_number(merged.get("head_tolerance", 10), "--belt-head-tolerance", int),
         entities=entities,
         audits=audits,
         blue_headers=_headers(env, "blue"),
         green_headers=_headers(env, "green"),
+        localise_budget=_localise_budget(merged.get("localise_budget")),
+        store_failures=path("store_failures"),
     )

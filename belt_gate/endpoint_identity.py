@@ -1,0 +1,111 @@
+"""Whether two endpoint URLs reach the same server: identity, not spelling.
+
+Scheme, resolved address, port (the scheme's default filled in) and normalised path decide; query,
+fragment and userinfo do not (`?x=1` or a user name reaches no other server). `localhost`, `127.1` and
+`127.0.0.1` are one address. The only I/O is the host name resolver (injectable), and it runs only when
+everything else already agrees.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+#: "This host" as a destination: connecting to it reaches the machine's own (loopback) listeners.
+_THIS_HOST = {"0.0.0.0": "127.0.0.1", "::": "::1"}
+
+Resolver = Callable[[str], frozenset[str]]
+
+
+class InvalidEndpoint(ValueError):
+    """A URL that does not name an endpoint (no host, a bad port, not http(s)); the text holds no URL."""
+
+
+@dataclass(frozen=True)
+class Location:
+    """A URL without what does not change the server it reaches (userinfo, query, fragment)."""
+
+    scheme: str
+    host: str  # lower-cased, as written (IPv6 without brackets)
+    port: int
+    segments: tuple[str, ...]  # the path: no empty or `.` segments, `..` applied, percent-decoded
+
+    @property
+    def path(self) -> str:
+        return "/" + "/".join(self.segments)
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{host}:{self.port}{self.path}"
+
+
+def location(url: str) -> Location:
+    """Parse `url` (no I/O). Raises InvalidEndpoint saying what is wrong, never echoing the URL."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError as exc:
+        raise InvalidEndpoint(f"not a valid URL ({exc})") from None
+    scheme = parts.scheme.lower()
+    if scheme not in DEFAULT_PORTS:
+        raise InvalidEndpoint("not an http(s) URL")
+    host = (parts.hostname or "").lower().rstrip(".")
+    if not host:
+        raise InvalidEndpoint("the URL has no host")
+    segments: list[str] = []
+    for raw in parts.path.split("/"):
+        segment = unquote(raw)
+        if segment in ("", "."):
+            continue
+        if segment == "..":
+            if segments:
+                segments.pop()
+            continue
+        segments.append(segment)
+    return Location(scheme, host, port if port is not None else DEFAULT_PORTS[scheme], tuple(segments))
+
+
+def _canonical(address: str) -> str:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    text = str(ip)
+    return _THIS_HOST.get(text, text)
+
+
+def resolve(host: str) -> frozenset[str]:
+    """The addresses `host` resolves to (socket.getaddrinfo), canonical; the name itself if it does not resolve
+    (two unresolvable names are then the same only when spelled the same)."""
+    try:
+        return frozenset({_canonical(host)})
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return frozenset({host})
+    found = set()
+    for info in infos:
+        try:
+            found.add(_canonical(str(info[4][0])))
+        except ValueError:
+            continue
+    return frozenset(found) or frozenset({host})
+
+
+def same_endpoint(a: str, b: str, resolver: Resolver = resolve) -> bool:
+    """True when URLs `a` and `b` reach the same endpoint: same scheme, port and path, and host names that
+    share an address. Raises InvalidEndpoint for a URL that names none."""
+    la, lb = location(a), location(b)
+    if (la.scheme, la.port, la.segments) != (lb.scheme, lb.port, lb.segments):
+        return False
+    if la.host == lb.host:
+        return True
+    return bool(resolver(la.host) & resolver(lb.host))
+
+
+__all__ = ["InvalidEndpoint", "Location", "location", "resolve", "same_endpoint"]
