@@ -1,0 +1,15 @@
+// Preloaded into Envio's Node processes (NODE_OPTIONS=--require): every server binds 127.0.0.1.
+// Envio's metrics/health server listens on all interfaces with no host setting; nothing in the
+// sandbox may listen beyond loopback.
+"use strict";
+const net = require("net");
+const listen = net.Server.prototype.listen;
+net.Server.prototype.listen = function (...args) {
+  if (typeof args[0] === "object" && args[0] !== null && !Array.isArray(args[0])) {
+    if (args[0].path === undefined) args[0] = { ...args[0], host: "127.0.0.1" };
+  } else if (typeof args[0] === "number" || (typeof args[0] === "string" && /^\d+$/.test(args[0]))) {
+    if (typeof args[1] === "string") args[1] = "127.0.0.1";
+    else args.splice(1, 0, "127.0.0.1");
+  }
+  return listen.apply(this, args);
+};
