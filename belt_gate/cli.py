@@ -4,6 +4,7 @@
     belt-gate sandbox status [--json] [--state-dir D]
     belt-gate sandbox down [--state-dir D]
     belt-gate demo [--state-dir D] [--events N] [--fault BELT:FAULT ...] [--keep]
+    belt-gate status [--belt NAME=URL ...] [--json] [--watch]   (belt_gate.watch_cli: also dashboard, wait)
     belt-gate diff-report OLD.json NEW.json [--json]     (exit 1 when a case passed in OLD and not in NEW)
     belt-gate summary CERT.json [--markdown]              (exit 0 only when CERT is certified)
 
@@ -98,9 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
     down = ssub.add_parser("down", help="stop every process of the world (by pid)")
     down.add_argument("--state-dir", type=Path, default=Path(".belt-sandbox"))
 
-    from belt_gate import golden_cli
+    from belt_gate import golden_cli, watch_cli
 
     golden_cli.add_parser(sub)
+    watch_cli.add_parsers(sub)  # status, dashboard, wait
     diff = sub.add_parser("diff-report", help="what changed between two certificates; exit 1 on a regression")
     diff.add_argument("old", type=Path, metavar="OLD.json")
     diff.add_argument("new", type=Path, metavar="NEW.json")
@@ -315,6 +317,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from belt_gate import golden_cli
 
             return golden_cli.run(args)
+        if args.command in ("status", "dashboard", "wait"):
+            from belt_gate import watch_cli
+
+            return watch_cli.run(args)
         return handler[(args.command, getattr(args, "action", None))](args)
     except UsageFailure as exc:
         print(str(exc), file=sys.stderr)

@@ -28,8 +28,9 @@ from belt_gate.rules.audit import AuditSpec, Window, audit_ids, audit_window, ch
 from belt_gate.rules.golden import chains_needing_golden, golden_coverage, golden_entity, golden_l1
 from belt_gate.rules.verdict import Verdict
 from belt_gate.settings import Settings
-from belt_gate.sources.graphql import GraphQLClient, where_literal
-from belt_gate.sources.rpc import LogQuery, ProbeResult, RpcClient
+from belt_gate.sources.graphql import where_literal
+from belt_gate.sources.recorded import Tape
+from belt_gate.sources.rpc import LogQuery, ProbeResult
 
 #: Case key of the single failing test an unreadable golden folder / invalid [[audit]] table becomes.
 INVALID_KEY = "invalid"
@@ -54,10 +55,6 @@ def _belt_target(settings: Settings, belt: str) -> tuple[str, Mapping[str, str]]
     return settings.green, settings.green_headers
 
 
-def _is_url(text: str) -> bool:
-    return text.startswith(("http://", "https://"))
-
-
 # ---------------------------------------------------------------------------------------------------
 # Controller: the snapshot
 
@@ -78,10 +75,10 @@ def _load(settings: Settings, cwd: Path) -> tuple[GoldenSet, str | None]:
         return GoldenSet(()), f"golden fixtures in {settings.golden}: {_msg(exc)}"
 
 
-def _probe_chain(settings: Settings, chain: int, events: Sequence[GoldenEvent]) -> dict[str, Any]:
+def _probe_chain(settings: Settings, tape: Tape, chain: int, events: Sequence[GoldenEvent]) -> dict[str, Any]:
     url = settings.rpc[chain]
     try:
-        with RpcClient(chain, url, timeout=min(settings.timeout, 10.0)) as rpc:
+        with tape.rpc(chain, url, timeout=min(settings.timeout, 10.0)) as rpc:
             probe = rpc.golden_probe(events)
         out: dict[str, Any] = {"endpoint": probe.endpoint, "round_trips": probe.round_trips, "probes": {}}
         for e in events:
@@ -92,10 +89,10 @@ def _probe_chain(settings: Settings, chain: int, events: Sequence[GoldenEvent]) 
         return {"endpoint": redact_url(url), "error": _msg(exc)}
 
 
-def _count_chain(settings: Settings, chain: int, queries: Sequence[LogQuery]) -> dict[str, Any]:
+def _count_chain(settings: Settings, tape: Tape, chain: int, queries: Sequence[LogQuery]) -> dict[str, Any]:
     url = settings.rpc[chain]
     try:
-        with RpcClient(chain, url, timeout=min(settings.timeout, 10.0)) as rpc:
+        with tape.rpc(chain, url, timeout=min(settings.timeout, 10.0)) as rpc:
             counts = rpc.count_logs_many(queries)
             return {"endpoint": rpc.endpoint, "counts": counts, "round_trips": rpc.round_trips}
     except Exception as exc:
@@ -113,10 +110,9 @@ def _entity_query(events: Sequence[GoldenEvent]) -> tuple[str, dict[str, str]]:
     return "query BeltGolden { " + " ".join(parts) + " }", aliases
 
 
-async def _belt_query(settings: Settings, belt: str, text: str, asked: str) -> dict[str, Any]:
+async def _belt_query(settings: Settings, tape: Tape, belt: str, text: str, asked: str) -> dict[str, Any]:
     target, headers = _belt_target(settings, belt)
-    async with GraphQLClient(belt, target, headers=headers, timeout=settings.timeout) as client:
-        return await client.query(text, asked)
+    return await tape.query(belt, target, headers, settings.timeout, text, asked)
 
 
 def _audit_plan(settings: Settings, snap: Mapping[str, Any], specs: Sequence[AuditSpec]) -> dict[str, dict[str, Any]]:
@@ -142,7 +138,9 @@ def _audit_plan(settings: Settings, snap: Mapping[str, Any], specs: Sequence[Aud
     return out
 
 
-async def _gather(settings: Settings, snap: dict[str, Any], golden: GoldenSet, specs: Sequence[AuditSpec]) -> None:
+async def _gather(
+    settings: Settings, tape: Tape, snap: dict[str, Any], golden: GoldenSet, specs: Sequence[AuditSpec]
+) -> None:
     g = snap["golden"]
     a = snap["audit"]
     # -- L1: one golden probe per chain, one batched log count per chain
@@ -155,7 +153,7 @@ async def _gather(settings: Settings, snap: dict[str, Any], golden: GoldenSet, s
                 "error": f"no RPC for chain {chain} (--belt-rpc {chain}=URL, BELT_RPC_{chain} or the Envio config)",
             }
             continue
-        probe_jobs[chain] = asyncio.to_thread(_probe_chain, settings, chain, events)
+        probe_jobs[chain] = asyncio.to_thread(_probe_chain, settings, tape, chain, events)
     windows = a["windows"]
     queries: dict[int, list[tuple[str, LogQuery]]] = {}
     for spec in specs:
@@ -172,7 +170,7 @@ async def _gather(settings: Settings, snap: dict[str, Any], golden: GoldenSet, s
         if chain not in settings.rpc:
             a["l1"][str(chain)] = {"endpoint": None, "error": f"no RPC for chain {chain}"}
             continue
-        count_jobs[chain] = asyncio.to_thread(_count_chain, settings, chain, [q for _, q in qs])
+        count_jobs[chain] = asyncio.to_thread(_count_chain, settings, tape, chain, [q for _, q in qs])
 
     # -- belts: golden entities (green, blue in parity) and green's window counts, one request each
     belt_jobs: dict[str, Any] = {}
@@ -181,13 +179,8 @@ async def _gather(settings: Settings, snap: dict[str, Any], golden: GoldenSet, s
         text, aliases = _entity_query(golden.events)
         for belt in _belts(settings, snap):
             target, _ = _belt_target(settings, belt)
-            g["endpoints"][belt] = redact_url(target) if _is_url(target) else target
-            if not _is_url(target):
-                g["rows"][belt] = {
-                    "error": f"{belt} is a recorded snapshot ({target}): golden entities need a live endpoint"
-                }
-                continue
-            belt_jobs[f"golden:{belt}"] = _belt_query(settings, belt, text, f"{len(aliases)} golden entities")
+            g["endpoints"][belt] = tape.endpoint(belt, target)  # a recorded belt answers from its recording
+            belt_jobs[f"golden:{belt}"] = _belt_query(settings, tape, belt, text, f"{len(aliases)} golden entities")
     agg_aliases: dict[str, str] = {}
     if windows:
         chain_col = {e["name"]: e.get("chain_column") for e in snap.get("entities", [])}
@@ -206,13 +199,15 @@ async def _gather(settings: Settings, snap: dict[str, Any], golden: GoldenSet, s
             agg_aliases[alias] = key
             parts.append(f"{alias}: {item['entity']}_aggregate({where_literal(conds)}) {{ aggregate {{ count }} }}")
         green, _ = _belt_target(settings, "green")
-        a["green_endpoint"] = redact_url(green) if _is_url(green) else green
-        if parts and _is_url(green):
+        a["green_endpoint"] = tape.endpoint("green", green)
+        if parts:
             belt_jobs["audit:green"] = _belt_query(
-                settings, "green", "query BeltAudit { " + " ".join(parts) + " }", f"{len(parts)} audit window counts"
+                settings,
+                tape,
+                "green",
+                "query BeltAudit { " + " ".join(parts) + " }",
+                f"{len(parts)} audit window counts",
             )
-        elif parts:
-            a["green_error"] = f"green is a recorded snapshot ({green}): audits need a live endpoint"
 
     names = list(probe_jobs) + list(count_jobs)
     kinds = ["probe"] * len(probe_jobs) + ["count"] * len(count_jobs)
@@ -255,9 +250,12 @@ async def _gather(settings: Settings, snap: dict[str, Any], golden: GoldenSet, s
             a["green_counts"] = counts_out
 
 
-def extend_snapshot(settings: Settings, snap: dict[str, Any], *, cwd: Path | None = None) -> None:
+def extend_snapshot(
+    settings: Settings, snap: dict[str, Any], *, cwd: Path | None = None, tape: Tape | None = None
+) -> None:
     """Add what the golden and audit rules need to the snapshot (controller only). Never raises.
-    `cwd`: the directory the settings were built in (default: the current directory)."""
+    `cwd`: the directory the settings were built in (default: the current directory). `tape`: the run's
+    recording or replay of the chains' and belts' answers (default: from the settings)."""
     golden, golden_error = _load(settings, Path.cwd() if cwd is None else cwd)
     snap["golden"] = {
         "dir": str(settings.golden),
@@ -290,7 +288,9 @@ def extend_snapshot(settings: Settings, snap: dict[str, Any], *, cwd: Path | Non
         if not golden.events and not specs:
             return
         with concurrent.futures.ThreadPoolExecutor(1) as pool:  # we are inside snapshot.take's event loop
-            pool.submit(asyncio.run, _gather(settings, snap, golden, specs)).result()
+            if tape is None:
+                tape = Tape.open(settings)
+            pool.submit(asyncio.run, _gather(settings, tape, snap, golden, specs)).result()
     except Exception as exc:  # pragma: no cover - a bug here must still fail the L1 tests, not the run
         snap["golden"]["fatal"] = snap["audit"]["fatal"] = _msg(exc)
 

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from belt_gate.plan import Case
     from belt_gate.report import CaseResult, RunRecord
     from belt_gate.settings import Settings
+    from belt_gate.sources.recorded import Tape
 
 SNAPSHOT_KEY = "belt_snapshot"
 RULES = ("chain_set", "progress", "counts", "content", "schema", "enums", "golden", "golden_coverage", "audit")
@@ -203,17 +204,22 @@ class BeltSession:
         self._write_certificate(session, provisional=True)  # a run killed from here on leaves "did not finish"
         started = time.perf_counter()
         try:
-            self.snapshot = asyncio.run(take(self.settings, extra=self._extra))
+            from belt_gate.sources.recorded import Tape
+
+            tape = Tape.open(self.settings)  # live, recording (--belt-record), or replaying a recording
+            settings = tape.settings(self.settings)  # a replay asks the recorded chains only, from the files
+            self.snapshot = asyncio.run(take(settings, extra=lambda snap: self._extra(snap, settings, tape), tape=tape))
         except Exception as exc:
             self.snapshot = None
             self.snapshot_error = redact_text(f"{type(exc).__name__}: {exc}")
         finally:
             self.snapshot_seconds = time.perf_counter() - started
 
-    def _extra(self, snap: dict[str, Any]) -> None:
+    def _extra(self, snap: dict[str, Any], settings: Settings | None = None, tape: Tape | None = None) -> None:
         from belt_gate import l1_checks
 
-        l1_checks.extend_snapshot(self.settings, snap, cwd=Path(self.config.invocation_params.dir))
+        cwd = Path(self.config.invocation_params.dir)
+        l1_checks.extend_snapshot(settings or self.settings, snap, cwd=cwd, tape=tape)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:

@@ -28,6 +28,7 @@ from belt_gate.sources.recorded import (
     BeltSource,
     LiveSource,
     RecordedSource,
+    Tape,
     new_recording,
     write_recording,
 )
@@ -65,13 +66,16 @@ def _msg(exc: BaseException) -> str:
     return redact_text(f"{type(exc).__name__}: {exc}")
 
 
-def open_source(settings: Settings, belt: str) -> tuple[BeltSource, dict[str, Any] | None]:
+def open_source(settings: Settings, belt: str, tape: Tape | None = None) -> tuple[BeltSource, dict[str, Any] | None]:
     target = settings.blue if belt == "blue" else settings.green
     if not is_url(target):
         return RecordedSource(belt, Path(target)), None
     headers = settings.blue_headers if belt == "blue" else settings.green_headers
     client = GraphQLClient(belt, target, headers=headers, timeout=settings.timeout)
-    recording = new_recording(belt, redact_url(target)) if settings.record else None
+    if tape is not None:
+        recording = tape.recording(belt)
+    else:
+        recording = new_recording(belt, redact_url(target)) if settings.record else None
     return LiveSource(client, recording), recording
 
 
@@ -130,10 +134,13 @@ class L1Reader:
     heads: dict[int, int] = field(default_factory=dict)
     errors: dict[int, str] = field(default_factory=dict)
     round_trips: dict[int, int] = field(default_factory=dict)
+    tape: Tape | None = None  # the run's recording / replay of the chains' answers
 
     def _client(self, chain: int) -> Any:
         from belt_gate.sources.rpc import RpcClient
 
+        if self.tape is not None:
+            return self.tape.rpc(chain, self.settings.rpc[chain], timeout=min(self.settings.timeout, 10.0))
         return RpcClient(chain, self.settings.rpc[chain], timeout=min(self.settings.timeout, 10.0))
 
     def read_heads(self, chains: Iterable[int]) -> None:
@@ -447,12 +454,15 @@ async def settle(blue: BeltState, green: BeltState, chains: Sequence[int], timeo
         await asyncio.gather(_read_progress(blue), _read_progress(green))
 
 
-async def take(settings: Settings, *, extra: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-    """The whole snapshot as a JSON-able dict."""
+async def take(
+    settings: Settings, *, extra: Callable[[dict[str, Any]], None] | None = None, tape: Tape | None = None
+) -> dict[str, Any]:
+    """The whole snapshot as a JSON-able dict. `tape`: where the chains' answers are recorded or replayed
+    from (the plugin hands the same one to the L1 checks in `extra`)."""
     started = time.perf_counter()
     timings: dict[str, float] = {}
-    blue_src, blue_rec = open_source(settings, "blue")
-    green_src, green_rec = open_source(settings, "green")
+    blue_src, blue_rec = open_source(settings, "blue", tape)
+    green_src, green_rec = open_source(settings, "green", tape)
     blue = BeltState("blue", blue_src, recording=blue_rec)
     green = BeltState("green", green_src, recording=green_rec)
     clients = [s.client for s in (blue_src, green_src) if isinstance(s, LiveSource)]
@@ -467,7 +477,7 @@ async def take(settings: Settings, *, extra: Callable[[dict[str, Any]], None] | 
         for state in (green, blue):
             if state.dialect:
                 models.update(state.dialect.entities)
-        l1 = L1Reader(settings)
+        l1 = L1Reader(settings, tape=tape)
         await asyncio.to_thread(l1.read_heads, chains)
         mode_c_chains = list(chains) if any(e.mode == Mode.CONVERGED for e in entities) else []
         if mode_c_chains and blue.progress is not None and green.progress is not None:
