@@ -99,9 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
     down = ssub.add_parser("down", help="stop every process of the world (by pid)")
     down.add_argument("--state-dir", type=Path, default=Path(".belt-sandbox"))
 
-    from belt_gate import golden_cli, watch_cli
+    from belt_gate import golden_cli, rollback_cli, watch_cli
 
     golden_cli.add_parser(sub)
+    rollback_cli.add_parser(sub)
     watch_cli.add_parsers(sub)  # status, dashboard, wait
     diff = sub.add_parser("diff-report", help="what changed between two certificates; exit 1 on a regression")
     diff.add_argument("old", type=Path, metavar="OLD.json")
@@ -313,6 +314,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             ("diff-report", None): certificates,
             ("summary", None): certificates,
         }
+        if args.command == "rollback":
+            from belt_gate import rollback_cli
+
+            return rollback_cli.run(args)
         if args.command == "golden":
             from belt_gate import golden_cli
 

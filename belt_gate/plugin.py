@@ -47,13 +47,29 @@ OPTIONS: tuple[tuple[str, str, str], ...] = (
     ("timeout", "string", "seconds before an endpoint counts as not answering (default 30)"),
     ("reorg_margin", "string", "blocks below the chain head the cutoff must stay (with an RPC)"),
     ("head_tolerance", "string", "blocks a chain blue lacks may trail the chain head (default 10)"),
+    # promotion (belt_gate.promote): "flag" options take no value
+    ("promote", "flag", "after a certified session, swap the alias from blue to green (compare-and-swap, verified)"),
+    ("alias_admin", "string", "swap target: Caddy's admin API URL (the alias's reverse_proxy @id belt_upstream)"),
+    (
+        "swap_command",
+        "string",
+        "swap target: a command run without a shell, e.g. 'railway variables --set BELT_UPSTREAM={to}'",
+    ),
+    (
+        "verify_window",
+        "string",
+        "seconds the alias must serve green healthily after the swap, else back to blue (default 10)",
+    ),
+    ("ledger", "string", "append-only JSONL record of promotions and rollbacks (default belt-ledger.jsonl)"),
+    ("dry_run", "flag", "with --belt-promote: print the exact change the swap would make, change nothing"),
 )
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("belt_gate", "belt_gate: certify a green indexer deployment")
-    for name, _, help_text in OPTIONS:
-        group.addoption(f"--belt-{name.replace('_', '-')}", dest=f"belt_{name}", default=None, help=help_text)
+    for name, kind, help_text in OPTIONS:
+        flag: dict[str, Any] = {"action": "store_const", "const": "true"} if kind == "flag" else {}
+        group.addoption(f"--belt-{name.replace('_', '-')}", dest=f"belt_{name}", default=None, help=help_text, **flag)
         parser.addini(f"belt_{name}", help_text, type="string", default="")
     group.addoption(
         "--belt-rpc",
@@ -99,6 +115,71 @@ def pytest_configure(config: pytest.Config) -> None:
     for rule in RULES:
         config.addinivalue_line("markers", f"belt_{rule}: belt_gate {rule} tests")
     config.pluginmanager.register(BeltSession(config, settings), "belt_gate_session")
+
+
+# -- a team's own checks: plain tests over these fixtures are part of the gate (top-level conftest.py)
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Module | None:
+    """With belt_gate active, the rootdir's conftest.py is also a test module: a team's checks there gate too."""
+    config = parent.config
+    if file_path.name != "conftest.py" or file_path.parent != config.rootpath or not _active(config):
+        return None
+    if parent.session.isinitpath(file_path):
+        return None  # named on the command line: pytest collects it already
+    return pytest.Module.from_parent(parent, path=file_path)
+
+
+def _belt_session(config: pytest.Config) -> BeltSession:
+    plugin = config.pluginmanager.get_plugin("belt_gate_session")
+    if not isinstance(plugin, BeltSession):
+        pytest.fail("belt_gate is not active: give --belt-green=URL (and --belt-blue=URL)", pytrace=False)
+    return plugin
+
+
+@pytest.fixture(scope="session")
+def belt_snapshot(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """What the controller read of blue, green and L1 once (plain JSON: belts, chains, cutoffs, entities)."""
+    plugin = _belt_session(request.config)
+    if plugin.snapshot is None:
+        pytest.fail(f"belt_gate took no snapshot: {plugin.snapshot_error}", pytrace=False)
+    return plugin.snapshot
+
+
+def _client(config: pytest.Config, belt: str) -> Any:
+    from belt_gate.settings import is_url
+    from belt_gate.sources.client import BeltClient
+
+    settings = _belt_session(config).settings
+    url = settings.blue if belt == "blue" else settings.green
+    if not is_url(url):
+        pytest.fail(f"{belt} is a recorded snapshot, not a live endpoint: nothing to ask", pytrace=False)
+    headers = settings.blue_headers if belt == "blue" else settings.green_headers
+    return BeltClient(belt, url, headers, settings.timeout)
+
+
+@pytest.fixture(scope="session")
+def belt_blue(request: pytest.FixtureRequest) -> Any:
+    """Blue's GraphQL endpoint: `.query(gql, variables)` -> data, `.rows(entity, fields=..., where=...)`."""
+    return _client(request.config, "blue")
+
+
+@pytest.fixture(scope="session")
+def belt_green(request: pytest.FixtureRequest) -> Any:
+    """Green's GraphQL endpoint, as `belt_blue`."""
+    return _client(request.config, "green")
+
+
+@pytest.fixture(scope="session")
+def belt_rpc(request: pytest.FixtureRequest) -> Any:
+    """chain id -> JSON-RPC client (`belt_gate.sources.rpc.RpcClient`) of every configured chain RPC."""
+    from belt_gate.sources.rpc import RpcClient
+
+    settings = _belt_session(request.config).settings
+    clients = {chain: RpcClient(chain, url, timeout=settings.timeout) for chain, url in sorted(settings.rpc.items())}
+    yield clients
+    for client in clients.values():
+        client.close()
 
 
 class BeltFailure(AssertionError):
@@ -301,7 +382,26 @@ class BeltSession:
         self._after_certificate(session, self.certificate)
 
     def _after_certificate(self, session: pytest.Session, doc: dict[str, Any]) -> None:
-        """Promotion acts here, on the controller, once the certificate is final (issue 10)."""
+        """Promotion acts here, on the controller, once the certificate is final (belt_gate.promote)."""
+        if not self.settings.promote or self.is_worker:
+            return
+        from belt_gate.promote.flow import promote
+        from belt_gate.promote.guard import SessionFacts
+
+        tr = self.config.pluginmanager.get_plugin("terminalreporter")
+        ends = [r.stop for reports in (tr.stats.values() if tr else ()) for r in reports if hasattr(r, "stop")]
+        belts = self.snapshot.get("belts", {}) if isinstance(self.snapshot, dict) else {}
+        facts = SessionFacts(
+            exitstatus=int(session.exitstatus),
+            collect_only=bool(self.config.option.collectonly),
+            selection=selection_filters(self.config),
+            last_test_end=max(ends, default=None),
+            progress_sources={k: str(v.get("progress_source")) for k, v in belts.items() if v.get("progress_source")},
+        )
+        if tr is not None:
+            tr.write_sep("=", "belt_gate promote")
+        if not promote(self.settings, doc, facts, out=tr.write_line if tr is not None else print):
+            session.exitstatus = session.exitstatus or pytest.ExitCode.TESTS_FAILED
 
     def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
         if self.is_worker:

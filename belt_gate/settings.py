@@ -32,6 +32,7 @@ from belt_gate.envio import (
     read_text,
 )
 from belt_gate.errors import SettingsError
+from belt_gate.promote_settings import promotion_settings
 from belt_gate.redact import MASK, redact_text, redact_url, register_secret
 
 if TYPE_CHECKING:
@@ -712,4 +713,5 @@ def build_settings(
         green_headers=_headers(env, "green"),
         localise_budget=_localise_budget(merged.get("localise_budget")),
         store_failures=path("store_failures"),
+        **promotion_settings(merged, path, config_path=config_path, cwd=cwd),
     )

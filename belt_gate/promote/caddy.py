@@ -23,6 +23,7 @@ import logging
 import os
 import re
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ import httpx
 from filelock import FileLock, Timeout
 
 from belt_gate.errors import SwapError
+from belt_gate.promote.target import SwapPlan
 from belt_gate.redact import redact_text, redact_url
 
 log = logging.getLogger(__name__)
@@ -68,10 +70,16 @@ def upstream_address(upstream: str) -> str:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Replace `path` with `text` by one rename: readers see the old or the new content, never a gap.
+    """Replace `path` with `text` by one rename: readers see the old or the new content, never a gap."""
+    os.replace(stage_file(path, text), path)
 
-    The temp file lives in the same directory (same filesystem) and keeps the old file's mode, so a
-    Caddy running as another user can still read it.
+
+def stage_file(path: Path, text: str) -> Path:
+    """A temp file beside `path` holding `text`, flushed to disk, with `path`'s mode: what a rename commits.
+
+    Same directory (same filesystem, so the rename is atomic); the old file's mode is kept, so a Caddy
+    running as another user can still read it. Staging (the fsync is most of a switch's cost) happens
+    before the swap lock is taken, so the switch itself is a compare and a rename.
     """
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -81,10 +89,10 @@ def write_atomic(path: Path, text: str) -> None:
             os.fsync(f.fileno())
         mode = path.stat().st_mode & 0o7777 if path.exists() else 0o644
         os.chmod(tmp, mode)
-        os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return Path(tmp)
 
 
 def fnv1a32(data: bytes) -> str:
@@ -121,6 +129,8 @@ class CaddyAlias:
         self._trust_env = (parts.hostname or "") not in _LOOPBACK
         self._http: httpx.Client | None = None
         self._warned_reload = False
+        #: ms the last file switch held its lock: compare, rename, read back (staging and confirming excluded)
+        self.last_switch_ms: float | None = None
 
     def close(self) -> None:
         """Close the admin API connection (reopened on the next call)."""
@@ -147,6 +157,17 @@ class CaddyAlias:
         with self._client() as client:
             return self._state(client)
 
+    def describe(self) -> str:
+        """The alias as output and the ledger name it (admin URL redacted)."""
+        return f"Caddy admin API at {redact_url(self.admin_url)} (@id {self.upstream_id})"
+
+    def lock_path(self, default: Path) -> Path:
+        """Beside the upstream file in file mode (one lock per alias, whoever's ledger); else `default`."""
+        state = self.state()
+        if state.mode == "file" and state.file is not None:
+            return state.file.with_name(state.file.name + ".promote.lock")
+        return default
+
     # -- switching --------------------------------------------------------------------------------
 
     def swap(self, expected: str, new: str) -> None:
@@ -163,6 +184,50 @@ class CaddyAlias:
                 self._swap_file(client, state.file, expected_addr, new_addr)
             else:
                 self._swap_dial(client, state, expected_addr, new_addr)
+
+    def plan(self, expected: str, new: str, *, allow_reload: bool = False) -> SwapPlan:
+        """The swap `expected` -> `new` as it would be made, checked now (the alias must serve `expected`).
+
+        A plain-dial alias would be switched by an admin-API PATCH, which reloads Caddy and resets
+        keep-alive connections: refused unless `allow_reload` (a rollback may accept that).
+        """
+        expected_addr, new_addr = upstream_address(expected), upstream_address(new)
+        state = self.state()
+        if state.upstream != expected_addr:
+            raise SwapError(f"the alias serves {state.upstream}, not the expected {expected_addr}; not switched")
+        if state.mode == "file" and state.file is not None:
+            f = state.file
+            change = (
+                f"{self.describe()}: reverse_proxy dials {{file.{f}}} (read on every request: no reload)",
+                f"change: replace {f}: {expected_addr!r} -> {new_addr!r} (temp file in {f.parent}, fsync, rename)",
+                f"guard: under the lock {f}.lock, only if {f} still reads {expected_addr!r}; "
+                f"then read it back, and GET {redact_url(self.admin_url)}/config/ must resolve to {new_addr!r}",
+                "no admin-API change (Caddy is not reloaded)",
+            )
+            return SwapPlan("caddy-file", expected_addr, new_addr, change, state)
+        if not allow_reload:
+            raise SwapError(
+                f"the alias dials {state.upstream} directly: switching it would reload Caddy and reset keep-alive "
+                f"connections; install the reload-free file switch once (CaddyAlias.install_file_switch) first"
+            )
+        body = json.dumps([{**state.upstream_entry, "dial": new_addr}])
+        change = (
+            f"{self.describe()}: reverse_proxy dials {expected_addr} (a switch reloads Caddy)",
+            f"change: PATCH {redact_url(self.admin_url)}/id/{self.upstream_id}/upstreams",
+            f"guard: If-Match: {state.etag}",
+            f"body: {redact_text(body)}",
+        )
+        return SwapPlan("caddy-dial", expected_addr, new_addr, change, state)
+
+    def apply(self, plan: SwapPlan) -> str:
+        """Make a planned swap (compare-and-swap again at the moment of the change)."""
+        state: UpstreamState = plan.state
+        with self._client() as client:
+            if plan.kind == "caddy-file" and state.file is not None:
+                self._swap_file(client, state.file, plan.expected, plan.new)
+                return "reload-free file dial, atomic rename"
+            self._swap_dial(client, self._state(client), plan.expected, plan.new, etag=state.etag)
+            return "admin-API PATCH with If-Match (Caddy reloaded)"
 
     def install_file_switch(self, upstream_file: Path) -> None:
         """Set up once: make the alias dial `{file.<upstream_file>}`, holding what it serves now.
@@ -264,22 +329,33 @@ class CaddyAlias:
         return lock
 
     def _swap_file(self, client: httpx.Client, path: Path, expected: str, new: str) -> None:
-        lock = self._acquire(path)
         try:
-            current = _read_upstream_file(path)
-            if current != expected:
-                raise SwapError(f"the alias serves {current}, not the expected {expected}; not switched to {new}")
-            if current == new:
-                return
+            staged = stage_file(path, new)
+        except OSError as e:
+            raise SwapError(f"cannot write beside {path} ({e.strerror}); {_serves(_read_or_unknown(path))}") from None
+        try:
+            lock = self._acquire(path)
+            began = time.perf_counter()
             try:
-                write_atomic(path, new)
-            except OSError as e:
-                raise SwapError(f"cannot replace {path} ({e.strerror}); {_serves(_read_or_unknown(path))}") from None
-            back = _read_upstream_file(path)
-            if back != new:
-                raise SwapError(f"{path} reads {back} after writing {new}; {_serves(back)}")
+                current = _read_upstream_file(path)
+                if current != expected:
+                    raise SwapError(f"the alias serves {current}, not the expected {expected}; not switched to {new}")
+                if current == new:
+                    return
+                try:
+                    os.replace(staged, path)
+                except OSError as e:
+                    raise SwapError(
+                        f"cannot replace {path} ({e.strerror}); {_serves(_read_or_unknown(path))}"
+                    ) from None
+                back = _read_upstream_file(path)
+                if back != new:
+                    raise SwapError(f"{path} reads {back} after writing {new}; {_serves(back)}")
+                self.last_switch_ms = (time.perf_counter() - began) * 1000
+            finally:
+                lock.release()
         finally:
-            lock.release()
+            staged.unlink(missing_ok=True)  # gone after a rename; left over after a refused compare
         after = self._state(client)
         if after.upstream != new:
             raise SwapError(
@@ -287,7 +363,11 @@ class CaddyAlias:
                 f"(mode {after.mode}), not {new}; {_serves(after.upstream)}"
             )
 
-    def _swap_dial(self, client: httpx.Client, state: UpstreamState, expected: str, new: str) -> None:
+    def _swap_dial(
+        self, client: httpx.Client, state: UpstreamState, expected: str, new: str, *, etag: str | None = None
+    ) -> None:
+        if etag is not None:  # the guard of a plan: the config must still be the one it was made on
+            state = UpstreamState(state.upstream, state.mode, state.file, etag, state.upstream_entry)
         if state.upstream != expected:
             raise SwapError(f"the alias serves {state.upstream}, not the expected {expected}; not switched to {new}")
         if state.upstream == new:

@@ -1,0 +1,110 @@
+"""A command as a swap target: `--belt-swap-command`, an argv template run without a shell.
+
+Placeholders, replaced inside each argument: `{from}` / `{to}` (blue's and green's URLs as given),
+`{from_addr}` / `{to_addr}` (their host:port). The command must exit 0; its output is kept (redacted, the
+last lines) for the ledger and shown when it fails. It cannot tell what the alias serves, so the guard
+and the verification read the alias's own answers instead. Examples (README):
+
+    # a platform variable the alias's proxy reads, as the origin system's BELT_UPSTREAM on Railway
+    railway variables --service gateway --set BELT_UPSTREAM={to_addr}
+    # a Kubernetes Service selector (the alias is the Service; blue/green are Deployments)
+    kubectl patch service indexer -p '{"spec":{"selector":{"belt":"green"}}}'
+    # an nginx upstream file, then a graceful reload
+    sh -c 'printf "server %s;\\n" "$1" > /etc/nginx/belt_upstream.conf && nginx -s reload' _ {to_addr}
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+from belt_gate.errors import SwapError
+from belt_gate.promote.caddy import upstream_address
+from belt_gate.promote.target import SwapPlan
+from belt_gate.redact import redact_text
+
+OUTPUT_LINES = 20
+
+
+def _addr(url: str) -> str:
+    try:
+        return upstream_address(url)
+    except SwapError:
+        return url
+
+
+class CommandTarget:
+    """Run `template` (with {from} {to} {from_addr} {to_addr} filled in) to switch the alias."""
+
+    def __init__(self, template: Sequence[str], *, timeout: float = 120.0, cwd: Path | None = None) -> None:
+        if not template:
+            raise SwapError("--belt-swap-command is empty")
+        self.template = tuple(template)
+        self.timeout = timeout
+        self.cwd = cwd
+        self.output = ""  # the last run's output tail, redacted
+
+    def describe(self) -> str:
+        return f"swap command {redact_text(shlex.join(self.template))}"
+
+    def current_upstream(self) -> str | None:
+        return None
+
+    def lock_path(self, default: Path) -> Path:
+        return default
+
+    def argv(self, expected: str, new: str) -> list[str]:
+        """The command with its placeholders filled in (not redacted: this is what runs)."""
+        values = {"{from_addr}": _addr(expected), "{to_addr}": _addr(new), "{from}": expected, "{to}": new}
+        out = []
+        for arg in self.template:
+            for key, value in values.items():
+                arg = arg.replace(key, value)
+            out.append(arg)
+        return out
+
+    def plan(self, expected: str, new: str, *, allow_reload: bool = False) -> SwapPlan:
+        argv = self.argv(expected, new)
+        change = (
+            f"change: run (no shell, timeout {self.timeout:g}s): {redact_text(shlex.join(argv))}",
+            "guard: the alias answers as blue right before it runs; it must exit 0; then the alias answers as green",
+        )
+        return SwapPlan("command", expected, new, change, argv)
+
+    def apply(self, plan: SwapPlan) -> str:
+        argv: list[str] = plan.state
+        shown = redact_text(shlex.join(argv))
+        try:
+            done = subprocess.run(
+                argv,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                errors="replace",
+                timeout=self.timeout,
+                cwd=self.cwd,
+                check=False,
+            )
+        except FileNotFoundError:
+            raise SwapError(f"swap command not found: {redact_text(argv[0])}; nothing changed") from None
+        except PermissionError:
+            raise SwapError(f"swap command not executable: {redact_text(argv[0])}; nothing changed") from None
+        except subprocess.TimeoutExpired:
+            raise SwapError(
+                f"swap command did not finish in {self.timeout:g}s and was stopped ({shown}); "
+                "what the alias serves now is unknown"
+            ) from None
+        self.output = _tail(done.stdout + done.stderr)
+        if done.returncode != 0:
+            said = f": {self.output.replace(chr(10), ' | ')}" if self.output else " (no output)"
+            raise SwapError(
+                f"swap command exited {done.returncode} ({shown}){said}; what the alias serves now is unknown"
+            )
+        return f"command exited 0 ({shown})"
+
+
+def _tail(text: str) -> str:
+    lines = [line.rstrip() for line in text.strip().splitlines() if line.strip()]
+    return redact_text("\n".join(lines[-OUTPUT_LINES:]))[:2000]

@@ -1,0 +1,284 @@
+"""Watching the alias as consumers do: which belt answers, the cutover probe, and the verification.
+
+A belt is told by its answer to the progress question (chain set, and processed block per chain): the
+answer through the alias is compared with blue's and green's direct answers read before and after it.
+Chain sets that differ decide at once; equal chain sets are told apart by progress lying within one
+belt's range and not the other's; otherwise the answer is `either` (indistinguishable) or `unknown`.
+
+- `cutover`: while the swap is made, a few keep-alive connections (one httpx client each, no retries)
+  send real GraphQL requests through the alias; bounded in time; counts failures and who answered.
+- `verify`: after the swap, fresh connections through the alias for `window` seconds: each answer must
+  be green's (chain set equal, progress within green's direct reads around it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from belt_gate.errors import EndpointError, SwapError
+from belt_gate.sources.graphql import GraphQLClient, fetch_progress
+
+BLUE, GREEN, EITHER, UNKNOWN = "blue", "green", "either", "unknown"
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One answer to the progress question: chain id -> processed block."""
+
+    processed: Mapping[int, int]
+
+    @property
+    def chains(self) -> frozenset[int]:
+        return frozenset(self.processed)
+
+    @classmethod
+    def from_rows(cls, rows: list[dict[str, Any]]) -> Reading:
+        out: dict[int, int] = {}
+        for row in rows:
+            try:
+                chain, block = int(str(row["chain_id"])), int(str(row["processed"]))
+            except (KeyError, TypeError, ValueError):
+                raise ValueError(f"progress row without a whole chain id and processed block: {row!r}") from None
+            out[chain] = block
+        if not out:
+            raise ValueError("no chains in the progress answer")
+        return cls(out)
+
+    def describe(self) -> str:
+        return f"{len(self.processed)} chains ({', '.join(str(c) for c in sorted(self.processed))})"
+
+
+@dataclass
+class Span:
+    """A belt's direct readings (progress only moves forward): the range its answers may lie in."""
+
+    readings: list[Reading] = field(default_factory=list)
+
+    def add(self, reading: Reading) -> None:
+        self.readings.append(reading)
+
+    def chains(self) -> frozenset[int] | None:
+        return self.readings[-1].chains if self.readings else None
+
+    def holds(self, reading: Reading) -> bool:
+        if not self.readings or reading.chains != self.chains():
+            return False
+        lo = {c: min(r.processed.get(c, 0) for r in self.readings) for c in reading.chains}
+        hi = {c: max(r.processed.get(c, 0) for r in self.readings) for c in reading.chains}
+        return all(lo[c] <= b <= hi[c] for c, b in reading.processed.items())
+
+
+def classify(reading: Reading, blue: Span, green: Span) -> str:
+    """`blue`, `green`, `either` (cannot be told apart) or `unknown` (neither's answer)."""
+    bc, gc = blue.chains(), green.chains()
+    if bc != gc:
+        if reading.chains == gc:
+            return GREEN
+        if reading.chains == bc:
+            return BLUE
+        return UNKNOWN
+    in_b, in_g = blue.holds(reading), green.holds(reading)
+    if in_b and in_g:
+        return EITHER
+    return GREEN if in_g else BLUE if in_b else (EITHER if reading.chains == gc else UNKNOWN)
+
+
+@dataclass
+class Endpoint:
+    """Where and how to ask one belt (or the alias) the progress question."""
+
+    name: str
+    url: str
+    headers: Mapping[str, str]
+    source: str = "chain_metadata"
+    timeout: float = 5.0
+
+    def client(self) -> GraphQLClient:
+        return GraphQLClient(self.name, self.url, self.headers, self.timeout)
+
+
+async def read(endpoint: Endpoint, client: GraphQLClient | None = None) -> Reading:
+    """One reading (a fresh connection unless `client` is given); EndpointError when it does not answer right."""
+    if client is None:
+        async with endpoint.client() as fresh:
+            return await read(endpoint, fresh)
+    rows = await fetch_progress(client, endpoint.source)
+    try:
+        return Reading.from_rows(rows)
+    except ValueError as e:
+        raise client.fail(str(e), f"{endpoint.source} progress") from None
+
+
+# -- the cutover probe ---------------------------------------------------------------------------
+
+
+@dataclass
+class CutoverFigures:
+    """What the consumers' side saw while the alias moved (times in ms, from the start of the swap call)."""
+
+    connections: int = 0
+    requests: int = 0
+    failed: int = 0
+    failures: dict[str, int] = field(default_factory=dict)
+    answers: dict[str, int] = field(default_factory=dict)
+    switch_ms: float | None = None
+    first_green_ms: float | None = None
+    all_green_ms: float | None = None
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: (round(v, 2) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
+
+    def line(self) -> str:
+        who = ", ".join(f"{k} {v}" for k, v in sorted(self.answers.items())) or "no answers"
+        first = f"; first green answer {self.first_green_ms:.1f} ms after the swap began" if self.first_green_ms else ""
+        fails = f" ({', '.join(f'{k} {v}' for k, v in sorted(self.failures.items()))})" if self.failures else ""
+        return (
+            f"cutover probe: {self.requests} requests on {self.connections} keep-alive connections through the "
+            f"alias, {self.failed} failed{fails}; answered by {who}{first}"
+        )
+
+
+async def cutover(
+    alias: Endpoint,
+    blue: Span,
+    green: Span,
+    swap: Callable[[], Awaitable[None]],
+    *,
+    connections: int = 2,
+    warmup: float = 0.1,
+    settle: float = 2.0,
+) -> tuple[CutoverFigures, BaseException | None]:
+    """Keep-alive traffic through the alias around `swap()`; stop once every connection got green's
+    answer (or `settle` seconds after the swap). Returns the figures and what `swap` raised (if it did);
+    when the alias gives no good answer before the swap, `swap` is not called (a SwapError says so)."""
+    figures = CutoverFigures(connections=connections)
+    began = time.monotonic()
+    swap_at: list[float] = []
+    done = asyncio.Event()
+    last: list[str] = ["" for _ in range(connections)]
+    answered = [asyncio.Event() for _ in range(connections)]
+    failures: Counter[str] = Counter()
+    answers: Counter[str] = Counter()
+
+    async def consumer(i: int) -> None:
+        async with alias.client() as client:  # one client: its keep-alive connection is reused
+            while not done.is_set():
+                try:
+                    who = classify(await read(alias, client), blue, green)
+                except EndpointError as e:
+                    failures[_kind(str(e))] += 1
+                    figures.failed += 1
+                    who = ""
+                figures.requests += 1
+                if who:
+                    answers[who] += 1
+                    answered[i].set()
+                    last[i] = who
+                    if who == GREEN and swap_at and figures.first_green_ms is None:
+                        figures.first_green_ms = (time.monotonic() - swap_at[0]) * 1000
+                await asyncio.sleep(0)
+
+    tasks = [asyncio.create_task(consumer(i)) for i in range(connections)]
+    error: BaseException | None = None
+    try:
+        try:
+            await asyncio.wait_for(asyncio.gather(*(e.wait() for e in answered)), timeout=5.0)
+        except TimeoutError:
+            error = SwapError(
+                f"the alias gave no good answer on {connections - sum(e.is_set() for e in answered)} of "
+                f"{connections} probe connections within 5 s before the swap ({dict(failures)}); not switched"
+            )
+            return figures, error
+        await asyncio.sleep(warmup)
+        swap_at.append(time.monotonic())
+        try:
+            await swap()
+        except BaseException as e:  # reported after the probe has stopped
+            error = e
+        figures.switch_ms = (time.monotonic() - swap_at[0]) * 1000
+        deadline = time.monotonic() + settle
+        while error is None and time.monotonic() < deadline:
+            if all(w in (GREEN, EITHER) for w in last) and answers[GREEN] + answers[EITHER] >= connections:
+                figures.all_green_ms = (time.monotonic() - swap_at[0]) * 1000
+                break
+            await asyncio.sleep(0.005)
+    finally:
+        done.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        figures.failures = dict(failures)
+        figures.answers = dict(answers)
+        figures.seconds = time.monotonic() - began
+    return figures, error
+
+
+def _kind(message: str) -> str:
+    for kind in ("timed out", "HTTP 5", "HTTP 4", "HTTP request failed", "GraphQL error", "not JSON", "without data"):
+        if kind in message:
+            return kind.replace("HTTP request failed", "connection").strip()
+    return "bad answer"
+
+
+# -- verification -------------------------------------------------------------------------------
+
+
+@dataclass
+class VerifyFigures:
+    window_s: float = 0.0
+    checks: int = 0
+    passed: int = 0
+    seconds: float = 0.0
+    failure: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
+
+
+async def verify(
+    alias: Endpoint, green: Endpoint, span: Span, *, window: float, interval: float = 0.25
+) -> VerifyFigures:
+    """The alias serves green, healthily, for `window` seconds (at least one check), on fresh connections."""
+    figures = VerifyFigures(window_s=window)
+    began = time.monotonic()
+    deadline = began + window
+    async with green.client() as direct:
+        while True:
+            figures.checks += 1
+            try:
+                before = await read(green, direct)
+            except EndpointError as e:
+                figures.failure = f"green stopped answering directly: {e}"
+                break
+            span.add(before)
+            try:
+                through = await read(alias)  # a fresh connection, as a new consumer would open
+            except EndpointError as e:
+                figures.failure = f"the alias did not answer: {e}"
+                break
+            try:
+                span.add(await read(green, direct))
+            except EndpointError as e:
+                figures.failure = f"green stopped answering directly: {e}"
+                break
+            if through.chains != before.chains:
+                figures.failure = (
+                    f"the alias serves {through.describe()}, green has {before.describe()}: it does not serve green"
+                )
+                break
+            if not span.holds(through):
+                figures.failure = (
+                    f"the alias's progress {dict(sorted(through.processed.items()))} is not green's "
+                    f"(green read {dict(sorted(before.processed.items()))}): it does not serve green"
+                )
+                break
+            figures.passed += 1
+            if time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+    figures.seconds = time.monotonic() - began
+    return figures
