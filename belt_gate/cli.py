@@ -79,7 +79,16 @@ def _world_options(p: argparse.ArgumentParser) -> None:
         metavar="BELT:FAULT",
         help="e.g. green:drop:NftTransfer@8453, green:skip:42161, blue:http5xx (repeatable)",
     )
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the world (default 60)")
+    p.add_argument(
+        "--timeout", type=float, default=None, help="seconds to wait for the world (default 60; 240 with Envio)"
+    )
+    p.add_argument(
+        "--indexer",
+        choices=("reference", "envio"),
+        default="reference",
+        help="the belts' indexer: the Python reference indexer (SQLite, fast) or real Envio HyperIndex "
+        "(Postgres; blue Envio 2, green Envio 3)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -125,7 +134,11 @@ def _options(args: argparse.Namespace) -> Any:
 
     for f in args.fault:
         parse_world_fault(f)  # a bad fault is a usage error before anything starts
-    kw: dict[str, Any] = {"events": args.events or DEFAULT_EVENTS, "faults": tuple(args.fault), "timeout": args.timeout}
+    envio = getattr(args, "indexer", "reference") == "envio"
+    timeout = args.timeout if args.timeout is not None else (240.0 if envio else 60.0)
+    kw: dict[str, Any] = {"events": args.events or DEFAULT_EVENTS, "faults": tuple(args.fault), "timeout": timeout}
+    if envio:
+        kw["indexer"] = "envio"
     if args.chains is not None:
         kw["chains"] = args.chains
     return WorldOptions(**kw)
@@ -139,7 +152,9 @@ def render(state: WorldState) -> str:
     for name, belt in state.belts.items():
         chains = ",".join(str(c) for c in sorted(belt.chains))
         faults = f"  faults {' '.join(belt.faults)}" if belt.faults else ""
-        lines.append(f"  {name:<8} {belt.url}  chains {chains}{faults}")
+        runs = s.get("indexers", {}).get(name, {})
+        indexer = f"  {runs.get('indexer')} {runs.get('version')}" if runs else ""
+        lines.append(f"  {name:<8} {belt.url}  chains {chains}{indexer}{faults}")
     if s["alias"]:
         lines.append(f"  {'alias':<8} {s['alias']}  (-> blue)")
         lines.append(f"  {'admin':<8} {s['admin']}")

@@ -23,6 +23,11 @@ gets its own schema copy (`<run>/belts/<name>.schema.graphql`), published as blu
 the GraphQL endpoint has) shows each of its chains processed up to that chain's head (or up to a lag
 fault's block; a chain behind an `rpc-5xx` proxy is not waited for: it cannot make progress).
 
+With `WorldOptions(indexer="envio")` (`belt-gate sandbox up --indexer envio`) the belts are real Envio
+HyperIndex processes writing into a throwaway Postgres cluster, each served by the Hasura-dialect server
+over its Postgres schema: blue Envio 2 on its four chains, green Envio 3 on all six (`green_envio="v2"`:
+Envio 2 again, for parity). See `belt_gate.sandbox.envio.world`.
+
 Everything started is recorded in `<state-dir>/state.json` (pids, ports, URLs, paths), written atomically
 under a file lock, so `down` can run from another process and stops exactly those pids (after checking
 each pid still runs the program recorded for it) and waits until every recorded port is closed.
@@ -61,7 +66,11 @@ _MARKERS = {
     "belt": "belt_gate.sandbox.belt",
     "proxy": "belt_gate.sandbox.rpc_proxy",
     "alias": "caddy",
+    "hasura": "belt_gate.sandbox.hasura",
+    "envio": "envio",
+    "postgres": "postgres",
 }
+INDEXERS = ("reference", "envio")
 _children: dict[int, subprocess.Popen[bytes]] = {}  # Popen objects of belts this process started
 
 
@@ -83,6 +92,8 @@ class WorldOptions:
     schema: Path | None = None  # the Envio schema.graphql (default: the checkout's)
     timeout: float = 60.0
     follow_interval: float = 0.5
+    indexer: str = "reference"  # or "envio": real Envio HyperIndex belts in Postgres
+    green_envio: str = "v3"  # with indexer envio: green's Envio ("v2" for a parity world)
 
 
 @dataclass(frozen=True)
@@ -100,6 +111,8 @@ class BeltInfo:
     faults: tuple[str, ...] = ()
     shape: str = "admin"
     proxies: tuple[int, ...] = ()  # pids of the RPC proxies started for this belt only
+    indexer: str = "reference"  # "envio": pid is the Hasura-dialect server, the indexer is WorldState.envio
+    version: str = ""  # the indexer's version (Envio's npm version; the reference indexer's is belt_gate's)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -114,6 +127,8 @@ class BeltInfo:
             "faults": list(self.faults),
             "shape": self.shape,
             "proxies": list(self.proxies),
+            "indexer": self.indexer,
+            "version": self.version,
         }
 
     @classmethod
@@ -130,6 +145,8 @@ class BeltInfo:
             tuple(d.get("faults", ())),
             str(d.get("shape", "admin")),
             tuple(int(p) for p in d.get("proxies", ())),
+            str(d.get("indexer", "reference")),
+            str(d.get("version", "")),
         )
 
 
@@ -173,6 +190,8 @@ class WorldState:
     schema: Path | None = None
     follow_interval: float = 0.5
     ready_seconds: float | None = None
+    postgres: dict[str, Any] | None = None  # an Envio world's cluster (postgres.Cluster.to_dict())
+    envio: dict[str, dict[str, Any]] = field(default_factory=dict)  # belt -> its Envio process (pid, port, ...)
 
     @property
     def state_file(self) -> Path:
@@ -207,6 +226,14 @@ class WorldState:
             "state_file": str(self.state_file),
             "pids": self.pids(),
             "ready_seconds": self.ready_seconds,
+            "indexers": {
+                n: {
+                    "indexer": b.indexer,
+                    "version": b.version or _reference_version(),
+                    **({"ready_seconds": self.envio[n].get("ready_seconds")} if n in self.envio else {}),
+                }
+                for n, b in self.belts.items()
+            },
         }
 
     def pids(self) -> list[int]:
@@ -214,6 +241,9 @@ class WorldState:
         out += [p.pid for p in self.proxies]
         if self.alias is not None:
             out.append(int(self.alias.pid))
+        out += [int(e["pid"]) for e in self.envio.values()]
+        if self.postgres:
+            out.append(int(self.postgres["pid"]))
         return out
 
     def ports(self) -> list[int]:
@@ -221,6 +251,9 @@ class WorldState:
         out += [p.port for p in self.proxies]
         if self.alias is not None:
             out += [int(self.alias.port), int(self.alias.admin_port)]
+        out += [int(e["port"]) for e in self.envio.values()]
+        if self.postgres:
+            out.append(int(self.postgres["port"]))
         return out
 
     def to_json(self) -> dict[str, Any]:
@@ -237,6 +270,8 @@ class WorldState:
             "schema": str(self.schema) if self.schema else None,
             "follow_interval": self.follow_interval,
             "ports": self.ports(),
+            "postgres": self.postgres,
+            "envio": self.envio,
         }
 
     @classmethod
@@ -258,6 +293,8 @@ class WorldState:
                 schema=Path(d["schema"]) if d.get("schema") else None,
                 follow_interval=float(d.get("follow_interval", 0.5)),
                 ready_seconds=d.get("ready_seconds"),
+                postgres=d.get("postgres"),
+                envio={str(k): dict(v) for k, v in (d.get("envio") or {}).items()},
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise SandboxError(f"state file is damaged ({type(exc).__name__}: {exc})") from None
@@ -342,11 +379,21 @@ def is_ours(pid: int, kind: str) -> bool:
 
 
 def _processes(state: WorldState) -> list[tuple[str, int]]:
-    out = [("belt", b.pid) for b in state.belts.values()] + [("proxy", p.pid) for p in state.proxies]
+    out = [("hasura" if b.indexer == "envio" else "belt", b.pid) for b in state.belts.values()]
+    out += [("envio", int(e["pid"])) for e in state.envio.values()]
+    out += [("proxy", p.pid) for p in state.proxies]
     if state.alias is not None:
         out.append(("alias", int(state.alias.pid)))
     out += [("chain", int(c.pid)) for c in state.chains.values()]
+    if state.postgres:
+        out.append(("postgres", int(state.postgres["pid"])))
     return out
+
+
+def _reference_version() -> str:
+    from belt_gate import __version__
+
+    return f"belt_gate {__version__}"
 
 
 def running(state: WorldState) -> bool:
@@ -450,6 +497,10 @@ class World:
             raise SettingsError(f"--events must be between 1 and 1000000, not {opts.events}")
         if opts.shape not in ("admin", "public", "newer"):
             raise SettingsError(f"shape must be admin, public or newer, not {opts.shape!r}")
+        if opts.indexer not in INDEXERS:
+            raise SettingsError(f"--indexer must be one of {', '.join(INDEXERS)}, not {opts.indexer!r}")
+        if opts.indexer == "envio" and opts.faults:
+            raise SettingsError("faults apply to the reference indexer only (--indexer reference)")
         schema_path = (opts.schema or project_root() / "schema.graphql").absolute()
         schema = load_schema(schema_path)
         parsed = [parse_world_fault(f) for f in opts.faults]
@@ -532,7 +583,12 @@ class World:
         _write_state(state)  # so `down` finds the chains even if what follows fails
 
         pending: list[tuple[BeltInfo, dict[int, int]]] = []
-        for name in BELTS:
+        envio_waiters: list[Any] = []
+        if opts.indexer == "envio":
+            from belt_gate.sandbox.envio.world import spawn_envio_belts
+
+            envio_waiters = spawn_envio_belts(state, opts.green_envio, lambda: _write_state(state))
+        for name in BELTS if opts.indexer == "reference" else ():
             faults = [f for b, f in parsed if b == name]
             belt, targets = self._spawn_belt(state, name, base[name], faults, shape=opts.shape, publish=True)
             pending.append((belt, targets))
@@ -544,6 +600,8 @@ class World:
             _write_state(state)
         for belt, targets in pending:
             wait_ready(belt, targets, deadline=deadline)
+        for wait in envio_waiters:
+            wait(deadline)
 
     def _spawn_belt(
         self,
@@ -735,6 +793,11 @@ class World:
 
                 stop_alias(state.alias)
                 stopped.append(pid)
+            elif kind == "postgres":
+                from belt_gate.sandbox.envio.world import stop_cluster_of
+
+                if stop_cluster_of(state):
+                    stopped.append(pid)
             elif _stop_pid(pid, kind):
                 stopped.append(pid)
         _wait_closed(state.ports(), timeout=15)

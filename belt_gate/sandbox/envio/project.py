@@ -203,7 +203,11 @@ def _node_major(node: Path) -> int:
 def tool_env(flavour: Flavour) -> dict[str, str]:
     """PATH with the right Node first and the checkout's pinned pnpm, so envio never installs pnpm itself."""
     node = node_bin(flavour)
-    bins = [str(node.parent), str(project_root() / "node_modules/.bin"), str(project_dir(flavour) / "node_modules/.bin")]
+    bins = [
+        str(node.parent),
+        str(project_root() / "node_modules/.bin"),
+        str(project_dir(flavour) / "node_modules/.bin"),
+    ]
     return {**os.environ, "PATH": os.pathsep.join([*bins, os.environ.get("PATH", "")]), "CI": "true"}
 
 

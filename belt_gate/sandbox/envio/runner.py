@@ -24,7 +24,16 @@ from pathlib import Path
 
 from belt_gate.errors import SandboxError
 from belt_gate.sandbox import procs
-from belt_gate.sandbox.envio.project import HERE, VERSION_HINT, Flavour, built, envio_binary, project_dir, rpc_env, tool_env
+from belt_gate.sandbox.envio.project import (
+    HERE,
+    VERSION_HINT,
+    Flavour,
+    built,
+    envio_binary,
+    project_dir,
+    rpc_env,
+    tool_env,
+)
 from belt_gate.sandbox.postgres import Cluster
 
 
@@ -87,9 +96,7 @@ def processed(dsn: str, schema: str) -> dict[int, int]:
 
     try:
         with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as db:
-            rows = db.execute(
-                f'SELECT chain_id, latest_processed_block FROM "{schema}".chain_metadata'  # noqa: S608 - our schema name
-            ).fetchall()
+            rows = db.execute(f'SELECT chain_id, latest_processed_block FROM "{schema}".chain_metadata').fetchall()
     except psycopg.Error:
         return {}
     return {int(c): int(b) for c, b in rows if b is not None}

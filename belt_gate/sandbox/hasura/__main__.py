@@ -2,7 +2,8 @@
 
 --db reads a reference belt's SQLite file; --pg-dsn-env names the environment variable holding a
 Postgres DSN (never on the command line) and --pg-schema the schema holding the belt's tables;
---envio-views says the tables are a real Envio indexer's (its own `_meta` view is served).
+--envio-views says the tables are a real Envio indexer's (its own `_meta` view is served); --admin-role
+serves what Hasura's admin role sees (every table has `_aggregate`) to every request.
 
 Options: --shape admin|public|newer, --aggregate-tables A,B (shape public), --admin-secret-env VAR
 (the secret is read from that environment variable, never from the command line; with shape public or
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from belt_gate.errors import BeltGateError, SettingsError
@@ -32,6 +34,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--pg-dsn-env", default=None)
     p.add_argument("--pg-schema", default="public")
     p.add_argument("--envio-views", action="store_true")
+    p.add_argument("--admin-role", action="store_true", help="serve every table's _aggregate to everyone")
     p.add_argument("--schema", required=True, type=Path)
     p.add_argument("--port", required=True, type=int)
     p.add_argument("--host", default="127.0.0.1")
@@ -69,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
             admin_secret_env=args.admin_secret_env,
             faults=faults,
         )
+        if args.admin_role:
+            config = replace(config, admin_role=True)
         app = create_app(config)
     except BeltGateError as exc:
         print(f"belt_gate.sandbox.hasura: {exc}", file=sys.stderr)
