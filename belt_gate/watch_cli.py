@@ -162,7 +162,8 @@ def status(args: argparse.Namespace) -> int:
 
     specs, ws = _specs(args)
     watcher = Watcher(specs, ws.rpc, within=_within(args, ws), timeout=args.request_timeout)
-    console = Console(highlight=False)
+    # piped or captured: wide enough for every column (rich assumes 80 and would cut them)
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
     if not args.watch:
         reads = 2 if args.sample_seconds > 0 else 1
         report = asyncio.run(_polls(watcher, reads, args.sample_seconds))

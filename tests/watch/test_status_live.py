@@ -1,0 +1,148 @@
+"""`belt-gate status` and the Watcher against real sandbox belts: one synced, one still indexing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+
+from belt_gate.cli import main
+from belt_gate.sandbox.chains import Chain
+from belt_gate.status import BeltSpec, Report, Watcher
+from tests.watch.conftest import AHEAD, rpc_of
+
+
+def _two_reads(watcher: Watcher, gap: float) -> tuple[Report, Report, Report]:
+    async def go() -> tuple[Report, Report, Report]:
+        first = await watcher.poll()
+        await asyncio.sleep(gap)
+        second = await watcher.poll()
+        await asyncio.sleep(gap)
+        return first, second, await watcher.poll()
+
+    return asyncio.run(go())
+
+
+def test_rate_and_eta_of_a_belt_still_indexing_are_sensible_and_move(
+    crawling_belt_url: str, long_chains: dict[int, Chain]
+) -> None:
+    watcher = Watcher([BeltSpec("green", crawling_belt_url)], rpc_of(long_chains), within=5)
+    first, second, third = _two_reads(watcher, 1.0)
+    a, b, c = (r.belt("green") for r in (first, second, third))
+    assert a and b and c and a.state == b.state == c.state == "ok"
+    assert [ch.chain_id for ch in b.chains] == [1, 10, 8453]
+    for x, y, z in zip(a.chains, b.chains, c.chains, strict=True):
+        assert x.rate is None and x.eta is None, "one read cannot give a rate"
+        assert y.head == z.head == 300 and y.head_source == "rpc"
+        assert x.processed is not None and y.processed is not None and z.processed is not None
+        assert x.processed < y.processed < z.processed < 300, "the crawl moves and is not done"
+        assert y.remaining is not None and z.remaining is not None and z.remaining < y.remaining
+        # rate from the leading edge: what moved over the time that passed, within what the crawl can do
+        assert y.rate is not None and z.rate is not None
+        seconds = y.read_at - x.read_at
+        assert abs(y.rate - (y.processed - x.processed) / seconds) < 0.01
+        assert 0.5 < z.rate < 100
+        # ETA = what is left / how fast it closes (the head stands still here)
+        assert y.eta is not None and z.eta is not None
+        assert abs(z.eta - z.remaining / z.rate) < 0.5
+        assert 1 < z.eta < 600 and z.eta < y.eta + 5
+        assert z.eta != y.eta
+        assert z.fetched_ahead == AHEAD and z.fetched == z.processed + AHEAD
+        assert z.fetched_percent is not None and z.percent is not None and z.fetched_percent > z.percent
+        assert z.state == "syncing" and not z.within(5)
+    assert not c.ready(5)
+
+
+def test_without_an_rpc_the_head_is_the_belts_own_and_it_says_so(synced_belt: str) -> None:
+    report = asyncio.run(Watcher([BeltSpec("blue", synced_belt)], {}, within=0).poll())
+    blue = report.belt("blue")
+    assert blue is not None and blue.state == "ok"
+    assert {c.head_source for c in blue.chains} == {"belt"}
+    assert all(c.head == c.belt_head == 300 and c.remaining == 0 and c.state == "synced" for c in blue.chains)
+    assert blue.ready(0)
+
+
+@dataclass
+class Ran:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., Ran]:
+    """`belt-gate ARGS` in this process (the real entry point; a subprocess costs seconds of imports)."""
+
+    def run(*args: str) -> Ran:
+        capsys.readouterr()
+        rc = main(list(args))
+        out = capsys.readouterr()
+        return Ran(rc, out.out, out.err)
+
+    return run
+
+
+def test_status_json_is_one_object_for_every_belt_and_chain(
+    cli: Callable[..., Ran], synced_belt: str, crawling_belt_url: str, long_chains: dict[int, Chain]
+) -> None:
+    rpc = [f"--rpc={c}={u}" for c, u in rpc_of(long_chains).items()]
+    began = time.monotonic()
+    proc = cli(
+        "status",
+        f"--belt=blue={synced_belt}",
+        f"--belt=green={crawling_belt_url}",
+        *rpc,
+        "--json",
+        "--sample-seconds=1",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert time.monotonic() - began < 30
+    doc = json.loads(proc.stdout)
+    assert doc["format"] == "belt-gate-status/1"
+    belts = {b["name"]: b for b in doc["belts"]}
+    assert [c["chain"] for c in belts["blue"]["chains"]] == [1, 10]
+    assert [c["chain"] for c in belts["green"]["chains"]] == [1, 10, 8453]
+    assert belts["blue"]["ready"] is True and belts["green"]["ready"] is False
+    for c in belts["green"]["chains"]:
+        assert c["head_source"] == "rpc" and c["head"] == 300
+        assert c["rate"] > 0 and c["eta_seconds"] > 0 and c["fetched_ahead"] == AHEAD
+        assert c["state"] == "syncing"
+    assert "timestamp_caught_up" not in proc.stdout
+
+
+def test_status_text_and_watch_show_both_belts(
+    cli: Callable[..., Ran], synced_belt: str, crawling_belt_url: str
+) -> None:
+    proc = cli("status", f"--belt=blue={synced_belt}", f"--belt=green={crawling_belt_url}", "--sample-seconds=0.5")
+    assert proc.returncode == 0, proc.stderr
+    assert "blue" in proc.stdout and "green" in proc.stdout and "(belt)" in proc.stdout
+    assert "ready to certify" in proc.stdout and "syncing" in proc.stdout
+    watch = cli("status", f"--belt=green={crawling_belt_url}", "--watch", "--interval=0.3", "--iterations=2")
+    assert watch.returncode == 0, watch.stderr
+    assert "green" in watch.stdout and "Optimism" in watch.stdout
+
+
+def test_status_of_a_dead_belt_says_so_in_one_line_and_fails(cli: Callable[..., Ran]) -> None:
+    from belt_gate.sandbox import procs
+
+    port = procs.free_port()
+    proc = cli(
+        "status", f"--belt=old=http://u:pw-canary-77@127.0.0.1:{port}/v1/graphql", "--json", "--sample-seconds=0"
+    )
+    assert proc.returncode == 1
+    doc = json.loads(proc.stdout)
+    old = doc["belts"][0]
+    assert old["state"] == "dead" and old["chains"] == [] and str(port) in old["message"]
+    assert "pw-canary-77" not in proc.stdout + proc.stderr
+
+
+def test_status_bad_usage_is_one_line(cli: Callable[..., Ran]) -> None:
+    proc = cli("status", "--belt=blue=ftp://nowhere")
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert len(proc.stderr.strip().splitlines()) == 1 and "not an http(s) URL" in proc.stderr
+    none = cli("status", "--belt=nosuch")
+    assert none.returncode == 2 and "no belt 'nosuch'" in none.stderr
