@@ -47,6 +47,13 @@ OPTIONS: tuple[tuple[str, str, str], ...] = (
     ("timeout", "string", "seconds before an endpoint counts as not answering (default 30)"),
     ("reorg_margin", "string", "blocks below the chain head the cutoff must stay (with an RPC)"),
     ("head_tolerance", "string", "blocks a chain blue lacks may trail the chain head (default 10)"),
+    (
+        "localise_budget",
+        "string",
+        "where counts differ, bisect to the differing rows within REQUESTS per belt and/or SECONDSs "
+        "(default 64,60s; 0: off)",
+    ),
+    ("store_failures", "string", "write one JSONL file per failing test (its differing rows) into this folder"),
     # promotion (belt_gate.promote): "flag" options take no value
     ("promote", "flag", "after a certified session, swap the alias from blue to green (compare-and-swap, verified)"),
     ("alias_admin", "string", "swap target: Caddy's admin API URL (the alias's reverse_proxy @id belt_upstream)"),
@@ -379,6 +386,10 @@ class BeltSession:
         if self.is_worker:
             return
         self.certificate = self._write_certificate(session)
+        if self.settings.store_failures is not None:  # issue 14: the differing rows of each failing test
+            from belt_gate.localise import store_failures
+
+            store_failures(self.settings.store_failures, self.certificate.get("verdicts", ()), self.snapshot)
         self._after_certificate(session, self.certificate)
 
     def _after_certificate(self, session: pytest.Session, doc: dict[str, Any]) -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from belt_gate import sampling
+from belt_gate import localise, sampling
 from belt_gate.dialect import Dialect, read_dialect, schema_of
 from belt_gate.envio import Entity, Mode
 from belt_gate.errors import BeltGateError, EndpointError
@@ -503,6 +503,10 @@ async def take(
         t0 = time.perf_counter()
         samples = await read_samples(blue, green, plans, fingerprints, settings.sample, settings.seed)
         timings["samples"] = time.perf_counter() - t0
+        # Second phase (issue 14): where fingerprints differ, bisect to the differing rows (localise.py).
+        t0 = time.perf_counter()
+        localised = await localise.run(settings, blue, green, plans, fingerprints)
+        timings["localise"] = time.perf_counter() - t0
     finally:
         for c in clients:
             await c.__aexit__(None, None, None)
@@ -540,6 +544,7 @@ async def take(
         "cutoffs": {str(k): v for k, v in cutoffs.items()},
         "fingerprints": fingerprints,
         "samples": samples,
+        "localised": localised,
         "schema": schema_doc,
         "enums": {
             "blue": {k: list(v) for k, v in settings.blue_schema.enums.items()} if settings.blue_schema else None,

@@ -8,6 +8,7 @@ from typing import Any
 
 from belt_gate.plan import Case
 from belt_gate.rules import chains, content, counts, schema
+from belt_gate.rules.localised import with_findings
 from belt_gate.rules.verdict import Verdict
 from belt_gate.settings import Tolerance
 
@@ -101,7 +102,7 @@ def evaluate(case: Case, snap: Mapping[str, Any]) -> Verdict:
                     f"{label}: cannot compare: {_with_cause(fp['error'], snap)}", cutoff=fp.get("cutoff")
                 )
             tol = snap["tolerances"].get(case.entity, {"rel": "0", "abs": 0})
-            return counts.fingerprints(
+            verdict = counts.fingerprints(
                 label,
                 snap["mode"],
                 fp.get("blue"),
@@ -116,6 +117,7 @@ def evaluate(case: Case, snap: Mapping[str, Any]) -> Verdict:
                 blue_endpoint=blue.get("endpoint") or "",
                 green_endpoint=green.get("endpoint") or "",
             )
+            return with_findings(verdict, (snap.get("localised") or {}).get(label))  # issue 14: the rows
         sample = snap["samples"].get(label, {})
         if sample.get("skip"):
             return Verdict.ok(f"{label}: no sample: {sample['skip']}")
