@@ -4,6 +4,7 @@
     belt-gate sandbox status [--json] [--state-dir D]
     belt-gate sandbox down [--state-dir D]
     belt-gate demo [--state-dir D] [--events N] [--fault BELT:FAULT ...] [--keep]
+    belt-gate rollback --alias-admin=URL [--ledger PATH] [--to URL] [--dry-run]   (belt_gate.rollback_cli)
     belt-gate status [--belt NAME=URL ...] [--json] [--watch]   (belt_gate.watch_cli: also dashboard, wait)
     belt-gate diff-report OLD.json NEW.json [--json]     (exit 1 when a case passed in OLD and not in NEW)
     belt-gate summary CERT.json [--markdown]              (exit 0 only when CERT is certified)
@@ -120,7 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     summary = sub.add_parser("summary", help="what one certificate says; exit 0 only when it is certified")
     summary.add_argument("certificate", type=Path, metavar="CERT.json")
     summary.add_argument("--markdown", action="store_true", help="Markdown (e.g. for $GITHUB_STEP_SUMMARY)")
-    demo = sub.add_parser("demo", help="sandbox up, certify green against blue with belt_gate, sandbox down")
+    demo = sub.add_parser(
+        "demo", help="the whole story on the sandbox: refuse a faulty green, promote, roll back, promote again"
+    )
     _world_options(demo)
     demo.add_argument("--keep", action="store_true", help="leave the world running afterwards")
     return parser
@@ -247,10 +250,8 @@ def committed_golden(state: WorldState) -> Path | None:
 
 
 def demo(args: argparse.Namespace) -> int:
-    import shlex
-    import subprocess
-    import tempfile
-
+    """The whole story (belt_gate.demo): refuse a faulty green, promote, roll back, promote again."""
+    from belt_gate.demo import run_demo
     from belt_gate.sandbox.world import World, load_state, running
 
     world = World(args.state_dir)
@@ -263,33 +264,15 @@ def demo(args: argparse.Namespace) -> int:
                 "--fault/--events/--chains apply to a new one (belt-gate sandbox down first)"
             )
         state = existing
-        print(f"using the running sandbox world in {args.state_dir}")
+        print(f"using the running sandbox world in {args.state_dir} (the demo brings its own alias)")
     else:
         print("starting the sandbox world ...", flush=True)
         state = world.up(_options(args))
         started = True
     try:
-        print(render(state))
-        with tempfile.TemporaryDirectory(prefix="belt-gate-demo-") as tmp:
-            report = Path(tmp) / "certificate.json"
-            argv = [*demo_command(state), f"--belt-report={report}"]
-            new_chains = sorted(set(state.belts["green"].chains) - set(state.belts["blue"].chains))
-            golden = committed_golden(state)
-            if golden is not None:
-                print(f"using the project's golden events (confirmed on L1 when captured): {golden}")
-                argv.append(f"--belt-golden={golden}")
-            elif new_chains:
-                from belt_gate.sandbox.world import capture_golden
-
-                golden = capture_golden(state, Path(tmp) / "golden", new_chains)
-                print(
-                    f"captured golden events (confirmed on L1) for the chains blue lacks "
-                    f"({', '.join(map(str, new_chains))}) into {golden}"
-                )
-                argv.append(f"--belt-golden={golden}")
-            print(f"\nrunning (in {tmp}):\n  {shlex.join(argv)}\n", flush=True)
-            rc = subprocess.call(argv, cwd=tmp)
-            print(f"\nbelt_gate certification {'passed' if rc == 0 else f'FAILED (exit {rc})'}")
+        print("\n[1/5] the world: blue indexes 4 chains, green 6, the alias serves blue")
+        print(render(state), flush=True)
+        rc = run_demo(state, own_alias=not started, command=demo_command)
     finally:
         if started and not args.keep:
             world.down(state)
