@@ -248,7 +248,7 @@ def chain_id(value: Any, what: str) -> int:
     elif isinstance(value, str) and re.fullmatch(r"\s*[0-9]+\s*", value):
         chain = int(value)
     else:
-        shown = redact_text(repr(value)) if isinstance(value, str) else _toml_type(value)
+        shown = redact_text(repr(value)) if isinstance(value, (str, float)) else _toml_type(value)
         raise SettingsError(f"{what}: {shown} is not a chain id (a positive integer)")
     if not 0 < chain <= MAX_CHAIN_ID:
         raise SettingsError(f"{what}: {chain} is not a chain id (a positive integer below 2**63)")
