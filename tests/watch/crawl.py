@@ -43,6 +43,7 @@ class Crawl:
     _stop: threading.Event = field(default_factory=threading.Event)
     _paused: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
+    server_pid: int | None = None  # the belt server's, once served
 
     def __post_init__(self) -> None:
         db = connect(self.db)
@@ -102,6 +103,7 @@ def crawling_belt(db: Path, chains: Mapping[int, str], **options: object) -> Ite
     crawl = Crawl(db, chains, **options)  # type: ignore[arg-type]
     crawl.step_once()
     with serve_belt(db, faults=faults) as served:
+        crawl.server_pid = served.pid
         crawl.start()
         try:
             yield served.url, crawl
