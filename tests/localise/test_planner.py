@@ -190,7 +190,7 @@ def _full_diff(
     st.integers(0, 3),
     st.integers(0, 3),
 )
-@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 def test_localisation_reports_exactly_what_a_full_diff_reports(
     entity: str, n: int, seed: int, drops: int, dups: int, corrupt: int
 ) -> None:

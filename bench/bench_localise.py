@@ -1,0 +1,165 @@
+"""Localising one dropped event in the seed-scale belt: rounds, requests per belt and wall time (issue 14).
+
+    .venv/bin/python bench/bench_localise.py                      # 3,000,000-row belts (a few minutes)
+    .venv/bin/python bench/bench_localise.py --rows 1000000 --json out.json
+    .venv/bin/python bench/bench_localise.py --belt DIR           # reuse DIR/belt.sqlite (bulk, green variant)
+
+The bulk footprint belt (belt_gate.sandbox.bulk, 12 entities, 6 chains) is built once and copied: blue is
+the copy, green the same rows less one BgtBoostEvent on chain 8453 (the largest entity, on a chain of 28M
+blocks), and, with --faults all, also one corrupted `amount` (chain 80094) and a drop plus a duplicate in
+Action (mode B, bisected on timestamps) on chain 1. Both are served by the real sandbox GraphQL server over
+loopback; the snapshot (belt_gate.snapshot.take, what the plugin runs on the controller) is taken with
+`--belt-localise-budget=0` (certification alone) and with the default budget, in-process, `--repeat` times.
+Printed: the certification snapshot's seconds, the localisation's seconds, rounds, page rounds and
+requests per belt, against the targets (<= 2*log2(blocks) requests per belt, <= 10 s beyond certification).
+Every server is stopped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import os
+import shutil
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from belt_gate.sandbox import procs  # noqa: E402
+from belt_gate.sandbox.bulk import CHAINS, FOOTPRINT, build_belt  # noqa: E402
+
+CHAIN = 8453
+ENTITY = "BgtBoostEvent"
+
+
+@contextlib.contextmanager
+def served(db: Path, log: Path) -> Iterator[str]:
+    port = procs.free_port()
+    argv = [sys.executable, "-m", "belt_gate.sandbox.hasura", "--db", str(db), "--schema", str(FOOTPRINT)]
+    p = procs.spawn([*argv, "--port", str(port)], log)
+    try:
+        procs.wait_for_port(port, pid=p.pid, timeout=120, what="belt server")
+        yield f"http://127.0.0.1:{port}/v1/graphql"
+    finally:
+        procs.stop(p.pid)
+        p.wait(timeout=10)
+
+
+def fault(db: Path, everything: bool) -> dict[str, Any]:
+    """Drop the middle BgtBoostEvent of chain 8453 (and, with `everything`, the other faults)."""
+    with sqlite3.connect(db) as c:
+        n = c.execute(f'SELECT count(*) FROM "{ENTITY}" WHERE chainId = ?', (CHAIN,)).fetchone()[0]
+        rid, block = c.execute(
+            f'SELECT id, blockNumber FROM "{ENTITY}" WHERE chainId = ? ORDER BY id LIMIT 1 OFFSET ?', (CHAIN, n // 2)
+        ).fetchone()
+        c.execute(f'DELETE FROM "{ENTITY}" WHERE id = ?', (rid,))
+        out: dict[str, Any] = {"dropped": rid, "block": block, "slice_rows": n}
+        if everything:
+            (cid,) = c.execute(f'SELECT id FROM "{ENTITY}" WHERE chainId = 80094 ORDER BY id LIMIT 1 OFFSET 777')
+            c.execute(f'UPDATE "{ENTITY}" SET amount = amount + 1 WHERE id = ?', cid)
+            a = c.execute('SELECT id FROM "Action" WHERE chainId = 1 ORDER BY timestamp LIMIT 2 OFFSET 1000').fetchall()
+            c.execute('DELETE FROM "Action" WHERE id = ?', a[0])
+            cols = [r[1] for r in c.execute('PRAGMA table_info("Action")')]
+            row = list(c.execute('SELECT * FROM "Action" WHERE id = ?', a[1]).fetchone())
+            row[cols.index("id")] = f"{row[cols.index('id')]}-dup"
+            c.execute(f'INSERT INTO "Action" VALUES ({", ".join("?" for _ in cols)})', row)
+            out.update(corrupted=cid[0], action_dropped=a[0][0], action_duplicated=f"{a[1][0]}-dup")
+    return out
+
+
+def snapshot(blue: str, green: str, budget: str | None, cwd: Path) -> dict[str, Any]:
+    from belt_gate.settings import build_settings
+    from belt_gate.snapshot import take
+
+    cli = {"blue": blue, "green": green, "schema": str(FOOTPRINT), "timeout": "300", "localise_budget": budget}
+    settings = build_settings({k: v for k, v in cli.items() if v is not None}, {}, cwd=cwd)
+    started = time.perf_counter()
+    snap = asyncio.run(take(settings))
+    snap["_wall"] = time.perf_counter() - started
+    return snap
+
+
+def measure(blue: str, green: str, repeat: int, cwd: Path) -> dict[str, Any]:
+    cert_s, loc_s, runs = [], [], []
+    for _ in range(repeat):
+        base = snapshot(blue, green, "0", cwd)
+        cert_s.append(base["_wall"])
+        snap = snapshot(blue, green, None, cwd)
+        loc_s.append(snap["timings"]["localise"])
+        runs.append(snap)
+    snap = runs[-1]
+    entries = snap["localised"]
+    main = entries[f"{ENTITY}@{CHAIN}"]
+    _share, start, head, _bt, _g = CHAINS[CHAIN]
+    blocks = head - start
+    base_requests = {b: base["belts"][b]["requests"] for b in ("blue", "green")}
+    return {
+        "certification_snapshot_s": round(statistics.median(cert_s), 3),
+        "localise_s": round(statistics.median(loc_s), 3),
+        "localise_s_all": [round(x, 3) for x in loc_s],
+        "rounds": main["rounds"],
+        "page_rounds": main["pages"],
+        "localise_requests_per_belt": main["requests"],
+        "certification_requests_per_belt": base_requests,
+        "target_requests_per_belt": math.floor(2 * math.log2(blocks)),
+        "slice_blocks": blocks,
+        "found": {label: _found(e) for label, e in entries.items()},
+    }
+
+
+def _found(e: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {k: [r.get("id") for r in e.get(k, [])] for k in ("only_blue", "only_green")}
+    return out | {"changed": e.get("changed", []), "status": e.get("status"), "rounds": e.get("rounds")}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", type=int, default=3_000_000)
+    ap.add_argument("--belt", type=Path, help="a folder holding a green bulk belt.sqlite to reuse")
+    ap.add_argument("--faults", choices=("drop", "all"), default="drop")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    out: dict[str, Any] = {"machine": f"{os.cpu_count()} cpus, {sys.platform}, Python {sys.version.split()[0]}"}
+    with tempfile.TemporaryDirectory(prefix="belt-bench-localise-") as tmp:
+        work = Path(tmp)
+        if args.belt is None:
+            t0 = time.perf_counter()
+            build_belt(work / "built", rows=args.rows, variant="green", seed=0)
+            out["build_s"] = round(time.perf_counter() - t0, 1)
+            source = work / "built" / "belt.sqlite"
+        else:
+            source = args.belt / "belt.sqlite"
+        shutil.copy(source, work / "blue.sqlite")
+        shutil.copy(source, work / "green.sqlite")
+        with sqlite3.connect(work / "green.sqlite") as c:
+            out["rows"] = sum(
+                c.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0]
+                for (t,) in c.execute("SELECT name FROM sqlite_master WHERE type='table' AND name != 'chain_metadata'")
+            )
+        out["fault"] = fault(work / "green.sqlite", args.faults == "all")
+        with (
+            served(work / "blue.sqlite", work / "blue.log") as blue,
+            served(work / "green.sqlite", work / "green.log") as green,
+        ):
+            out.update(measure(blue, green, args.repeat, work))
+    out["load_average"] = [round(x, 2) for x in os.getloadavg()]
+    print(json.dumps(out, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
