@@ -176,9 +176,10 @@ def chain_status(
     within: int,
     stall_after: float,
     moved_at: float | None,
+    first_seen: float | None = None,
 ) -> ChainStatus:
     """One chain's status from its row, its RPC head (None: no RPC for it) and its history (oldest first,
-    this read last)."""
+    this read last); `moved_at` when its leading edge last moved, `first_seen` when it was first read."""
     note = None
     if head_read is not None:
         head, source = head_read.head, "rpc"
@@ -206,10 +207,12 @@ def chain_status(
         state = "synced"
     elif moved_at is not None and at - moved_at < stall_after and len(points) >= 2:
         state = "syncing"
-    elif len(points) >= 2 and points[-1].at - points[0].at >= min(stall_after, 1.0):
+    elif at - (moved_at if moved_at is not None else first_seen if first_seen is not None else at) >= stall_after:
         state = "stalled"
     else:
         state = "waiting"
+    if state == "stalled":
+        eta = None  # an average over the window would promise progress that stopped
     return ChainStatus(
         chain_id=row.chain_id,
         processed=processed,
@@ -280,6 +283,7 @@ class Tracker:
     stall_after: float = DEFAULT_STALL_AFTER
     _points: dict[tuple[str, int], deque[Point]] = field(default_factory=dict)
     _moved: dict[tuple[str, int], float] = field(default_factory=dict)
+    _seen: dict[tuple[str, int], float] = field(default_factory=dict)
     _last_good: dict[str, BeltStatus] = field(default_factory=dict)
 
     def observe(self, read: BeltRead, heads: Mapping[int, HeadRead]) -> BeltStatus:
@@ -306,6 +310,7 @@ class Tracker:
 
     def _chain(self, key: tuple[str, int], row: ChainRow, head: HeadRead | None, at: float) -> ChainStatus:
         points = self._points.setdefault(key, deque())
+        self._seen.setdefault(key, at)
         head_value = row.belt_head if head is None else head.head
         processed = row.processed if row.processed is not None and row.processed >= 0 else None
         if processed is not None:
@@ -323,6 +328,7 @@ class Tracker:
             within=self.within,
             stall_after=self.stall_after,
             moved_at=self._moved.get(key),
+            first_seen=self._seen[key],
         )
 
 
