@@ -26,7 +26,8 @@ from belt_gate.redact import redact_text, redact_url
 from belt_gate.rules import register
 from belt_gate.rules.audit import AuditSpec, Window, audit_ids, audit_window, choose_windows, parse_audits, witnessed
 from belt_gate.rules.golden import chains_needing_golden, golden_coverage, golden_entity, golden_l1
-from belt_gate.rules.verdict import Verdict
+from belt_gate.rules.inputs import need_map
+from belt_gate.rules.verdict import Outcome, Verdict
 from belt_gate.settings import Settings
 from belt_gate.sources.graphql import where_literal
 from belt_gate.sources.recorded import Tape
@@ -317,7 +318,8 @@ def plan_args(snap: Mapping[str, Any]) -> dict[str, Any]:
     coverage: list[int] = []
     if snap.get("mode") == "expansion":
         blue = _blue_chains(snap)
-        coverage = list(chains_needing_golden(snap.get("expected", []), blue if blue is not None else []))
+        # blue unreadable: which expected chains are new is unknown, so each gets a case that says so
+        coverage = list(chains_needing_golden(snap["expected"], blue if blue is not None else []))
     return {"golden_ids": golden_ids, "coverage_chains": coverage, "audit_ids": ids}
 
 
@@ -348,25 +350,27 @@ def _event(snap: Mapping[str, Any], event_id: str) -> GoldenEvent:
 
 
 def _combine(verdicts: Sequence[Verdict], chain: int, event_id: str) -> Verdict:
-    failed = [v for v in verdicts if not v.passed]
+    """Failed when any part failed; else could-not-check when any part could not be checked; else passed."""
+    bad = [v for v in verdicts if not v.passed]
     props = {"chain": chain, "golden": event_id}
-    if failed:
-        kinds = sorted({str(v.properties.get("kind")) for v in failed})
-        return Verdict.fail(" | ".join(v.message for v in failed), kind="/".join(kinds), **props)
+    if bad:
+        kinds = sorted({str(v.properties.get("kind")) for v in bad})
+        make = Verdict.fail if any(v.outcome is Outcome.FAILED for v in bad) else Verdict.unknown
+        return make(" | ".join(v.message for v in bad), kind="/".join(kinds), **props)
     return Verdict.ok(" | ".join(v.message for v in verdicts), kind="ok", **props)
 
 
 def evaluate_golden(case: Case, snap: Mapping[str, Any]) -> Verdict:
     g = snap.get("golden")
     if g is None:
-        return Verdict.fail(f"{case.id}: the snapshot holds no golden data (fail closed)")
+        return Verdict.unknown(f"{case.id}: the snapshot holds no golden data (fail closed)")
     if case.key == INVALID_KEY and g.get("error"):
         return Verdict.fail(f"invalid golden fixtures: {g['error']}", kind="INVALID")
     if g.get("fatal"):
-        return Verdict.fail(f"golden checks could not run: {g['fatal']} (fail closed)", kind="ERROR")
+        return Verdict.unknown(f"golden checks could not run: {g['fatal']} (fail closed)", kind="ERROR")
     assert case.key is not None and case.chain is not None
     if case.key not in g.get("events", {}):
-        return Verdict.fail(f"golden {case.key}: not in the snapshot (fail closed)", kind="ERROR")
+        return Verdict.unknown(f"golden {case.key}: not in the snapshot (fail closed)", kind="ERROR")
     try:
         event = _event(snap, case.key)
     except Exception as exc:
@@ -401,6 +405,14 @@ def evaluate_golden(case: Case, snap: Mapping[str, Any]) -> Verdict:
 def evaluate_coverage(case: Case, snap: Mapping[str, Any]) -> Verdict:
     assert case.chain is not None
     g = snap.get("golden") or {}
+    if _blue_chains(snap) is None:
+        blue = need_map(need_map(snap, "belts", "the snapshot"), "blue", "the belts")
+        why = blue.get("error") or blue.get("progress_error") or "blue's progress was not read"
+        return Verdict.unknown(
+            f"chain {case.chain}: blue's chains are unknown, so whether chain {case.chain} is new in green "
+            f"(and needs a golden event) cannot be said: {why}",
+            chain=case.chain,
+        )
     chains = [int(c) for c, _ in g.get("ids", [])]
     verdict = golden_coverage(case.chain, chains, golden_dir=str(g.get("dir", "golden")))
     if not verdict.passed and g.get("error"):
@@ -411,22 +423,22 @@ def evaluate_coverage(case: Case, snap: Mapping[str, Any]) -> Verdict:
 def evaluate_audit(case: Case, snap: Mapping[str, Any]) -> Verdict:
     a = snap.get("audit")
     if a is None:
-        return Verdict.fail(f"{case.id}: the snapshot holds no audit data (fail closed)")
+        return Verdict.unknown(f"{case.id}: the snapshot holds no audit data (fail closed)")
     if case.key == INVALID_KEY and a.get("error"):
         return Verdict.fail(f"invalid [[audit]] settings: {a['error']}", kind="INVALID")
     if a.get("fatal"):
-        return Verdict.fail(f"audits could not run: {a['fatal']} (fail closed)", kind="ERROR")
+        return Verdict.unknown(f"audits could not run: {a['fatal']} (fail closed)", kind="ERROR")
     assert case.key is not None and case.chain is not None
     specs = [s for s in parse_audits(a.get("tables", [])) if s.chain == case.chain]
     entity, _, idx = case.key.rpartition("#w")
     spec = next((s for s in specs if s.entity == entity), None)
     item = a.get("windows", {}).get(f"{case.chain}:{case.key}")
     if spec is None or item is None:
-        return Verdict.fail(f"audit {case.key} on chain {case.chain}: not in the snapshot (fail closed)")
+        return Verdict.unknown(f"audit {case.key} on chain {case.chain}: not in the snapshot (fail closed)")
     w = item.get("window")
     window = None if w is None else Window(int(w[0]), int(w[1]), int(w[2]))
     if window is None and item.get("cutoff") is None:
-        return Verdict.fail(
+        return Verdict.unknown(
             f"audit {entity} on chain {case.chain}, window {idx}: no cutoff block to place"
             f" the window below: {item.get('cutoff_reason')} (fail closed)",
             kind="NO WINDOW",

@@ -124,8 +124,10 @@ def plan_blue(
         if sl.new_chain:
             entry["skip"] = f"chain {sl.chain} is new in green: no blue rows to sample (L1 checks judge it)"
             continue
-        if fpe.get("blue_absent") or fpe.get("green_absent"):
-            entry["skip"] = "entity absent on one side (see counts)"
+        absent = [side for side in ("green", "blue") if fpe.get(f"{side}_absent")]
+        if absent:
+            entry["absent"] = absent[0]  # the rule decides what an absent side means in its mode
+            entry["skip"] = f"{sl.entity_name} is absent from {absent[0]} (see counts)"
             continue
         count = _blue_count(fpe)
         if isinstance(count, str):

@@ -23,7 +23,15 @@ from belt_gate.plan import EntityPlan, entity_plans
 from belt_gate.redact import redact_text, redact_url
 from belt_gate.rules.schema import schema_changes
 from belt_gate.settings import Settings, is_url
-from belt_gate.sources.graphql import AggregateAsk, GraphQLClient, Numeric
+from belt_gate.sources.graphql import (
+    PROGRESS_FIELDS_CHAIN_METADATA,
+    PROGRESS_FIELDS_META,
+    AggregateAsk,
+    GraphQLClient,
+    Numeric,
+    RowsAsk,
+    normalise_progress,
+)
 from belt_gate.sources.recorded import (
     BeltSource,
     LiveSource,
@@ -34,6 +42,7 @@ from belt_gate.sources.recorded import (
 )
 
 MAX_ALIASES_PER_REQUEST = 20_000  # one request per belt even at 100 chains × 100 entities
+PROGRESS_ALIAS = "_progress"
 
 
 @dataclass
@@ -220,6 +229,10 @@ def _lit(type_name: str, value: int) -> Any:
 
 @dataclass
 class FingerprintPlan:
+    """What one (entity, chain) slice is compared on. `scope` "cutoff": both belts filtered to the same
+    history (`conditions` carry the cutoff; `total_conditions` the whole slice, to tell a cutoff that
+    compares nothing); "current": the current state, judged with the belts' heights (`height_chains`)."""
+
     label: str
     entity: EntityPlan
     chain: int | None
@@ -227,6 +240,10 @@ class FingerprintPlan:
     cutoff_text: str
     error: str | None = None
     new_chain: bool = False
+    scope: str = "current"
+    total_conditions: tuple[tuple[str, str, Any], ...] = ()
+    cutoff_why: str = ""
+    height_chains: tuple[int, ...] = ()
 
     @property
     def entity_name(self) -> str:
@@ -235,6 +252,23 @@ class FingerprintPlan:
     @property
     def chain_column(self) -> str | None:
         return self.entity.chain_column
+
+    @property
+    def heights_on(self) -> tuple[int, ...]:
+        """The chains whose heights a current-state comparison of this slice depends on."""
+        return self.height_chains or ((self.chain,) if self.chain is not None else ())
+
+    @property
+    def append_only(self) -> bool:
+        return self.entity.mode != Mode.CONVERGED
+
+
+def _no_cutoff(cut: Mapping[str, Any] | None, chain: int) -> str | None:
+    if cut is None:
+        return f"no cutoff for chain {chain}"
+    if cut.get("block") is None:
+        return str(cut.get("error") or f"no cutoff for chain {chain}")
+    return None
 
 
 def fingerprint_plans(
@@ -246,7 +280,11 @@ def fingerprint_plans(
     ts_errors: Mapping[int, str],
     new_chains: Iterable[int] = (),
 ) -> list[FingerprintPlan]:
-    """`new_chains`: chains green adds in expansion; blue has no baseline there (the L1 checks judge)."""
+    """`new_chains`: chains green adds in expansion; blue has no baseline there (the L1 checks judge).
+
+    Mode A compares at the cutoff block; mode B at the cutoff block's timestamp (from the RPC), else the
+    current state; mode C (and an entity without a chain field) the current state. Only facts are kept
+    here (why a slice has no cutoff); the rules decide what they mean."""
     new = set(new_chains)
     out = []
     for e in entities:
@@ -258,49 +296,38 @@ def fingerprint_plans(
                 conds.append((e.chain_column, "_eq", _lit(_column_type(models, e.name, e.chain_column), chain)))
             cut = cutoffs.get(chain) if chain is not None else None
             fp = FingerprintPlan(label, e, chain, (), "the current state")
+            fp.height_chains = (chain,) if chain is not None else tuple(chains)
+            fp.total_conditions = tuple(conds)
             if chain in new:
                 fp.new_chain = True
                 fp.cutoff_text = "new chain"
-            elif e.mode == Mode.AT_BLOCK and chain is not None:
-                if e.block_column is None:
-                    fp.error = f"mode A needs a block number field; {e.name} has none (its mode in belt.toml?)"
-                elif cut is None or cut.get("block") is None:
-                    fp.error = (cut or {}).get("error", f"no cutoff for chain {chain}")
-                else:
-                    conds.append(
-                        (e.block_column, "_lte", _lit(_column_type(models, e.name, e.block_column), cut["block"]))
+            elif chain is not None and e.mode in (Mode.AT_BLOCK, Mode.AT_TIMESTAMP):
+                column = e.block_column if e.mode == Mode.AT_BLOCK else e.timestamp_column
+                fp.error = _no_cutoff(cut, chain)
+                if column is None:
+                    kind = "block number" if e.mode == Mode.AT_BLOCK else "timestamp"
+                    fp.error = (
+                        f"mode {e.mode.value} needs a {kind} field; {e.name} has none (name it with "
+                        f"[entities.{e.name}] in belt.toml, or set its mode)"
                     )
-                    fp.cutoff_text = f"block <= {cut['block']}"
-            elif e.mode == Mode.AT_TIMESTAMP and chain is not None:
-                if e.timestamp_column is None:
-                    fp.error = f"mode B needs a timestamp field; {e.name} has none (its mode in belt.toml?)"
-                elif cut is None or cut.get("block") is None:
-                    fp.error = (cut or {}).get("error", f"no cutoff for chain {chain}")
-                elif timestamps.get(chain) is not None:
-                    ts = timestamps[chain]
-                    assert ts is not None
-                    conds.append(
-                        (e.timestamp_column, "_lte", _lit(_column_type(models, e.name, e.timestamp_column), ts))
-                    )
-                    fp.cutoff_text = f"timestamp <= {ts} (block {cut['block']})"
-                elif cut.get("settled"):
-                    fp.cutoff_text = f"block {cut['block']} (both belts there)"
-                else:
-                    fp.error = ts_errors.get(chain) or (
-                        f"mode B needs the timestamp of cutoff block {cut['block']}: give --belt-rpc "
-                        f"{chain}=URL (blue at {cut.get('blue')}, green at {cut.get('green')})"
-                    )
-            elif e.mode == Mode.CONVERGED:
-                if chain is not None:
-                    if cut is None or cut.get("block") is None:
-                        fp.error = (cut or {}).get("error", f"no cutoff for chain {chain}")
-                    elif not cut.get("settled"):
-                        fp.error = (
-                            f"not settled: blue at block {cut.get('blue')}, green at "
-                            f"{cut.get('green')} (mode C compares only at the same block)"
-                        )
+                elif cut is not None and fp.error is None:
+                    fp.cutoff_why = str(cut.get("why") or "")
+                    ts = timestamps.get(chain)
+                    if e.mode == Mode.AT_BLOCK:
+                        value, fp.cutoff_text = cut["block"], f"block <= {cut['block']}"
+                    elif ts is not None:
+                        value, fp.cutoff_text = ts, f"timestamp <= {ts} (block {cut['block']})"
                     else:
-                        fp.cutoff_text = f"block {cut['block']} (both belts settled there)"
+                        value = None  # no timestamp for the cutoff block: the current state, with heights
+                        fp.cutoff_text = (
+                            f"the current state (no timestamp for cutoff block {cut['block']}: "
+                            f"{ts_errors.get(chain) or f'no --belt-rpc {chain}=URL'})"
+                        )
+                    if value is not None:
+                        fp.scope = "cutoff"
+                        conds.append((column, "_lte", _lit(_column_type(models, e.name, column), value)))
+            elif chain is not None and e.mode == Mode.CONVERGED:
+                fp.error = _no_cutoff(cut, chain)
             fp.conditions = tuple(conds)
             out.append(fp)
     return out
@@ -318,21 +345,48 @@ async def _batched(fetch: Callable[[Sequence[Any]], Any], asks: Sequence[Any]) -
     return out
 
 
+def _heights_at(read_at: Mapping[str, Mapping[int, Mapping[str, Any]]], chains: Sequence[int]) -> dict[str, Any]:
+    """Each belt's processed block on `chains` as read in the same request as its answer (None: not read)."""
+    out: dict[str, Any] = {}
+    for belt in ("blue", "green"):
+        progress = read_at.get(belt)
+        out[belt] = (
+            None
+            if progress is None or not chains
+            else {str(c): (progress.get(c) or {}).get("processed") for c in chains}
+        )
+    return out
+
+
 async def read_fingerprints(
     blue: BeltState,
     green: BeltState,
     plans: Sequence[FingerprintPlan],
     cutoffs: Mapping[int, Mapping[str, Any]] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """One batched request per belt. Progress is read in the same request (one transaction), so a mode C
-    comparison is refused when a belt moved off the settled block while being read."""
+    """One batched request per belt: every slice's fingerprint, for a slice compared at a cutoff also its
+    row count over the whole slice (a cutoff below every row compares nothing), and the belt's progress,
+    read in the same request (one transaction), so a current-state slice is judged at the heights the
+    belts stood at when read. `cutoffs` is unused (kept for callers)."""
     read_at: dict[str, dict[int, dict[str, Any]]] = {}
     result: dict[str, dict[str, Any]] = {}
     asks: dict[str, list[AggregateAsk]] = {"blue": [], "green": []}
     aliases: dict[str, str] = {}
     states = {"blue": blue, "green": green}
+    dialects = [s.dialect for s in states.values() if s.dialect is not None]
     for i, fp in enumerate(plans):
-        entry: dict[str, Any] = {"cutoff": fp.cutoff_text, "blue": None, "green": None}
+        name = fp.entity.name
+        sums = set.intersection(*(set(d.sum_columns.get(name, ())) for d in dialects)) if dialects else set()
+        minmax = set.intersection(*(set(d.minmax_columns.get(name, ())) for d in dialects)) if dialects else set()
+        entry: dict[str, Any] = {
+            "cutoff": fp.cutoff_text,
+            "cutoff_why": fp.cutoff_why,
+            "scope": fp.scope,
+            "append_only": fp.append_only,
+            "asked": {"sum": sorted(sums), "minmax": sorted(minmax)},
+            "blue": None,
+            "green": None,
+        }
         result[fp.label] = entry
         if fp.error:
             entry["error"] = fp.error
@@ -340,10 +394,8 @@ async def read_fingerprints(
         if fp.new_chain:
             entry["new_chain"] = True
             continue
-        name = fp.entity.name
-        dialects = [s.dialect for s in states.values() if s.dialect is not None]
-        sums = set.intersection(*(set(d.sum_columns.get(name, ())) for d in dialects)) if dialects else set()
-        minmax = set.intersection(*(set(d.minmax_columns.get(name, ())) for d in dialects)) if dialects else set()
+        if fp.scope == "cutoff":
+            entry["blue_total"] = entry["green_total"] = None
         for belt, state in states.items():
             if state.error or state.dialect is None:
                 entry[f"{belt}_error"] = state.error or "unreadable"
@@ -358,6 +410,8 @@ async def read_fingerprints(
                 alias = f"f{i}"
                 aliases[fp.label] = alias
                 asks[belt].append(AggregateAsk(alias, name, fp.conditions, tuple(sorted(sums)), tuple(sorted(minmax))))
+                if fp.scope == "cutoff":
+                    asks[belt].append(AggregateAsk(f"t{i}", name, fp.total_conditions, (), ()))
 
     async def run(belt: str) -> None:
         state = states[belt]
@@ -380,23 +434,37 @@ async def read_fingerprints(
                 continue
             if alias not in data or data[alias] is None:
                 entry[f"{belt}_error"] = f"{state.source.endpoint}: no answer for {fp.label}"
-            else:
-                entry[belt] = data[alias]
+                continue
+            entry[belt] = data[alias]
+            if fp.scope == "cutoff":
+                entry[f"{belt}_total"] = data.get("t" + alias[1:])
 
     await asyncio.gather(run("blue"), run("green"))
     for fp in plans:
         entry = result[fp.label]
-        if fp.entity.mode != Mode.CONVERGED or fp.chain is None or entry.get("error") or fp.new_chain:
-            continue
-        settled = (cutoffs or {}).get(fp.chain, {}).get("block")
-        for belt, progress in read_at.items():
-            now = _as_int(progress.get(fp.chain, {}).get("processed"))
-            if settled is not None and now != settled:
-                entry["error"] = (
-                    f"{belt} moved from block {settled} to {now} while its fingerprints were read "
-                    "(mode C compares both belts at one block); run again"
-                )
+        if fp.scope == "current" and not entry.get("error") and not fp.new_chain:
+            entry["heights"] = _heights_at(read_at, fp.heights_on)
     return result
+
+
+def _progress_ask(state: BeltState) -> list[RowsAsk]:
+    """The belt's progress as one more field of a rows request (so rows and heights are one read)."""
+    source = state.dialect.progress_source if state.dialect else None
+    if source == "_meta":
+        return [RowsAsk(PROGRESS_ALIAS, "_meta", PROGRESS_FIELDS_META, (), False)]
+    if source == "chain_metadata":
+        return [RowsAsk(PROGRESS_ALIAS, "chain_metadata", PROGRESS_FIELDS_CHAIN_METADATA, (), False)]
+    return []
+
+
+def _progress_in(state: BeltState, data: Mapping[str, Any]) -> dict[int, dict[str, Any]] | None:
+    source = state.dialect.progress_source if state.dialect else None
+    if source is None or PROGRESS_ALIAS not in data:
+        return None
+    try:
+        return _progress_map(normalise_progress(source, data[PROGRESS_ALIAS]))
+    except ValueError:
+        return None
 
 
 async def read_samples(
@@ -407,21 +475,32 @@ async def read_samples(
     k: int,
     seed: int,
 ) -> dict[str, dict[str, Any]]:
-    """Blue's sampled rows (one request), then the same ids from green (one request); see sampling.py."""
+    """Blue's sampled rows (one request), then the same ids from green (one request); see sampling.py.
+    Each request also reads the belt's progress: a current-state sample is judged at those heights."""
     plan = sampling.plan_blue(plans, fingerprints, lambda name: _sample_columns(blue, green, name), k, seed)
+    read_at: dict[str, dict[int, dict[str, Any]] | None] = {}
     try:
-        data = await _batched(lambda chunk: blue.source.rows(chunk, "sample rows"), plan.blue_asks)
+        asks = [*plan.blue_asks, *_progress_ask(blue)] if plan.blue_asks else []
+        data = await _batched(lambda chunk: blue.source.rows(chunk, "sample rows"), asks)
     except Exception as exc:
         sampling.fail_all(plan, plan.entity_of, "blue_error", _msg(exc))
         return plan.entries
+    read_at["blue"] = _progress_in(blue, data)
     sampling.assign_blue(plan, data, blue.source.endpoint)
-    asks = sampling.green_asks(plan)
+    green_asks = sampling.green_asks(plan)
     try:
-        gdata = await _batched(lambda chunk: green.source.rows(chunk, "sample rows by id"), asks.asks)
+        asks = [*green_asks.asks, *_progress_ask(green)] if green_asks.asks else []
+        gdata = await _batched(lambda chunk: green.source.rows(chunk, "sample rows by id"), asks)
     except Exception as exc:
-        sampling.fail_all(plan, set().union(*asks.labels.values()), "green_error", _msg(exc))
+        sampling.fail_all(plan, set().union(*green_asks.labels.values()), "green_error", _msg(exc))
         return plan.entries
-    sampling.assign_green(plan, asks, gdata, green.source.endpoint)
+    read_at["green"] = _progress_in(green, gdata)
+    sampling.assign_green(plan, green_asks, gdata, green.source.endpoint)
+    for fp in plans:
+        entry = plan.entries[fp.label]
+        if fp.scope == "current" and fp.label in plan.entity_of:
+            entry["scope"] = "current"
+            entry["heights"] = _heights_at({b: p for b, p in read_at.items() if p is not None}, fp.heights_on)
     return plan.entries
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from belt_gate.plan import Case
 from belt_gate.rules import chains, content, counts, schema
 from belt_gate.rules.localised import with_findings
+from belt_gate.rules.inputs import Missing, need, need_map
 from belt_gate.rules.verdict import Verdict
 from belt_gate.settings import Tolerance
 
@@ -54,35 +55,123 @@ def _may_grow(chain: int | None, snap: Mapping[str, Any]) -> bool:
 
 
 def evaluate(case: Case, snap: Mapping[str, Any]) -> Verdict:
+    """The verdict of one case. A part of the snapshot the rule needs but cannot find is could-not-check."""
+    try:
+        return _evaluate(case, snap)
+    except Missing as exc:
+        return Verdict.unknown(f"{case.id}: cannot compare: the snapshot is incomplete: {exc}")
+
+
+def _heights(entry: Mapping[str, Any]) -> counts.Heights | None:
+    """Where the belts stood when a current-state slice was read (None: compared at a cutoff)."""
+    if need(entry, "scope", "the slice") != "current":
+        return None
+    h = need_map(entry, "heights", "the current-state slice")
+    blue, green = need(h, "blue", "the slice's heights"), need(h, "green", "the slice's heights")
+    return counts.Heights(blue if isinstance(blue, Mapping) else None, green if isinstance(green, Mapping) else None)
+
+
+def _fingerprint_verdict(case: Case, label: str, fp: Mapping[str, Any], snap: Mapping[str, Any]) -> Verdict:
+    blue, green = need_map(snap, "belts", "the snapshot")["blue"], snap["belts"]["green"]
+    cutoff = need(fp, "cutoff", f"the fingerprint of {label}")
+    if fp.get("error"):
+        return Verdict.unknown(f"{label}: cannot compare: {_with_cause(fp['error'], snap)}", cutoff=cutoff)
+    tol = need_map(need_map(snap, "tolerances", "the snapshot"), str(case.entity), "the tolerances")
+    asked = need_map(fp, "asked", f"the fingerprint of {label}")
+    totals = None
+    if need(fp, "scope", f"the fingerprint of {label}") == "cutoff":
+        totals = (need(fp, "blue_total", label), need(fp, "green_total", label))
+    return counts.fingerprints(
+        label,
+        need(snap, "mode", "the snapshot"),
+        fp.get("blue"),
+        fp.get("green"),
+        tolerance=Tolerance(Decimal(need(tol, "rel", "tolerance")), int(need(tol, "abs", "tolerance"))),
+        cutoff=cutoff,
+        blue_error=fp.get("blue_error"),
+        green_error=fp.get("green_error"),
+        blue_absent=bool(fp.get("blue_absent")),
+        green_absent=bool(fp.get("green_absent")),
+        may_grow=_may_grow(case.chain, snap),
+        blue_endpoint=blue.get("endpoint") or "",
+        green_endpoint=green.get("endpoint") or "",
+        sum_columns=need(asked, "sum", "the fingerprint's columns"),
+        minmax_columns=need(asked, "minmax", "the fingerprint's columns"),
+        totals=totals,
+        cutoff_why=str(fp.get("cutoff_why") or ""),
+        heights=_heights(fp),
+        append_only=bool(need(fp, "append_only", f"the fingerprint of {label}")),
+    )
+
+
+def _sample_verdict(label: str, fp: Mapping[str, Any], snap: Mapping[str, Any]) -> Verdict:
     blue, green = snap["belts"]["blue"], snap["belts"]["green"]
+    seed = need(snap, "seed", "the snapshot")
+    sample = need_map(need_map(snap, "samples", "the snapshot"), label, "the samples")
+    if sample.get("skip"):
+        absent = sample.get("absent")
+        if absent == "green" or (absent == "blue" and need(snap, "mode", "the snapshot") == "parity"):
+            return Verdict.unknown(f"{label}: cannot compare: no sample: {sample['skip']}")
+        return Verdict.ok(f"{label}: no sample: {sample['skip']}")
+    if sample.get("error"):
+        return Verdict.unknown(f"{label}: no sample (seed {seed}): {_with_cause(sample['error'], snap)}")
+    if sample.get("blue_error") or sample.get("green_error"):
+        expected = 0
+    else:
+        expected = int(need(sample, "expected", f"the sample of {label}"))
+    return content.rows(
+        label,
+        sample.get("blue"),
+        sample.get("green"),
+        seed=seed,
+        expected=expected,
+        blue_error=sample.get("blue_error"),
+        green_error=sample.get("green_error"),
+        blue_endpoint=blue.get("endpoint") or "",
+        green_endpoint=green.get("endpoint") or "",
+        columns=sample.get("columns"),
+        heights=_heights(sample) if "scope" in sample else None,
+        append_only=bool(need(fp, "append_only", f"the fingerprint of {label}")),
+    )
+
+
+def _evaluate(case: Case, snap: Mapping[str, Any]) -> Verdict:
+    belts = need_map(snap, "belts", "the snapshot")
+    blue, green = need_map(belts, "blue", "the belts"), need_map(belts, "green", "the belts")
     if case.rule == "chain_set":
-        return chains.chain_set(snap["mode"], snap["expected"], _chains_of(blue), _chains_of(green), _belt_errors(snap))
+        return chains.chain_set(
+            need(snap, "mode", "the snapshot"),
+            need(snap, "expected", "the snapshot"),
+            _chains_of(blue),
+            _chains_of(green),
+            _belt_errors(snap),
+        )
     if case.rule == "progress":
         assert case.chain is not None
         key = str(case.chain)
         blue_chains = _chains_of(blue)
-        head = snap["l1"]["heads"].get(key)
-        head_error = snap["l1"]["errors"].get(key)
-        errors = _belt_errors(snap)
+        l1 = need_map(snap, "l1", "the snapshot")
+        heads = need_map(l1, "heads", "the snapshot's l1")
         return chains.progress(
             case.chain,
             (blue.get("progress") or {}).get(key),
             (green.get("progress") or {}).get(key),
             blue_has_chain=blue_chains is None or case.chain in blue_chains,
-            l1_head=head,
-            head_error=head_error,
-            head_tolerance=snap["head_tolerance"],
-            errors=errors,
+            l1_head=heads.get(key),
+            head_error=need_map(l1, "errors", "the snapshot's l1").get(key),
+            head_tolerance=need(snap, "head_tolerance", "the snapshot"),
+            errors=_belt_errors(snap),
+            has_rpc=case.chain in need(l1, "rpc", "the snapshot's l1"),
         )
     if case.rule in ("counts", "content"):
         label = f"{case.entity}@{case.chain}" if case.chain is not None else str(case.entity)
-        fp = snap["fingerprints"].get(label)
+        fp = need_map(snap, "fingerprints", "the snapshot").get(label)
         if fp is None:
-            return Verdict.fail(f"{case.rule} {label}: not in the snapshot (nothing was read)")
+            return Verdict.unknown(f"{case.rule} {label}: not in the snapshot (nothing was read)")
         if fp.get("new_chain"):
             green_chains = _chains_of(green)
             if green_chains is None:
-                return Verdict.fail(
+                return Verdict.unknown(
                     _with_cause(
                         f"{label}: chain {case.chain} is expected in green, but green's chains are unknown", snap
                     )
@@ -97,50 +186,16 @@ def evaluate(case: Case, snap: Mapping[str, Any]) -> Verdict:
                 "judged by its progress against the chain head and its golden/audit tests"
             )
         if case.rule == "counts":
-            if fp.get("error"):
-                return Verdict.fail(
-                    f"{label}: cannot compare: {_with_cause(fp['error'], snap)}", cutoff=fp.get("cutoff")
-                )
-            tol = snap["tolerances"].get(case.entity, {"rel": "0", "abs": 0})
-            verdict = counts.fingerprints(
-                label,
-                snap["mode"],
-                fp.get("blue"),
-                fp.get("green"),
-                tolerance=Tolerance(Decimal(tol["rel"]), int(tol["abs"])),
-                cutoff=fp["cutoff"],
-                blue_error=fp.get("blue_error"),
-                green_error=fp.get("green_error"),
-                blue_absent=bool(fp.get("blue_absent")),
-                green_absent=bool(fp.get("green_absent")),
-                may_grow=_may_grow(case.chain, snap),
-                blue_endpoint=blue.get("endpoint") or "",
-                green_endpoint=green.get("endpoint") or "",
-            )
+            verdict = _fingerprint_verdict(case, label, fp, snap)
             return with_findings(verdict, (snap.get("localised") or {}).get(label))  # issue 14: the rows
-        sample = snap["samples"].get(label, {})
-        if sample.get("skip"):
-            return Verdict.ok(f"{label}: no sample: {sample['skip']}")
-        if sample.get("error"):
-            return Verdict.fail(f"{label}: no sample (seed {snap['seed']}): {_with_cause(sample['error'], snap)}")
-        return content.rows(
-            label,
-            sample.get("blue"),
-            sample.get("green"),
-            seed=snap["seed"],
-            expected=int(sample.get("expected", 0)),
-            blue_error=sample.get("blue_error"),
-            green_error=sample.get("green_error"),
-            blue_endpoint=blue.get("endpoint") or "",
-            green_endpoint=green.get("endpoint") or "",
-        )
+        return _sample_verdict(label, fp, snap)
     if case.rule == "schema":
         assert case.entity is not None
-        doc = snap["schema"]
+        doc = need_map(snap, "schema", "the snapshot")
         return schema.schema(case.entity, doc.get("changes"), doc.get("error"))
     if case.rule == "enums":
-        doc = snap["enums"]
-        return schema.enums(doc.get("blue"), doc.get("green"), doc.get("live", []))
+        doc = need_map(snap, "enums", "the snapshot")
+        return schema.enums(doc.get("blue"), doc.get("green"), need(doc, "live", "the snapshot's enums"))
     if case.rule in _EXTRA:
         return _EXTRA[case.rule](case, snap)
-    return Verdict.fail(f"unknown rule {case.rule!r}: nothing unknown passes")
+    return Verdict.unknown(f"unknown rule {case.rule!r}: nothing unknown passes")

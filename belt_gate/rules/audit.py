@@ -217,32 +217,34 @@ def audit_window(
     if window is not None:
         props.update(from_block=window.from_block, to_block=window.to_block)
     if window is None:
-        return Verdict.fail(
+        return Verdict.unknown(
             f"{head}: no block window at or below the cutoff (start block"
             f" {spec.start_block}): nothing audited (fail closed)",
             kind="NO WINDOW",
             **props,
         )
     if l1_error is not None:
-        return Verdict.fail(f"{head}: L1 UNAVAILABLE: {l1_error} (fail closed)", kind="L1 UNAVAILABLE", **props)
+        return Verdict.unknown(f"{head}: L1 UNAVAILABLE: {l1_error} (fail closed)", kind="L1 UNAVAILABLE", **props)
     if belt_error is not None:
-        return Verdict.fail(f"{head}: BELT UNAVAILABLE: {belt_error} (fail closed)", kind="BELT UNAVAILABLE", **props)
+        return Verdict.unknown(
+            f"{head}: BELT UNAVAILABLE: {belt_error} (fail closed)", kind="BELT UNAVAILABLE", **props
+        )
     if l1_counts is None or len(l1_counts) != len(spec.pairs):
-        return Verdict.fail(
+        return Verdict.unknown(
             f"{head}: L1 counts missing for {len(spec.pairs)} (address, event) pairs (fail closed)",
             kind="ERROR",
             **props,
         )
     parsed = [_count(c) for c in l1_counts]
     if any(c is None for c in parsed):
-        return Verdict.fail(
+        return Verdict.unknown(
             f"{head}: L1 count is not a non-negative integer: {list(l1_counts)!r} (fail closed)",
             kind="NOT A NUMBER",
             **props,
         )
     belt_n = _count(belt_count)
     if belt_n is None:
-        return Verdict.fail(
+        return Verdict.unknown(
             f"{head}: {belt}'s count is not a non-negative integer: {belt_count!r} (fail closed)",
             kind="NOT A NUMBER",
             **props,
@@ -265,7 +267,7 @@ def audit_window(
                 kind="ok",
                 **props,
             )
-        return Verdict.fail(
+        return Verdict.unknown(
             f"{head}: GAP: L1 and {belt} are both empty and this L1 endpoint returned no log"
             f" for chain {spec.chain} anywhere in this run: an RPC answering [] cannot be told"
             " from an empty window (KF-012; add a golden event or widen the windows)",

@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from belt_gate.numbers import same_value
+from belt_gate.rules.counts import Heights
+from belt_gate.rules.inputs import Missing, need
 from belt_gate.rules.verdict import Verdict
 
 
@@ -36,42 +38,94 @@ def rows(
     green_error: str | None = None,
     blue_endpoint: str = "",
     green_endpoint: str = "",
+    columns: Sequence[str] | None = None,
+    heights: Heights | None = None,
+    append_only: bool = True,
 ) -> Verdict:
     """`expected` is how many rows the sample should hold (from blue's count at the cutoff); green is asked
-    for the ids of blue's rows. A short answer names the belt and its (redacted) `*_endpoint`."""
+    for the ids of blue's rows. `columns`: the columns asked of both; every row must carry each of them
+    (a row with only `id` is a malformed answer, not a match). A short answer names the belt and its
+    (redacted) `*_endpoint`. `heights`: for a sample of the current state, where each belt stood when
+    read; a difference the heights could explain is could-not-check (see counts)."""
     props: dict[str, Any] = {"seed": seed}
     blue_side, green_side = f"blue {blue_endpoint}".rstrip(), f"green {green_endpoint}".rstrip()
     if blue_error:
-        return Verdict.fail(f"{label}: blue sample unreadable (seed {seed}): {blue_error}", **props)
+        return Verdict.unknown(f"{label}: blue sample unreadable (seed {seed}): {blue_error}", **props)
     if green_error:
-        return Verdict.fail(f"{label}: green sample unreadable (seed {seed}): {green_error}", **props)
+        return Verdict.unknown(f"{label}: green sample unreadable (seed {seed}): {green_error}", **props)
     if blue_rows is None or green_rows is None:
-        return Verdict.fail(f"{label}: no sample was taken (seed {seed})", **props)
+        return Verdict.unknown(f"{label}: no sample was taken (seed {seed})", **props)
     if len(blue_rows) != expected:
-        return Verdict.fail(
+        return Verdict.unknown(
             f"{label}: {blue_side} answered {len(blue_rows)} of {expected} sampled rows (partial page, seed {seed})",
             **props,
         )
-    by_id = {r.get("id"): r for r in green_rows}
+    try:
+        wanted = _columns(blue_rows, columns, blue_side)
+        by_id = {need(r, "id", f"a row of {green_side}"): r for r in green_rows}
+        for b in blue_rows:  # the rows green was asked for must carry every column asked
+            if b["id"] in by_id:
+                _has_all(by_id[b["id"]], wanted, green_side)
+    except Missing as exc:
+        return Verdict.unknown(f"{label}: cannot compare (seed {seed}): {exc}", **props)
     for b in blue_rows:
-        rid = b.get("id")
+        rid = b["id"]
         g = by_id.get(rid)
         if g is None:
-            found = sum(1 for r in blue_rows if r.get("id") in by_id)
-            return Verdict.fail(
-                f"{label}: row {rid} is in blue but not in green (seed {seed}); {green_side} answered "
-                f"{found} of {len(blue_rows)} rows asked by id (rows missing, or a partial page)",
-                id=rid,
-                **props,
+            found = sum(1 for r in blue_rows if r["id"] in by_id)
+            text = (
+                f"row {rid} is in blue but not in green (seed {seed}); {green_side} answered "
+                f"{found} of {len(blue_rows)} rows asked by id (rows missing, or a partial page)"
             )
-        for key in sorted(b):
-            if key not in g:
-                continue  # a column green lacks is the schema rule's business
+            return _differs(label, text, heights, append_only, id=rid, **props)
+        for key in wanted:
             if not same_value(b[key], g[key]):
-                return Verdict.fail(
-                    f"{label}: row {rid} field {key}: blue {b[key]!r} != green {g[key]!r} (seed {seed})",
-                    id=rid,
-                    field=key,
-                    **props,
-                )
-    return Verdict.ok(f"{label}: {len(blue_rows)} sampled rows equal (seed {seed})", **props)
+                text = f"row {rid} field {key}: blue {b[key]!r} != green {g[key]!r} (seed {seed})"
+                return _differs(label, text, heights, False, id=rid, field=key, **props)
+    note = ""
+    if heights is not None and not heights.same:
+        note = f" ({heights.text()}: equal at different heights, consistent)"
+    return Verdict.ok(f"{label}: {len(blue_rows)} sampled rows equal (seed {seed}){note}", **props)
+
+
+def _columns(blue_rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None, side: str) -> tuple[str, ...]:
+    """The columns compared: those asked (else blue's first row's); every blue row must carry them all."""
+    if columns is not None:
+        wanted = tuple(columns)
+    elif blue_rows:
+        first = blue_rows[0]
+        wanted = tuple(first) if isinstance(first, Mapping) else ()
+    else:
+        wanted = ()
+    if "id" not in wanted:
+        wanted = ("id", *wanted)
+    for r in blue_rows:
+        _has_all(r, wanted, side)
+    return wanted
+
+
+def _has_all(row: object, columns: Sequence[str], side: str) -> None:
+    if not isinstance(row, Mapping):
+        raise Missing(f"{side} answered a row that is not an object: {row!r}")
+    absent = [c for c in columns if c not in row]
+    if absent:
+        raise Missing(
+            f"{side}'s row {row.get('id')!r} lacks field(s) {', '.join(absent)} it was asked for "
+            "(a malformed answer, not a match)"
+        )
+
+
+def _differs(label: str, text: str, heights: Heights | None, may_fail_apart: bool, **props: Any) -> Verdict:
+    """A difference in a sample: failed at a cutoff or at one height; at different heights, failed only
+    when a row of an append-only entity is missing from the belt that stands higher (green)."""
+    if heights is None:
+        return Verdict.fail(f"{label}: {text}", **props)
+    if heights.same:
+        return Verdict.fail(f"{label}: {text}; both belts at the same height ({heights.text()})", **props)
+    if may_fail_apart and heights.ahead() == "green":
+        return Verdict.fail(f"{label}: {text}; green stands higher ({heights.text()})", **props)
+    return Verdict.unknown(
+        f"{label}: cannot compare: {text}, but the belts stood at different heights ({heights.text()}), "
+        "which could explain it; run again when both stand at one block",
+        **props,
+    )

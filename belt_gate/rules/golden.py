@@ -23,10 +23,13 @@ def _head(event: GoldenEvent, where: str) -> str:
     )
 
 
+#: Kinds that say L1 or the belt could not be asked (or did not answer): could-not-check, not failed.
+UNCHECKED_KINDS = frozenset({"L1 UNAVAILABLE", "NO ANSWER", "ERROR", "BELT UNAVAILABLE"})
+
+
 def _fail(event: GoldenEvent, where: str, kind: str, message: str, **props: Any) -> Verdict:
-    return Verdict.fail(
-        f"{_head(event, where)}: {kind}: {message}", kind=kind, chain=event.chain, golden=event.id, **props
-    )
+    make = Verdict.unknown if kind in UNCHECKED_KINDS else Verdict.fail
+    return make(f"{_head(event, where)}: {kind}: {message}", kind=kind, chain=event.chain, golden=event.id, **props)
 
 
 def _same_log(a: Log, b: Log) -> bool:

@@ -1,5 +1,5 @@
-"""Mode C fingerprints are refused when a belt moved off the settled block while being read
-(progress is read in the same request as the fingerprints). A stub source: a unit test of snapshot.py."""
+"""Mode C fingerprints carry the heights each belt stood at when read (progress is read in the same
+request as the fingerprints), for the rule to judge. A stub source: a unit test of snapshot.py."""
 
 from __future__ import annotations
 
@@ -49,11 +49,13 @@ def fingerprints(blue_at: int, green_at: int) -> dict[str, Any]:
     return asyncio.run(read_fingerprints(state("blue", blue_at), state("green", green_at), [plan], cutoffs))
 
 
-def test_settled_belts_keep_their_fingerprints() -> None:
+def test_settled_belts_keep_their_fingerprints_and_equal_heights() -> None:
     entry = fingerprints(40, 40)["Loan@1"]
     assert "error" not in entry and entry["blue"] == entry["green"] == {"aggregate": {"count": 3}}
+    assert entry["scope"] == "current" and entry["heights"] == {"blue": {"1": 40}, "green": {"1": 40}}
 
 
-def test_a_belt_that_moved_while_read_is_refused() -> None:
+def test_a_belt_that_moved_while_read_keeps_its_answer_and_its_height() -> None:
     entry = fingerprints(40, 41)["Loan@1"]
-    assert entry["error"].startswith("green moved from block 40 to 41 while its fingerprints were read")
+    assert "error" not in entry and entry["heights"] == {"blue": {"1": 40}, "green": {"1": 41}}
+    assert entry["append_only"] is False and "blue_total" not in entry
