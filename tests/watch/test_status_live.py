@@ -13,7 +13,9 @@ import pytest
 from belt_gate.cli import main
 from belt_gate.sandbox.chains import Chain
 from belt_gate.status import BeltSpec, Report, Watcher
+from tests.support import serve_belt
 from tests.watch.conftest import AHEAD, rpc_of
+from tests.watch.crawl import Crawl
 
 
 def _two_reads(watcher: Watcher, gap: float) -> tuple[Report, Report, Report]:
@@ -146,3 +148,16 @@ def test_status_bad_usage_is_one_line(cli: Callable[..., Ran]) -> None:
     assert len(proc.stderr.strip().splitlines()) == 1 and "not an http(s) URL" in proc.stderr
     none = cli("status", "--belt=nosuch")
     assert none.returncode == 2 and "no belt 'nosuch'" in none.stderr
+
+
+def test_newer_envio_meta_is_read_the_same_way(crawl: tuple[str, Crawl], long_chains: dict[int, Chain]) -> None:
+    """The same belt served in newer Envio's shape: progress from `_meta` (bufferBlock is the fetched edge)."""
+    _, c = crawl
+    with serve_belt(c.db, shape="newer") as served:
+        report = asyncio.run(Watcher([BeltSpec("green", served.url)], rpc_of(long_chains)).poll())
+    green = report.belt("green")
+    assert green is not None and green.state == "ok" and green.source == "_meta"
+    assert [ch.chain_id for ch in green.chains] == [1, 10, 8453]
+    for ch in green.chains:
+        assert ch.processed is not None and 0 < ch.processed < 300 and ch.head == 300
+        assert ch.fetched_ahead == AHEAD and ch.events == 0
