@@ -3,6 +3,12 @@
 graphql-core's change finder explains each change. Hasura's generated helper types
 (`X_bool_exp`, `X_aggregate_fields`, `X_order_by`, ...) and root fields (`X_by_pk`, `X_aggregate`)
 belong to entity X; anything else belongs to the root bucket.
+
+Envio's own progress views (`_meta`, `chain_metadata`, and their helper types) are not the data
+contract: they change between Envio majors (Envio 3 types `_meta.eventsProcessed` and
+`chain_metadata.num_events_processed` as float4 where Envio 2 has Int). Such a change is reported by
+name in the root verdict ("Envio's progress views changed: ..."), and does not fail it: the progress
+rule reads those views itself and fails closed on any value it cannot use.
 """
 
 from __future__ import annotations
@@ -20,6 +26,22 @@ from belt_gate.rules.verdict import Verdict
 _FAILING_SAFE = {SafeChangeType.FIELD_CHANGED_KIND_SAFE, SafeChangeType.ARG_CHANGED_KIND_SAFE}
 _TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ROOT_TYPES = ("query_root", "subscription_root", "mutation_root")
+_PROGRESS_VIEWS = ("_meta", "chain_metadata")
+_DOTTED = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\.[A-Za-z_]")
+_KIND_WORDS = frozenset({"Field", "Type", "Argument", "Enum", "Input", "Interface", "Directive", "Union"})
+
+
+def progress_view(description: str) -> bool:
+    """Whether a change description is about Envio's progress views (`_meta.x`, `chain_metadata_bool_exp`)."""
+    first = _view_name(description)
+    return any(first == v or first.startswith(v + "_") for v in _PROGRESS_VIEWS)
+
+
+def _view_name(description: str) -> str:
+    """The type a change description is about: `_meta` in "Field _meta.eventsProcessed changed ..."."""
+    dotted = _DOTTED.search(description)
+    words = [t for t in _TOKEN.findall(description) if t not in _KIND_WORDS]
+    return dotted.group(1) if dotted else next(iter(words), "")
 
 
 def owner(description: str, entities: Collection[str]) -> str:
@@ -49,6 +71,7 @@ def schema_changes(blue: GraphQLSchema, green: GraphQLSchema, entities: Collecti
                 "kind": change.type.name,
                 "breaking": failing,
                 "description": change.description,
+                "progress_view": progress_view(change.description),
             }
         )
     return out
@@ -60,15 +83,25 @@ def schema(entity: str, changes: Sequence[Mapping[str, Any]] | None, error: str 
         return Verdict.fail(f"schema of {label}: cannot compare: {error}", entity=entity)
     assert changes is not None
     mine = [c for c in changes if c["owner"] == entity]
-    bad = [c for c in mine if c["breaking"]]
+    views = [c for c in mine if c["breaking"] and c.get("progress_view")]
+    bad = [c for c in mine if c["breaking"] and not c.get("progress_view")]
     if bad:
         shown = "; ".join(f"{c['kind']}: {c['description']}" for c in bad[:5])
         more = f" (+{len(bad) - 5} more)" if len(bad) > 5 else ""
         return Verdict.fail(
             f"schema of {label}: green is not a superset of blue: {shown}{more}", entity=entity, changes=len(bad)
         )
-    added = len(mine)
-    return Verdict.ok(f"schema of {label}: green is a superset of blue ({added} additive changes)", entity=entity)
+    added = len(mine) - len(views)
+    note = ""
+    if views:
+        main = [c for c in views if _view_name(c["description"]) in _PROGRESS_VIEWS]
+        helpers = len(views) - len(main)
+        note = "; Envio's progress views changed (not the data contract): " + "; ".join(
+            c["description"].removeprefix("Field ").rstrip(".") for c in (main or views)[:5]
+        )
+        if helpers and main:
+            note += f" (and {helpers} change(s) of their helper types)"
+    return Verdict.ok(f"schema of {label}: green is a superset of blue ({added} additive changes){note}", entity=entity)
 
 
 def enums(

@@ -4,7 +4,8 @@ into Postgres, served by the Hasura-dialect server over Envio's own tables and v
 One test per world (a world is two Envio processes, ~0.9 GB each; see conftest.py):
 - the upgrade world (blue Envio 2 on four chains, green Envio 3 on six): Envio's tables and views are
   real and served; nothing listens beyond loopback; expansion 4 -> 6 certifies with the committed golden
-  fixtures; then an anvil reorg that Envio misses (its rows of replaced blocks stay) makes the same
+  fixtures, the schema rule naming the real Envio 2 -> 3 type changes of `_meta`/`chain_metadata`
+  (Int -> float4); then an anvil reorg that Envio misses (its rows of replaced blocks stay) makes the same
   certification fail, naming the golden events whose block is no longer canonical and the audit window
   whose rows L1 no longer has;
 - the parity world (Envio 2 on both belts, the same chains): parity certifies.
@@ -70,6 +71,10 @@ def failures(cert: dict[str, Any]) -> dict[str, str]:
     return {v["id"]: v["verdict"] for v in cert["verdicts"] if v["outcome"] != "passed"}
 
 
+def verdict(cert: dict[str, Any], test_id: str) -> str:
+    return str(next(v["verdict"] for v in cert["verdicts"] if v["id"] == test_id))
+
+
 def pg_dsn(world: WorldState) -> str:
     assert world.postgres is not None
     return Cluster.from_dict(world.postgres).dsn(DATABASE)
@@ -133,6 +138,15 @@ def test_upgrade_world_certifies_and_a_reorg_envio_misses_fails_it(envio_world: 
         assert cert["certified"] and cert["complete"] and failures(cert) == {}
         assert cert["totals"]["passed"] == cert["planned"] == 90  # 87 of the demo + 3 audit windows
         assert "CERTIFIED (passed 90 of 90 planned)" in proc.stdout
+        # the real schema difference of Envio 2 -> 3, reported as what it is (and not a data-contract failure)
+        root = verdict(cert, "schema[_root]")
+        assert "Envio's progress views changed (not the data contract)" in root, root
+        for change in (
+            "_meta.eventsProcessed changed type from Int to float4",
+            "chain_metadata.num_events_processed changed type from Int to float4",
+        ):
+            assert change in root, root
+        assert all("progress views" not in verdict(cert, f"schema[{e}]") for e in ENTITIES)
 
         # an anvil reorg: blocks 10..15 of chain 1 replaced by blocks of other content
         chain = world.chains[REORG_CHAIN]
@@ -195,3 +209,4 @@ def test_parity_envio2_against_envio2_certifies(envio_world: EnvioWorld, tmp_pat
         assert cert["certified"] and failures(cert) == {}
         assert sorted(int(c) for c in cert["cutoffs"]) == sorted(world.belts["blue"].chains)
         assert cert["totals"]["passed"] == cert["planned"] == 59
+        assert "progress views" not in verdict(cert, "schema[_root]")  # same Envio: nothing changed

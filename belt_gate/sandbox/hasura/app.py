@@ -198,6 +198,12 @@ def _float_literal(node: Any) -> float:
     raise TypeError("float8 expects a number")
 
 
+def _int_literal(node: Any) -> int:
+    if isinstance(node, (IntValueNode, StringValueNode)):
+        return int(node.value)
+    raise TypeError("expected an integer")
+
+
 def _text_literal(node: Any) -> str:
     if isinstance(node, StringValueNode):
         return node.value
@@ -223,10 +229,14 @@ def _setup_scalars(schema: GraphQLSchema) -> None:
             t.coerce_output_value = _numeric_out
             t.coerce_input_value = _numeric_in
             t.coerce_input_literal = _numeric_literal
-        elif name == "float8":
+        elif name in ("float8", "float4"):
             t.coerce_output_value = float
             t.coerce_input_value = float
             t.coerce_input_literal = _float_literal
+        elif name in ("bigint", "smallint"):
+            t.coerce_output_value = int
+            t.coerce_input_value = int
+            t.coerce_input_literal = _int_literal
         elif name == "jsonb":
             t.coerce_output_value = _json_out
         else:  # timestamptz, timestamp and Postgres enum scalars: text
@@ -499,12 +509,16 @@ class GraphQLService:
 
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
-        self.tables = build_tables(config.schema, config.sdl_options())
+        self.backend = config.backend()
+        options = config.sdl_options()
+        if config.envio_views and isinstance(self.backend, PostgresBackend):
+            # serve the columns as Postgres holds them (Envio 2 and 3 differ), once Envio made its tables
+            options = replace(options, column_types=self.backend.column_types(wait_for="chain_metadata"))
+        self.tables = build_tables(config.schema, options)
         self.sdl = render_sdl(self.tables)
         self.schema = build_schema(self.sdl)
         _setup_scalars(self.schema)
         _wire(self.schema, self.tables)
-        self.backend = config.backend()
 
     def execute(self, body: Any) -> dict[str, Any]:
         if not isinstance(body, dict) or not isinstance(body.get("query"), str):

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
+from belt_gate.errors import SandboxError
 from belt_gate.sandbox.hasura.sql import register_functions, to_pyformat
 
 
@@ -87,6 +89,25 @@ class _PgConnection:
         return self.conn.execute(_pyformat(sql), list(params))
 
 
+#: Postgres type (udt name) -> Hasura's GraphQL scalar for it; anything else (an enum type) keeps its name.
+PG_TO_HASURA = {
+    "int4": "Int",
+    "int8": "bigint",
+    "int2": "smallint",
+    "float4": "float4",
+    "float8": "float8",
+    "numeric": "numeric",
+    "text": "String",
+    "varchar": "String",
+    "bpchar": "String",
+    "bool": "Boolean",
+    "timestamptz": "timestamptz",
+    "timestamp": "timestamp",
+    "jsonb": "jsonb",
+    "json": "json",
+}
+
+
 class PostgresBackend:
     """One Postgres schema (`schema`, e.g. an Envio belt's ENVIO_PG_PUBLIC_SCHEMA) of database `dsn`."""
 
@@ -140,6 +161,35 @@ class PostgresBackend:
             idle, self._idle = self._idle, []
         for conn in idle:
             conn.close()
+
+    def column_types(self, *, wait_for: str | None = None, timeout: float = 120.0) -> dict[tuple[str, str], str]:
+        """(table, column) -> the Hasura scalar Hasura would give the column, read from the catalogue.
+
+        `wait_for`: a table or view to wait for first (a real Envio creates its tables when it starts)."""
+        import psycopg
+
+        deadline = time.monotonic() + timeout
+        with psycopg.connect(self.dsn, autocommit=True, connect_timeout=10) as conn:
+            while wait_for is not None:
+                found = conn.execute(
+                    "SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = %s",
+                    (self.schema, wait_for),
+                ).fetchone()
+                if found:
+                    break
+                if time.monotonic() > deadline:
+                    raise SandboxError(f"Postgres schema {self.schema!r} has no {wait_for} after {timeout:g}s")
+                time.sleep(0.25)
+            rows = conn.execute(
+                "SELECT table_name, column_name, data_type, udt_name FROM information_schema.columns "
+                "WHERE table_schema = %s",
+                (self.schema,),
+            ).fetchall()
+        out = {}
+        for table, column, data_type, udt in rows:
+            name = str(udt).removeprefix("_") if data_type == "ARRAY" else str(udt)
+            out[(str(table), str(column))] = "" if data_type == "ARRAY" else PG_TO_HASURA.get(name, name)
+        return out
 
 
 __all__ = ["Backend", "Connection", "PostgresBackend", "SqliteBackend"]

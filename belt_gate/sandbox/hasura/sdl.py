@@ -35,7 +35,7 @@ from belt_gate.errors import SettingsError
 SHAPES = ("admin", "public", "newer")
 
 #: Hasura scalar types whose columns are summed/averaged (numeric in Postgres terms).
-NUMERIC_TYPES = frozenset({"Int", "numeric", "float8"})
+NUMERIC_TYPES = frozenset({"Int", "numeric", "float8", "float4", "bigint", "smallint"})
 #: Hasura leaves these out of min/max.
 NON_ORDERABLE_TYPES = frozenset({"Boolean", "jsonb"})
 BUILTIN_SCALARS = frozenset({"Int", "Float", "String", "Boolean", "ID"})
@@ -150,6 +150,9 @@ class SdlOptions:
     admin_role: bool = False
     #: the tables are a real Envio indexer's: `_meta` is Envio's own view (not computed here).
     envio_views: bool = False
+    #: (table, column) -> the Hasura scalar of the real column (from the database's catalogue): served
+    #: instead of the type derived from the Envio schema, as Hasura serves what Postgres holds ("" = keep).
+    column_types: Mapping[tuple[str, str], str] = field(default_factory=dict)
 
 
 def _chain_metadata(shape: str, admin_role: bool = False) -> Table:
@@ -272,7 +275,18 @@ def build_tables(schema: EnvioSchema, options: SdlOptions | None = None) -> list
     tables.append(_chain_metadata(opts.shape, opts.admin_role))
     if opts.shape == "newer":
         tables.append(_meta_table(opts.admin_role, opts.envio_views))
+    if opts.column_types:
+        for t in tables:
+            t.columns = [_real_type(t, c, opts.column_types) for c in t.columns]
+            t.pk = [c for c in t.columns if c.name in {p.name for p in t.pk}]
     return tables
+
+
+def _real_type(t: Table, c: Column, types: Mapping[tuple[str, str], str]) -> Column:
+    if c.sql is not None or c.is_list:
+        return c
+    real = types.get((t.sql_table, c.name))
+    return replace(c, type=real) if real and real != c.type else c
 
 
 def _derived_remote(schema: EnvioSchema, opts: SdlOptions, parent: str, f: Field) -> str | None:

@@ -449,15 +449,19 @@ def _pg_param(c: Column, value: Any) -> Any:
         return [_pg_param(Column(c.name, c.type, True), v) for v in value]
     if c.type == "Boolean":
         return bool(value)
-    if c.type in ("Int", "numeric", "float8"):
+    if c.type in ("Int", "bigint", "smallint", "numeric", "float8", "float4"):
         if isinstance(value, str):
             try:
                 value = Decimal(value)
             except InvalidOperation:
                 raise QueryError(f"invalid numeric value {value!r}") from None
-        if c.type == "float8":
+        if c.type in ("float8", "float4"):
             return float(value)
-        if isinstance(value, Decimal) and value == value.to_integral_value() and c.type == "Int":
+        if (
+            isinstance(value, Decimal)
+            and value == value.to_integral_value()
+            and c.type in ("Int", "bigint", "smallint")
+        ):
             return int(value)
         return value
     return str(value)
