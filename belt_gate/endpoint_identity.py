@@ -22,7 +22,12 @@ Resolver = Callable[[str], frozenset[str]]
 
 
 class InvalidEndpoint(ValueError):
-    """A URL that does not name an endpoint (no host, a bad port, not http(s)); the text holds no URL."""
+    """A URL that does not name an endpoint (no host, a bad port, not http(s)); the text holds no URL.
+    `reason`: what is wrong, without the "not a valid URL" preamble."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"not a valid URL ({reason})")
 
 
 @dataclass(frozen=True)
@@ -49,13 +54,13 @@ def location(url: str) -> Location:
         parts = urlsplit(url.strip())
         port = parts.port
     except ValueError as exc:
-        raise InvalidEndpoint(f"not a valid URL ({exc})") from None
+        raise InvalidEndpoint(str(exc)) from None
     scheme = parts.scheme.lower()
     if scheme not in DEFAULT_PORTS:
-        raise InvalidEndpoint("not an http(s) URL")
+        raise InvalidEndpoint("not http(s)")
     host = (parts.hostname or "").lower().rstrip(".")
     if not host:
-        raise InvalidEndpoint("the URL has no host")
+        raise InvalidEndpoint("no host")
     segments: list[str] = []
     for raw in parts.path.split("/"):
         segment = unquote(raw)

@@ -272,7 +272,8 @@ def parse_chain_list(value: Any, what: str) -> tuple[int, ...]:
         else:
             items = [p for p in re.split(r"[,\s]+", text) if p]
     else:
-        raise SettingsError(f"{what}: not a list of chain ids: {_toml_type(value)}")
+        shown = repr(value) if isinstance(value, (int, float)) else _toml_type(value)
+        raise SettingsError(f"{what}: not a list of chain ids: {shown}")
     return tuple(sorted({chain_id(item, what) for item in items}))
 
 
@@ -296,11 +297,11 @@ def parse_rpc(values: Any, what: str) -> dict[int, str]:
     for raw_chain, raw_url in pairs:
         chain = chain_id(raw_chain, what)
         if not isinstance(raw_url, str) or not is_url(raw_url.strip()):
-            raise SettingsError(f"{what}: the RPC for chain {chain} is not an http(s) URL")
+            raise SettingsError(f"{what}: RPC for chain {chain} is not an http(s) URL")
         try:
             location(raw_url)
         except InvalidEndpoint as exc:
-            raise SettingsError(f"{what}: the RPC for chain {chain}: {exc}") from None
+            raise SettingsError(f"{what}: RPC for chain {chain}: {exc}") from None
         if chain in out:
             raise SettingsError(f"{what}: chain {chain} is given twice: give one RPC URL per chain")
         out[chain] = raw_url.strip()
@@ -329,12 +330,10 @@ def _number(value: Any, what: str, kind: Callable[[str], Any], minimum: float = 
     return parsed
 
 
-def _seconds(value: Any, what: str, *, zero: bool = False) -> float:
-    """A time in seconds: finite, not negative, and more than zero unless `zero` gives zero a meaning."""
-    seconds = float(_number(value, what, float))
-    if seconds == 0 and not zero:
-        raise SettingsError(f"{what}: must be more than 0 seconds")
-    return seconds
+def _seconds(value: Any, what: str, *, minimum: float = 0.001) -> float:
+    """A time in seconds: finite and at least `minimum` (a deadline of no time can never be met; only a
+    wait may be zero, meaning "do not wait")."""
+    return float(_number(value, what, float, minimum))
 
 
 def _field_name(value: Any, what: str) -> str | None:
@@ -396,12 +395,12 @@ def _apply_entities(entities: Mapping[str, EntitySettings], schema: EnvioSchema,
         if spec.mode == Mode.AT_BLOCK and entity.block_column is None:
             raise SettingsError(
                 f"{source}: entities.{name}.mode A needs a block number field "
-                f"({' or '.join(BLOCK_FIELDS)}, or name one: block_field = ...); {name} has none"
+                f"({' or '.join(BLOCK_FIELDS)}); {name} has none (name its field: block_field = ...)"
             )
         if spec.mode == Mode.AT_TIMESTAMP and entity.timestamp_column is None:
             raise SettingsError(
                 f"{source}: entities.{name}.mode B needs a timestamp field "
-                f"({' or '.join(TIMESTAMP_FIELDS)}, or name one: time_field = ...); {name} has none"
+                f"({' or '.join(TIMESTAMP_FIELDS)}); {name} has none (name its field: time_field = ...)"
             )
     return schema
 
@@ -409,6 +408,11 @@ def _apply_entities(entities: Mapping[str, EntitySettings], schema: EnvioSchema,
 def _check_belt_types(belt: Mapping[str, Any], source: str) -> None:
     """Each [belt] value has the TOML type its key takes (`golden = 5` is no folder)."""
     for key, value in belt.items():
+        if key in ("blue", "green", "alias"):
+            if not isinstance(value, str):
+                given = f"[belt] {key} is {_toml_type(value)}"
+                raise SettingsError(f"{source}: --belt-{key} must be a URL or a recorded snapshot file ({given})")
+            continue
         if key in _TEXT_KEYS:
             ok = isinstance(value, str)
             wanted = "a string"
@@ -425,8 +429,7 @@ def _check_belt_types(belt: Mapping[str, Any], source: str) -> None:
             ok = isinstance(value, str) or (isinstance(value, list) and all(isinstance(a, str) for a in value))
             wanted = "a command line or an array of its arguments"
         elif key == "expected_chains":
-            ok = isinstance(value, (list, str))
-            wanted = "an array of chain ids"
+            continue  # parse_chain_list says what it takes
         else:  # rpc
             ok = isinstance(value, (list, dict))
             wanted = 'an array of "CHAIN=URL" strings or a table of chain = URL'
@@ -469,27 +472,19 @@ def _register_env_secrets(env: Mapping[str, str]) -> dict[int, str]:
                     f"{var} is shorter than {MIN_SECRET_LENGTH} characters: belt_gate cannot keep it out of its output"
                 )
             register_secret(value)
-    pairs = []
-    for key, value in sorted(env.items()):
-        if not key.startswith("BELT_RPC_"):
-            continue
-        register_secret(value)
-        register_secret(value.strip())
-        if value.strip():
-            pairs.append((chain_id(key.removeprefix("BELT_RPC_"), f"{key}: BELT_RPC_<CHAIN>"), value))
-    chains = [c for c, _ in pairs]
-    for c in set(chains):
-        if chains.count(c) > 1:
-            names = " and ".join(
-                k for k in sorted(env) if k.startswith("BELT_RPC_") and env[k].strip() and _same_chain(k, c)
-            )
-            raise SettingsError(f"{names} both name chain {c}: set one")
-    return parse_rpc(dict(pairs), "BELT_RPC_<CHAIN>")
-
-
-def _same_chain(var: str, chain: int) -> bool:
-    suffix = var.removeprefix("BELT_RPC_")
-    return suffix.isascii() and suffix.isdigit() and int(suffix) == chain
+    rpc_vars = sorted(k for k, v in env.items() if k.startswith("BELT_RPC_") and v.strip())
+    for key in (k for k in env if k.startswith("BELT_RPC_")):
+        register_secret(env[key])
+        register_secret(env[key].strip())
+    out: dict[int, str] = {}
+    named: dict[int, str] = {}
+    for key in rpc_vars:
+        chain = chain_id(key.removeprefix("BELT_RPC_"), key)
+        if chain in named:
+            raise SettingsError(f"{named[chain]} and {key} both name chain {chain}: set one")
+        named[chain] = key
+        out.update(parse_rpc([f"{chain}={env[key]}"], key))
+    return out
 
 
 def _headers(env: Mapping[str, str], belt: str) -> SecretHeaders:
@@ -538,7 +533,7 @@ def _belt_target(value: Any, name: str, cwd: Path) -> None:
         try:
             location(value)
         except InvalidEndpoint as exc:
-            raise SettingsError(f"--belt-{name}: {exc}") from None
+            raise SettingsError(f"--belt-{name}: not a valid URL: {redact_url(value)} ({exc.reason})") from None
     elif not (cwd / value).is_file() and not Path(value).is_file():
         raise SettingsError(f"--belt-{name}: {redact_url(value)!r} is neither an http(s) URL nor a file")
 
@@ -703,7 +698,7 @@ def build_settings(
         seed=_number(merged.get("seed", 0), "--belt-seed", int),
         sample=_number(merged.get("sample", 5), "--belt-sample", int, 1),  # 0 would compare no row, silently
         # zero means "do not wait" (compare where the belts stand now); a negative or endless wait means nothing
-        settle_timeout=_seconds(merged.get("settle_timeout", 30), "--belt-settle-timeout", zero=True),
+        settle_timeout=_seconds(merged.get("settle_timeout", 30), "--belt-settle-timeout", minimum=0),
         timeout=_seconds(merged.get("timeout", 30), "--belt-timeout"),
         reorg_margin=_number(merged.get("reorg_margin", 0), "--belt-reorg-margin", int),
         head_tolerance=_number(merged.get("head_tolerance", 10), "--belt-head-tolerance", int),

@@ -99,8 +99,8 @@ def test_real_resolver_canonicalises_addresses_and_keeps_unknown_names() -> None
     [
         ("http://127.0.0.1:99999/x", "not a valid URL"),
         ("http://127.0.0.1:port/x", "not a valid URL"),
-        ("http:///v1/graphql", "no host"),
-        ("ftp://127.0.0.1/x", "not an http(s) URL"),
+        ("http:///v1/graphql", "not a valid URL (no host)"),
+        ("ftp://127.0.0.1/x", "not a valid URL (not http(s))"),
     ],
 )
 def test_urls_naming_no_endpoint_are_refused_without_echoing_them(url: str, why: str) -> None:
