@@ -14,13 +14,17 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m belt_gate.sandbox.envio")
     sub = p.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="install + codegen the Envio projects")
-    b.add_argument("versions", nargs="*", default=["v2", "v3"], choices=["v2", "v3"])
+    b.add_argument("versions", nargs="*", metavar="v2|v3", help="default: both")
     b.add_argument("--force", action="store_true")
     args = p.parse_args(argv)
     from belt_gate.sandbox.envio.project import FLAVOURS, build, built
 
+    unknown = [v for v in args.versions if v not in FLAVOURS]
+    if unknown:
+        print(f"belt_gate.sandbox.envio: unknown version(s) {', '.join(unknown)} (v2, v3)", file=sys.stderr)
+        return 2
     try:
-        for key in args.versions:
+        for key in args.versions or list(FLAVOURS):
             flavour = FLAVOURS[key]
             began = time.monotonic()
             was = built(flavour) and not args.force
