@@ -41,6 +41,7 @@ def bench(session: nox.Session) -> None:
         "bench_bulk.py",
         "bench_aggregate.py",
         "bench_certify.py",
+        "bench_localise.py",
         "bench_golden_rpc.py",
         "bench_alias_switch.py",
     ):
