@@ -2,8 +2,9 @@
 
 Scheme, resolved address, port (the scheme's default filled in) and normalised path decide; query,
 fragment and userinfo do not (`?x=1` or a user name reaches no other server). `localhost`, `127.1` and
-`127.0.0.1` are one address. The only I/O is the host name resolver (injectable), and it runs only when
-everything else already agrees.
+`127.0.0.1` are one address. Two DNS names that share only a public address are virtual hosts of one
+ingress, so two endpoints; names that resolve to the same loopback address are one. The only I/O is the
+host name resolver (injectable), and it runs only when everything else already agrees.
 """
 
 from __future__ import annotations
@@ -102,15 +103,44 @@ def resolve(host: str) -> frozenset[str]:
     return frozenset(found) or frozenset({host})
 
 
+def written_as_address(host: str) -> bool:
+    """`host` is an address however written (`127.0.0.1`, `127.1`, `2130706433`, `::1`) or `localhost`,
+    which always names the loopback address (RFC 6761)."""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+        return True
+    except ValueError:
+        pass
+    try:
+        socket.inet_aton(host)  # the short and numeric IPv4 forms getaddrinfo accepts too
+    except OSError:
+        return False
+    return True
+
+
+def _loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
 def same_endpoint(a: str, b: str, resolver: Resolver = resolve) -> bool:
-    """True when URLs `a` and `b` reach the same endpoint: same scheme, port and path, and host names that
-    share an address. Raises InvalidEndpoint for a URL that names none."""
+    """True when URLs `a` and `b` reach the same endpoint: same scheme, port and path, and hosts that share
+    an address. Two different DNS names sharing only a non-loopback address are two endpoints: one ingress or
+    CDN serves many virtual hosts, told apart by the Host header. Raises InvalidEndpoint for a URL that
+    names none."""
     la, lb = location(a), location(b)
     if (la.scheme, la.port, la.segments) != (lb.scheme, lb.port, lb.segments):
         return False
     if la.host == lb.host:
         return True
-    return bool(resolver(la.host) & resolver(lb.host))
+    shared = resolver(la.host) & resolver(lb.host)
+    if written_as_address(la.host) or written_as_address(lb.host):
+        return bool(shared)
+    return any(_loopback(address) for address in shared)
 
 
-__all__ = ["InvalidEndpoint", "Location", "location", "resolve", "same_endpoint"]
+__all__ = ["InvalidEndpoint", "Location", "location", "resolve", "same_endpoint", "written_as_address"]

@@ -70,12 +70,24 @@ def fake_resolver(table: dict[str, set[str]], calls: list[str]) -> Callable[[str
     return resolver
 
 
-def test_host_names_are_the_same_when_they_share_an_address() -> None:
+def test_a_host_name_and_its_address_are_the_same() -> None:
     calls: list[str] = []
-    resolver = fake_resolver({"blue.internal": {"10.0.0.5"}, "green.internal": {"10.0.0.6", "10.0.0.5"}}, calls)
-    assert same_endpoint("http://blue.internal/v1/graphql", "http://green.internal/v1/graphql", resolver)
-    other = fake_resolver({"a.internal": {"10.0.0.5"}, "b.internal": {"10.0.0.6"}}, calls)
-    assert not same_endpoint("http://a.internal/v1/graphql", "http://b.internal/v1/graphql", other)
+    resolver = fake_resolver({"blue.internal": {"10.0.0.5"}}, calls)
+    assert same_endpoint("http://blue.internal/v1/graphql", "http://10.0.0.5/v1/graphql", resolver)
+    assert same_endpoint("http://10.0.0.5:80/v1/graphql", "http://blue.internal/v1/graphql", resolver)
+    assert not same_endpoint("http://blue.internal/v1/graphql", "http://10.0.0.6/v1/graphql", resolver)
+    assert calls
+
+
+def test_names_resolving_to_one_loopback_address_are_the_same() -> None:
+    resolver = fake_resolver({"blue.test": {"127.0.0.1"}, "green.test": {"127.0.0.1", "::1"}}, [])
+    assert same_endpoint("http://blue.test:9/v1/graphql", "http://green.test:9/v1/graphql", resolver)
+
+
+def test_two_names_sharing_a_public_address_are_two_virtual_hosts() -> None:
+    """One ingress (or CDN) serves blue.example and green.example on one address, told apart by Host."""
+    resolver = fake_resolver({"blue.example": {"203.0.113.7"}, "green.example": {"203.0.113.7", "203.0.113.8"}}, [])
+    assert not same_endpoint("https://blue.example/v1/graphql", "https://green.example/v1/graphql", resolver)
 
 
 def test_the_resolver_runs_only_when_everything_else_agrees() -> None:

@@ -285,6 +285,9 @@ def test_distinct_belts_are_accepted_and_the_resolver_runs_only_when_needed(tmp_
     def resolver(host: str) -> frozenset[str]:
         return frozenset({"10.0.0.1"} if host == "blue.internal" else {"10.0.0.2"})
 
+    def loopback(host: str) -> frozenset[str]:
+        return frozenset({"127.0.0.1"})
+
     settings = build_settings(
         {"blue": "http://blue.internal/v1/graphql", "green": "http://green.internal/v1/graphql"},
         {},
@@ -299,7 +302,7 @@ def test_distinct_belts_are_accepted_and_the_resolver_runs_only_when_needed(tmp_
             {},
             cwd=tmp_path,
             env={},
-            resolver=lambda host: frozenset({"10.0.0.1"}),
+            resolver=loopback,
         )
 
 
