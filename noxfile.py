@@ -1,4 +1,4 @@
-"""Developer sessions: `nox -s tests`, `nox -s lint`, `nox -s typecheck`, `nox -s bench`."""
+"""Developer sessions: `nox -s tests`, `nox -s lint`, `nox -s typecheck`, `nox -s bench`; `nox -s parity` (nightly)."""
 
 from __future__ import annotations
 
@@ -46,3 +46,79 @@ def bench(session: nox.Session) -> None:
         "bench_alias_switch.py",
     ):
         session.run("python", f"bench/{script}", *session.posargs)
+
+
+@nox.session(python=False)
+def parity(session: nox.Session) -> None:
+    """Nightly parity: the live belt through the alias (as green) against the standby (as blue), plus L1
+    (golden events in ./golden, window audits from belt.toml), every answer recorded; it fails unless the
+    certificate says `certified`. Runs in the environment nox runs in (the README's .venv: `.venv/bin/nox
+    -s parity`), so nothing is installed here.
+
+    Environment (endpoints never go on a command line, where logs would show them):
+      BELT_ALIAS, BELT_STANDBY     GraphQL URLs of the alias (live belt) and the standby (required)
+      BELT_GREEN_ADMIN_SECRET      Hasura admin secret of the alias's belt; BELT_BLUE_ADMIN_SECRET the
+                                   standby's (or BELT_ADMIN_SECRET for both)
+      BELT_RPC_<CHAIN>             JSON-RPC URL per chain (heads, cutoffs, golden events, audits)
+      BELT_CONFIG                  belt.toml to use (default ./belt.toml when present)
+      BELT_PARITY_OUT              output folder (default parity-out): certificate.json, junit.xml,
+                                   recording/{blue,green}.json, REPLAY.txt (the offline replay command)
+      BELT_PARITY_TESTS            the team's own gate checks (paths; default none)
+    `nox -s parity -- ARGS` hands ARGS to pytest.
+    """
+    import os
+    import shlex
+    import shutil
+    import sys
+    from pathlib import Path
+
+    missing = [v for v in ("BELT_ALIAS", "BELT_STANDBY") if not os.environ.get(v, "").strip()]
+    if missing:
+        session.error(
+            f"parity needs {' and '.join(missing)} in the environment (GraphQL URLs of the alias and the standby)"
+        )
+    out = Path(os.environ.get("BELT_PARITY_OUT") or "parity-out")
+    shutil.rmtree(out / "recording", ignore_errors=True)  # last night's answers must never be replayed as tonight's
+    for stale in ("certificate.json", "junit.xml", "REPLAY.txt"):
+        (out / stale).unlink(missing_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    settings = ["--belt-mode=parity"]
+    config = os.environ.get("BELT_CONFIG") or ("belt.toml" if Path("belt.toml").is_file() else "")
+    if config:
+        settings.append(f"--belt-config={config}")
+    tests = shlex.split(os.environ.get("BELT_PARITY_TESTS", ""))
+    if not tests:  # an empty folder: pytest collects the belt cases only (not this project's own test suite)
+        (out / "no-team-checks").mkdir(exist_ok=True)
+        tests = [str(out / "no-team-checks")]
+    recording, certificate = out / "recording", out / "certificate.json"
+    replay = [
+        "pytest",
+        "-c",
+        "pyproject.toml",
+        f"--belt-blue={recording}/blue.json",
+        f"--belt-green={recording}/green.json",
+    ]
+    (out / "REPLAY.txt").write_text(
+        "Replay this run offline (same checkout; no network needed):\n  "
+        + shlex.join([*replay, *settings, *tests, *session.posargs])
+        + "\n"
+    )
+    session.run(
+        sys.executable,
+        "-m",
+        "pytest",
+        "-c",
+        "pyproject.toml",
+        "-p",
+        "no:cacheprovider",
+        *settings,
+        f"--belt-record={recording}",
+        f"--belt-report={certificate}",
+        f"--junitxml={out / 'junit.xml'}",
+        *tests,
+        *session.posargs,
+        env={"BELT_BLUE": os.environ["BELT_STANDBY"], "BELT_GREEN": os.environ["BELT_ALIAS"]},
+        external=True,
+        success_codes=[0, 1, 2, 3, 4, 5],  # the certificate decides, below
+    )
+    session.run(sys.executable, "-m", "belt_gate.cli", "summary", str(certificate), external=True)

@@ -169,7 +169,11 @@ def redact_text(text: str, secrets: tuple[str, ...] | None = None) -> str:
     out = text
     for value in secret_values() if secrets is None else secrets:
         if value in out:
-            out = out.replace(value, _safe_form(value))
+            safe = _safe_form(value)
+            if safe.startswith(value):  # scheme://host:port: leave it where it is already shown safely
+                out = re.sub(re.escape(value) + f"(?!{re.escape(safe[len(value) :])})", safe, out)
+            else:
+                out = out.replace(value, safe)
     return _URL.sub(lambda m: _redact_url(m.group(0)), out)
 
 

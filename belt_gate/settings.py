@@ -1,8 +1,10 @@
-"""Validated settings from every source, one precedence: CLI > pytest ini > belt.toml > Envio files.
+"""Validated settings from every source, one precedence: CLI > environment (BELT_BLUE, BELT_GREEN,
+BELT_ALIAS) > pytest ini > belt.toml > Envio files.
 
 Nothing else in belt_gate reads options, ini values or environment variables. Secrets come only from
 the environment (admin secrets: BELT_BLUE_ADMIN_SECRET, BELT_GREEN_ADMIN_SECRET or BELT_ADMIN_SECRET;
-RPC URLs with keys may come from BELT_RPC_<CHAIN>) and are registered with redact.py at once.
+RPC URLs with keys may come from BELT_RPC_<CHAIN>, endpoints from BELT_BLUE/BELT_GREEN/BELT_ALIAS) and
+are registered with redact.py at once.
 """
 
 from __future__ import annotations
@@ -84,6 +86,9 @@ MAX_CHAIN_ID = 2**63 - 1
 #: A secret shorter than this cannot be masked in output (redact.py ignores it), so it is refused.
 MIN_SECRET_LENGTH = 4
 ADMIN_SECRET_VARS = ("BELT_BLUE_ADMIN_SECRET", "BELT_GREEN_ADMIN_SECRET", "BELT_ADMIN_SECRET")
+#: Endpoints the environment may give (a CI job's secrets: URLs may carry keys, so each value is a secret
+#: whole). Below the command line, above the pytest ini and belt.toml.
+ENV_ENDPOINTS = {"BELT_BLUE": "blue", "BELT_GREEN": "green", "BELT_ALIAS": "alias"}
 
 
 class SecretHeaders(dict[str, str]):
@@ -461,6 +466,17 @@ def load_belt_toml(path: Path) -> dict[str, Any]:
     return out
 
 
+def _env_endpoints(env: Mapping[str, str]) -> dict[str, str]:
+    """blue / green / alias from BELT_BLUE, BELT_GREEN, BELT_ALIAS, each registered as a secret whole."""
+    out = {}
+    for var, key in ENV_ENDPOINTS.items():
+        value = env.get(var, "").strip()
+        if value:
+            register_secret(value)
+            out[key] = value
+    return out
+
+
 def _register_env_secrets(env: Mapping[str, str]) -> dict[int, str]:
     """Register every admin secret and every BELT_RPC_<CHAIN> value (each as a whole) with redact.py, before
     anything could print one; return the RPC URLs from the environment."""
@@ -584,6 +600,7 @@ def build_settings(
     if config_path is not None:
         layers.append(load_belt_toml(config_path if config_path.is_absolute() else cwd / config_path))
     layers.append({k: v for k, v in ini.items() if v not in (None, "", [])})
+    layers.append(_env_endpoints(env))
     layers.append({k: v for k, v in cli.items() if v not in (None, "", [])})
     merged: dict[str, Any] = {}
     for layer in layers:

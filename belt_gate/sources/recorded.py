@@ -332,7 +332,7 @@ class Tape:
         for belt, target in (("blue", settings.blue), ("green", settings.green)):
             if target.startswith(("http://", "https://")):
                 if settings.record:
-                    recordings[belt] = new_recording(belt, redact_url(target))
+                    recordings[belt] = new_recording(belt, recorded_name(target))
                 continue
             files[belt] = read_recording(belt, Path(target))
             names[belt] = f"recording {Path(target).name}"
@@ -348,7 +348,7 @@ class Tape:
         doc = self._files.get(belt)
         if doc is not None:
             return str(doc.get("endpoint") or self._file_names.get(belt) or belt)
-        return redact_url(target)
+        return recorded_name(target)
 
     async def query(
         self, belt: str, target: str, headers: Mapping[str, str], timeout: float, text: str, asked: str
@@ -404,9 +404,9 @@ class Tape:
             entry = self._rpc_doc.get(str(chain))
             if entry is None:
                 if self.replaying:
-                    entry = {"endpoint": redact_url(url), "exchanges": {}}
+                    entry = {"endpoint": recorded_name(url), "exchanges": {}}
                 else:
-                    entry = self._rpc_doc.setdefault(str(chain), {"endpoint": redact_url(url), "exchanges": {}})
+                    entry = self._rpc_doc.setdefault(str(chain), {"endpoint": recorded_name(url), "exchanges": {}})
             self._chains[chain] = _Exchanges(entry.setdefault("exchanges", {}))
         return self._chains[chain]
 
@@ -426,9 +426,20 @@ class Tape:
         transport = self.rpc_transport(chain, url)
         if transport is not None:
             options["transport"] = transport
-        if self.replaying:
-            options.setdefault("sleep", lambda _seconds: None)
-        return RpcClient(chain, url, **options)
+        if not self.replaying:
+            return RpcClient(chain, url, **options)
+        options.setdefault("sleep", lambda _seconds: None)
+        # the recorded name may be masked whole ("***"): the client gets a URL that is never dialled
+        placeholder = url if url.startswith(("http://", "https://")) else f"http://recorded.invalid/chain/{chain}"
+        client = RpcClient(chain, placeholder, **options)
+        client.endpoint = url
+        return client
+
+
+def recorded_name(url: str) -> str:
+    """How a recording names an endpoint: redacted as every output names it (a URL that is a secret whole,
+    e.g. from the environment, shows only scheme://host:port/***), so no recording holds more."""
+    return redact_url(url)
 
 
 def read_recording(belt: str, path: Path) -> dict[str, Any]:

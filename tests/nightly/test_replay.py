@@ -20,11 +20,11 @@ from typing import Any
 
 import pytest
 
-from belt_gate.cli import committed_golden
 from belt_gate.sandbox import chains as chainlib
 from belt_gate.sandbox import procs
 from belt_gate.sandbox.rpc_proxy import start_rpc_proxy
 from belt_gate.sandbox.world import BeltInfo, World, WorldState
+from tests.nightly.support import GUARD, audit_toml, golden_for, rows
 from tests.support import outcomes, run
 
 pytest_plugins = ["pytester"]
@@ -32,58 +32,15 @@ pytestmark = pytest.mark.sandbox
 
 EMPTY_RPC_CHAIN = 8453
 
-#: In the replaying process: every connect is refused and written down (the test asserts none was tried).
-GUARD = """
-import socket
-from pathlib import Path
-
-LOG = Path(__file__).with_name("connect-attempts.log")
-Path(__file__).with_name("guard-loaded").write_text("yes")
-
-
-def _refuse(self, address, *args):
-    with LOG.open("a") as f:
-        f.write(f"{address!r}\\n")
-    raise ConnectionRefusedError(f"network blocked for the replay: {address!r}")
-
-
-socket.socket.connect = _refuse
-socket.socket.connect_ex = _refuse
-"""
-
-AUDITS = """
-[[audit]]
-chain = {chain}
-address = "{nft}"
-event = "Transfer(address indexed from, address indexed to, uint256 indexed tokenId)"
-entity = "NftTransfer"
-windows = 2
-width = 4
-
-[[audit]]
-chain = 1
-address = "{multi}"
-event = "TransferSingle(address indexed operator, address indexed from, address indexed to, uint256 id, uint256 value)"
-entity = "Erc1155Transfer"
-windows = 2
-width = 4
-"""
-
 
 def _setup(pytester: pytest.Pytester, world: WorldState, green: BeltInfo, chains: Sequence[int]) -> list[str]:
     """Golden fixtures, belt.toml with audits and both Envio schemas in the pytester dir; the options
     that are not endpoints (the same for the recording and the replay)."""
-    golden = committed_golden(world)
-    assert golden is not None
-    (pytester.path / "golden").mkdir()
-    for c in chains:
-        shutil.copy(golden / f"{c}.yaml", pytester.path / "golden" / f"{c}.yaml")
+    golden_for(world, chains, pytester.path / "golden")
     s = world.summary()
     shutil.copy(s["blue_schema"], pytester.path / "blue.schema.graphql")
     shutil.copy(green.schema, pytester.path / "green.schema.graphql")
-    nft = chainlib.CONTRACTS["SandboxNFT"].lower()
-    multi = chainlib.CONTRACTS["SandboxMulti"].lower()
-    (pytester.path / "belt.toml").write_text(AUDITS.format(chain=EMPTY_RPC_CHAIN, nft=nft, multi=multi))
+    (pytester.path / "belt.toml").write_text(audit_toml(EMPTY_RPC_CHAIN))
     return [
         "--belt-config=belt.toml",
         "--belt-golden=golden",
@@ -92,11 +49,6 @@ def _setup(pytester: pytest.Pytester, world: WorldState, green: BeltInfo, chains
         "--belt-schema=blue.schema.graphql",
         "--belt-settle-timeout=0.5",
     ]
-
-
-def _rows(cert: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Verdict rows without their timing (the one thing a replay may change)."""
-    return {v["id"]: {k: x for k, x in v.items() if k != "seconds"} for v in cert["verdicts"]}
 
 
 def record_then_replay(
@@ -118,7 +70,7 @@ def record_then_replay(
     assert recorded.ret == replayed.ret
     live_cert = json.loads((pytester.path / "live.json").read_text())
     replay_cert = json.loads((pytester.path / "replay.json").read_text())
-    assert _rows(live_cert) == _rows(replay_cert)
+    assert rows(live_cert) == rows(replay_cert)
     assert live_cert["cutoffs"] == replay_cert["cutoffs"]
     return live_cert, replay_cert, got_live
 
