@@ -388,8 +388,10 @@ class Watcher:
         stall_after: float = DEFAULT_STALL_AFTER,
         timeout: float = 10.0,
     ) -> None:
+        from belt_gate.sources.progress import HeadReader
+
         self.readers = [BeltReader(b.name, b.url, b.headers, timeout=timeout) for b in belts]
-        self.rpc = dict(rpc)
+        self.heads = [HeadReader(c, url, timeout) for c, url in sorted(rpc.items())]
         self.timeout = timeout
         self.tracker = Tracker(within=within, window=window, stall_after=stall_after)
 
@@ -400,9 +402,16 @@ class Watcher:
     async def poll(self) -> Report:
         from belt_gate.sources.progress import read_all
 
-        reads, heads = await read_all(self.readers, self.rpc, self.timeout)
+        reads, heads = await read_all(self.readers, self.heads)
         statuses = tuple(self.tracker.observe(r, heads) for r in reads)
         return Report(time.time(), self.tracker.within, statuses)
+
+    async def aclose(self) -> None:
+        """Close every kept-alive connection (call it from the loop that polled)."""
+        for reader in self.readers:
+            await reader.aclose()
+        for head in self.heads:
+            head.close()
 
 
 __all__ = [

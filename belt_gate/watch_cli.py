@@ -150,11 +150,14 @@ def table(report: Report) -> Any:
 
 
 async def _polls(watcher: Watcher, count: int, gap: float) -> Report:
-    report = await watcher.poll()
-    for _ in range(count - 1):
-        await asyncio.sleep(gap)
+    try:
         report = await watcher.poll()
-    return report
+        for _ in range(count - 1):
+            await asyncio.sleep(gap)
+            report = await watcher.poll()
+        return report
+    finally:
+        await watcher.aclose()
 
 
 def status(args: argparse.Namespace) -> int:
@@ -177,13 +180,16 @@ def status(args: argparse.Namespace) -> int:
     async def live() -> None:
         with Live(console=console, auto_refresh=False) as view:
             n = 0
-            while True:
-                report = await watcher.poll()
-                view.update(table(report), refresh=True)
-                n += 1
-                if args.iterations and n >= args.iterations:
-                    return
-                await asyncio.sleep(args.interval)
+            try:
+                while True:
+                    report = await watcher.poll()
+                    view.update(table(report), refresh=True)
+                    n += 1
+                    if args.iterations and n >= args.iterations:
+                        return
+                    await asyncio.sleep(args.interval)
+            finally:
+                await watcher.aclose()
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(live())
@@ -247,16 +253,19 @@ def wait(args: argparse.Namespace) -> int:
     async def run() -> tuple[bool, int, BeltStatus | None]:
         in_a_row = reads = 0
         belt: BeltStatus | None = None
-        while True:
-            belt = (await watcher.poll()).belt(name)
-            reads += 1
-            in_a_row = in_a_row + 1 if belt is not None and belt.ready(within) else 0
-            if in_a_row >= 2:
-                return True, reads, belt
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False, reads, belt
-            await asyncio.sleep(min(args.interval, left))
+        try:
+            while True:
+                belt = (await watcher.poll()).belt(name)
+                reads += 1
+                in_a_row = in_a_row + 1 if belt is not None and belt.ready(within) else 0
+                if in_a_row >= 2:
+                    return True, reads, belt
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False, reads, belt
+                await asyncio.sleep(min(args.interval, left))
+        finally:
+            await watcher.aclose()
 
     began = time.monotonic()
     ok, reads, belt = asyncio.run(run())

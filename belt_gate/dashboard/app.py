@@ -76,16 +76,19 @@ async def _round(config: DashboardConfig, watcher: Watcher) -> dict[str, Any]:
 
 async def _poll_forever(config: DashboardConfig, state: _State) -> None:
     watcher = Watcher(config.belts, config.rpc, within=config.within, window=config.window, timeout=config.timeout)
-    while True:
-        began = time.monotonic()
-        try:
-            state.doc = await _round(config, watcher)
-            state.rounds += 1
-            state.error = None
-        except Exception as exc:  # the page must say the poller is failing, not freeze on old numbers
-            state.error = redact_text(f"{type(exc).__name__}: {exc}")[:300]
-            log.warning("dashboard round failed: %s", state.error)
-        await asyncio.sleep(max(config.interval - (time.monotonic() - began), 0.05))
+    try:
+        while True:
+            began = time.monotonic()
+            try:
+                state.doc = await _round(config, watcher)
+                state.rounds += 1
+                state.error = None
+            except Exception as exc:  # the page must say the poller is failing, not freeze on old numbers
+                state.error = redact_text(f"{type(exc).__name__}: {exc}")[:300]
+                log.warning("dashboard round failed: %s", state.error)
+            await asyncio.sleep(max(config.interval - (time.monotonic() - began), 0.05))
+    finally:
+        await watcher.aclose()
 
 
 def create_app(config: DashboardConfig) -> Starlette:

@@ -24,7 +24,19 @@ def _two_reads(watcher: Watcher, gap: float) -> tuple[Report, Report, Report]:
         await asyncio.sleep(gap)
         second = await watcher.poll()
         await asyncio.sleep(gap)
-        return first, second, await watcher.poll()
+        third = await watcher.poll()
+        await watcher.aclose()
+        return first, second, third
+
+    return asyncio.run(go())
+
+
+def _once(watcher: Watcher) -> Report:
+    async def go() -> Report:
+        try:
+            return await watcher.poll()
+        finally:
+            await watcher.aclose()
 
     return asyncio.run(go())
 
@@ -60,7 +72,7 @@ def test_rate_and_eta_of_a_belt_still_indexing_are_sensible_and_move(
 
 
 def test_without_an_rpc_the_head_is_the_belts_own_and_it_says_so(synced_belt: str) -> None:
-    report = asyncio.run(Watcher([BeltSpec("blue", synced_belt)], {}, within=0).poll())
+    report = _once(Watcher([BeltSpec("blue", synced_belt)], {}, within=0))
     blue = report.belt("blue")
     assert blue is not None and blue.state == "ok"
     assert {c.head_source for c in blue.chains} == {"belt"}
@@ -154,7 +166,7 @@ def test_newer_envio_meta_is_read_the_same_way(crawl: tuple[str, Crawl], long_ch
     """The same belt served in newer Envio's shape: progress from `_meta` (bufferBlock is the fetched edge)."""
     _, c = crawl
     with serve_belt(c.db, shape="newer") as served:
-        report = asyncio.run(Watcher([BeltSpec("green", served.url)], rpc_of(long_chains)).poll())
+        report = _once(Watcher([BeltSpec("green", served.url)], rpc_of(long_chains)))
     green = report.belt("green")
     assert green is not None and green.state == "ok" and green.source == "_meta"
     assert [ch.chain_id for ch in green.chains] == [1, 10, 8453]
