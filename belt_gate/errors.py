@@ -8,7 +8,11 @@ class BeltGateError(Exception):
 
 
 class SettingsError(BeltGateError):
-    """Bad or missing settings from the user: reported as one line, non-zero exit."""
+    """Bad or missing settings from the user: reported as one line, non-zero exit. A message quoting a
+    multi-line text (a parser's error, a value) is folded onto that one line."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" | ".join(line.strip() for line in str(message).splitlines() if line.strip()))
 
 
 class EndpointError(BeltGateError):

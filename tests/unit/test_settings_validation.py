@@ -405,3 +405,9 @@ def test_a_pinned_field_must_exist_and_hold_whole_numbers(tmp_path: Path, spec: 
 def test_a_pinned_field_needs_the_schema(tmp_path: Path) -> None:
     (tmp_path / "belt.toml").write_text('[entities.Deposit]\nblock_field = "depositBlockNumber"\n')
     assert "entities.Deposit.block_field needs the Envio schema.graphql" in refused(tmp_path)
+
+
+def test_a_multi_line_message_is_folded_onto_one_line(tmp_path: Path) -> None:
+    assert str(SettingsError("bad input:\n  line one\n\n  line two\n")) == "bad input: | line one | line two"
+    (tmp_path / "schema.graphql").write_text('type A {\n  id: ID!\n  x: "\n  multi\n"\n}\n')
+    refused(tmp_path)  # the GraphQL parser's error, whatever it says, arrives as one line
