@@ -16,7 +16,7 @@ from belt_gate.errors import BeltGateError
 from belt_gate.redact import redact_text, redact_url
 
 LEDGER_ENTRIES = 5
-_LEDGER_KEYS = ("time", "action", "from", "to", "result", "reason", "certificate_sha256")
+_LEDGER_KEYS = ("time", "action", "target", "from", "to", "result", "reason", "certificate_sha256")
 
 
 def alias_view(admin_url: str | None, belts: Mapping[str, str]) -> dict[str, Any]:
