@@ -21,6 +21,7 @@ import os
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -674,6 +675,18 @@ def _error(message: str, path: str, code: str) -> dict[str, Any]:
     return {"errors": [{"message": message, "extensions": {"path": path, "code": code}}]}
 
 
+#: When set, the server appends one JSON line per GraphQL request to this file: the seconds it spent
+#: (parse, validate, SQL, JSON) and the request/response sizes - the server's side of "where the time goes".
+TIMING_LOG_VAR = "BELT_SANDBOX_TIMING_LOG"
+_timing_lock = threading.Lock()
+
+
+def _log_timing(path: str, seconds: float, request_bytes: int, response_bytes: int) -> None:
+    line = json.dumps({"seconds": round(seconds, 6), "request_bytes": request_bytes, "response_bytes": response_bytes})
+    with _timing_lock, open(path, "a", encoding="utf-8") as out:
+        out.write(line + "\n")
+
+
 def create_app(config: ServerConfig) -> Starlette:
     """The starlette application: POST /v1/graphql, GET /healthz.
 
@@ -689,6 +702,7 @@ def create_app(config: ServerConfig) -> Starlette:
     if secret is not None and config.shape != "admin":
         admin = GraphQLService(replace(config, admin_role=True))
     slow = sum(f.seconds or 0.0 for f in config.faults if f.kind == "slow")
+    timing_log = os.environ.get(TIMING_LOG_VAR) or None
     broken = any(f.kind == "http5xx" for f in config.faults)
 
     def role(request: Request) -> GraphQLService | str:
@@ -714,14 +728,20 @@ def create_app(config: ServerConfig) -> Starlette:
         chosen = role(request)
         if isinstance(chosen, str):
             return JSONResponse(_error(chosen, "$", "access-denied"))
+        raw = await request.body()
+        began = time.perf_counter()
         try:
-            body = json.loads(await request.body())
+            body = json.loads(raw)
         except ValueError:
             return JSONResponse(_error("invalid json", "$", "invalid-json"))
         if isinstance(body, list):
-            answers = [await run_in_threadpool(chosen.execute, item) for item in body]
-            return JSONResponse(answers)
-        return JSONResponse(await run_in_threadpool(chosen.execute, body))
+            answer: Any = [await run_in_threadpool(chosen.execute, item) for item in body]
+        else:
+            answer = await run_in_threadpool(chosen.execute, body)
+        response = JSONResponse(answer)
+        if timing_log is not None:
+            _log_timing(timing_log, time.perf_counter() - began, len(raw), len(response.body))
+        return response
 
     async def healthz(_request: Request) -> Response:
         return PlainTextResponse("ok")
