@@ -16,8 +16,8 @@ Order of work:
 3. start `follow` in a thread (new blocks keep being indexed every --follow-interval seconds);
 4. serve /v1/graphql with uvicorn until SIGTERM/SIGINT; then stop the follow thread and exit 0.
 
-Faults: drop/dup/corrupt/lag go to the indexer, schema-remove/schema-nullable/slow/http5xx to the
-server. skip/extra/rpc-empty/rpc-5xx/enum-remove are about the belt's surroundings (which chains, which
+Faults: drop/dup/corrupt/rechain/lag go to the indexer, schema-remove/schema-nullable/slow/http5xx to the
+server. skip/extra/rpc-empty/rpc-5xx/enum-remove/table-remove are about the belt's surroundings (which chains, which
 RPC URL, which schema file): the world (`belt_gate.sandbox.world`) applies them before starting the
 belt, so they are accepted here and have no further effect.
 """
@@ -34,9 +34,9 @@ from pathlib import Path
 from belt_gate.errors import BeltGateError, SettingsError
 from belt_gate.sandbox.faults import Fault, parse_fault
 
-INDEXER_FAULTS = ("drop", "dup", "corrupt", "lag")
+INDEXER_FAULTS = ("drop", "dup", "corrupt", "rechain", "lag")
 SERVER_FAULTS = ("schema-remove", "schema-nullable", "slow", "http5xx")
-WORLD_FAULTS = ("skip", "extra", "rpc-empty", "rpc-5xx", "enum-remove")
+WORLD_FAULTS = ("skip", "extra", "rpc-empty", "rpc-5xx", "enum-remove", "table-remove")
 
 log = logging.getLogger("belt_gate.sandbox.belt")
 

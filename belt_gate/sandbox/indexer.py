@@ -142,7 +142,7 @@ class _Writer:
         self.db = db
         self.chain_id = chain_id
         self.entities: dict[str, Entity] = {e.name: e for e in schema.entities}
-        self.faults = [f for f in faults if f.chain == chain_id and f.kind in ("drop", "dup", "corrupt")]
+        self.faults = [f for f in faults if f.chain == chain_id and f.kind in ("drop", "dup", "corrupt", "rechain")]
         for f in self.faults:
             e = self.entities.get(f.entity or "")
             if f.kind == "corrupt" and e is not None and e.field(f.field or "") is None:
@@ -185,6 +185,8 @@ class _Writer:
                 return
             if f.kind == "dup":
                 copies.append({**row, "id": f"{row['id']}-dup"})
+            if f.kind == "rechain" and self.entities[entity].chain_column:
+                row[str(self.entities[entity].chain_column)] = f.other_chain
             if f.kind == "corrupt":
                 field = self.entities[entity].field(f.field or "")
                 assert field is not None

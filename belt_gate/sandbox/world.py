@@ -318,7 +318,9 @@ def _check_fault(f: Fault, schema: Any, chains: Sequence[int]) -> None:
     """Refuse a fault that names a chain, entity, field or enum value the world does not have."""
     if f.chain is not None and f.chain not in chains:
         raise SettingsError(f"fault {f}: chain {f.chain} is not in the world (chains: {', '.join(map(str, chains))})")
-    if f.kind in ("drop", "dup", "corrupt", "schema-remove", "schema-nullable"):
+    if f.other_chain is not None and f.other_chain not in chains:
+        raise SettingsError(f"fault {f}: chain {f.other_chain} is not in the world")
+    if f.kind in ("drop", "dup", "corrupt", "rechain", "schema-remove", "schema-nullable", "table-remove"):
         entity = schema.entity(f.entity or "")
         if entity is None:
             raise SettingsError(f"fault {f}: no entity {f.entity} (entities: {', '.join(schema.entity_names)})")
@@ -330,6 +332,14 @@ def _check_fault(f: Fault, schema: Any, chains: Sequence[int]) -> None:
             raise SettingsError(f"fault {f}: no enum {f.entity} (enums: {', '.join(schema.enums) or 'none'})")
         if f.field not in values:
             raise SettingsError(f"fault {f}: enum {f.entity} has no value {f.field}")
+
+
+def remove_entity(sdl: str, entity: str) -> str:
+    """The schema text without the `type ENTITY @entity { ... }` block (a table green does not have)."""
+    block = re.compile(r"(?ms)^[ \t]*type\s+" + re.escape(entity) + r"\s+@entity\b.*?^\}[ \t]*\n?")
+    if block.search(sdl) is None:  # up to the closing brace on a line of its own (comments hold braces)
+        raise SettingsError(f"entity {entity} not found in the schema")
+    return block.sub("", sdl, count=1)
 
 
 def remove_enum_value(sdl: str, enum: str, value: str) -> str:
@@ -658,6 +668,8 @@ class World:
         for f in faults:
             if f.kind == "enum-remove":
                 sdl = remove_enum_value(sdl, f.entity or "", f.field or "")
+            if f.kind == "table-remove":
+                sdl = remove_entity(sdl, f.entity or "")
         schema_file = state.run_dir / "belts" / f"{name}.schema.graphql"
         schema_file.write_text(sdl, encoding="utf-8")
         db = state.run_dir / "belts" / f"{name}.db"
@@ -665,7 +677,9 @@ class World:
             Path(f"{db}{suffix}").unlink(missing_ok=True)
         log = state.run_dir / "belts" / f"{name}.log"
         port = procs.free_port()
-        passed = [f for f in faults if f.kind not in ("skip", "extra", "rpc-empty", "rpc-5xx", "enum-remove")]
+        passed = [
+            f for f in faults if f.kind not in ("skip", "extra", "rpc-empty", "rpc-5xx", "enum-remove", "table-remove")
+        ]
         argv = belt_argv(
             db=db,
             schema=schema_file,

@@ -1,0 +1,53 @@
+"""The gate in-process, exactly as the plugin runs it (settings -> snapshot.take with the L1 checks ->
+the plan -> every rule), without a pytest subprocess: cheap enough to repeat a run twenty times.
+
+The snapshot goes through JSON first, as it does when it is shipped to an xdist worker."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from belt_gate import l1_checks, snapshot
+from belt_gate.plan import EntityPlan, build_plan
+from belt_gate.rules import evaluate
+from belt_gate.rules.verdict import Outcome, Verdict
+from belt_gate.settings import build_settings
+
+
+@dataclass
+class Run:
+    verdicts: dict[str, Verdict]  # case id -> verdict, for every planned case
+    snap: dict[str, Any]
+
+    def ids(self, outcome: Outcome) -> set[str]:
+        return {i for i, v in self.verdicts.items() if v.outcome is outcome}
+
+    @property
+    def failed(self) -> set[str]:
+        return self.ids(Outcome.FAILED)
+
+    @property
+    def unknown(self) -> set[str]:
+        return self.ids(Outcome.COULD_NOT_CHECK)
+
+    @property
+    def not_passed(self) -> set[str]:
+        return self.failed | self.unknown
+
+    def message(self, case_id: str) -> str:
+        return self.verdicts[case_id].message
+
+
+def gate(cli: Mapping[str, Any], cwd: Path) -> Run:
+    """One certification run; `cli` holds the options as the plugin passes them (`rpc`: ["C=URL", ...])."""
+    settings = build_settings(dict(cli), {}, cwd=cwd, env={})
+    snap = asyncio.run(snapshot.take(settings, extra=lambda s: l1_checks.extend_snapshot(settings, s, cwd=cwd)))
+    snap = json.loads(json.dumps(snap))
+    entities = [EntityPlan.from_json(e) for e in snap["entities"]]
+    cases = build_plan(snap["chains"], entities, **l1_checks.plan_args(snap))
+    return Run({c.id: evaluate(c, snap) for c in cases}, snap)
