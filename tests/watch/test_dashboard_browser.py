@@ -20,7 +20,7 @@ import pytest
 from belt_gate.sandbox import procs
 from belt_gate.sandbox.alias import start_alias, stop_alias
 from belt_gate.sandbox.chains import Chain
-from tests.watch import browser
+from tests.watch import browser, cdp
 from tests.watch.conftest import rpc_of
 from tests.watch.crawl import crawling_belt
 
@@ -29,17 +29,20 @@ CANARY_ENV = "CanaryAdminSecret9191"  # green's admin secret, from the environme
 CANARY_LEDGER = "CanaryLedgerPw7373"  # a password inside a URL written in the ledger
 
 pytestmark = pytest.mark.browser
+#: the page has rendered an answer of the dashboard (every belt card), and says it is fresh
+READY = "document.body.dataset.fresh === 'true' && document.querySelectorAll('section.belt').length === 4"
 
 
 @contextlib.contextmanager
-def dashboard(argv: list[str], log: Path, env: dict[str, str]) -> Iterator[str]:
+def dashboard(argv: list[str], log: Path, env: dict[str, str]) -> Iterator[tuple[str, int]]:
+    """`belt-gate dashboard ARGV` in its own process: yields (its URL, its pid)."""
     port = procs.free_port()
     proc = procs.spawn(
         [sys.executable, "-m", "belt_gate.cli", "dashboard", f"--port={port}", *argv], log, env={**os.environ, **env}
     )
     try:
         procs.wait_for_port(port, pid=proc.pid, timeout=30, what="the dashboard")
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", proc.pid
     finally:
         procs.stop(proc.pid)
         with contextlib.suppress(Exception):
@@ -117,17 +120,21 @@ def test_dashboard_in_headless_chromium(
                 ],
                 tmp_path / "dashboard.log",
                 {"BELT_GREEN_ADMIN_SECRET": CANARY_ENV},
-            ) as base,
+            ) as (base, _),
         ):
             first_api = _api(base, rounds=2)
-            first = browser.parse(browser.dump_dom(f"{base}/"))
-            # "gone" dies now: the next load must show it dead, its last numbers stale, never fresh
-            assert gone.server_pid is not None
-            procs.stop(gone.server_pid)
-            second_api = _api(base, rounds=int(first_api["poller"]["rounds"]) + 3)  # type: ignore[index]
-            shot = tmp_path / "dashboard.png"
-            second_html = browser.dump_dom(f"{base}/", screenshot=shot)
-            second = browser.parse(second_html)
+            with cdp.page(f"{base}/") as page:
+                page.wait_for(READY)
+                first_html = page.html()
+                # "gone" dies now: the next load must show it dead, its last numbers stale, never fresh
+                assert gone.server_pid is not None
+                procs.stop(gone.server_pid)
+                second_api = _api(base, rounds=int(first_api["poller"]["rounds"]) + 3)  # type: ignore[index]
+                page.reload()  # a second load of the page, from nothing
+                page.wait_for(READY + " && document.querySelector('[data-belt=gone]').dataset.state === 'dead'")
+                second_html = page.html()
+                shot = page.screenshot(tmp_path / "dashboard.png")
+            first, second = browser.parse(first_html), browser.parse(second_html)
     finally:
         stop_alias(alias)
     print(f"\ndashboard screenshot: {shot}")
@@ -158,9 +165,34 @@ def test_dashboard_in_headless_chromium(
     assert [c.attrs["data-state"] for c in browser.find(gone, data_chain="*")] == ["stale"]
     # no secret anywhere: the DOM, the JSON, the dashboard's own output
     everything = "\n".join(
-        [second_html, json.dumps(first_api), json.dumps(second_api), (tmp_path / "dashboard.log").read_text()]
+        [
+            first_html,
+            second_html,
+            json.dumps(first_api),
+            json.dumps(second_api),
+            (tmp_path / "dashboard.log").read_text(),
+        ]
     )
     for canary in (CANARY_URL, CANARY_ENV, CANARY_LEDGER):
         assert canary not in everything
     assert "admin_secret=***" in second_html or "admin_secret=***" in json.dumps(second_api)
     assert shot.stat().st_size > 10_000
+
+
+def test_an_open_page_goes_stale_when_its_server_dies(synced_belt: str, tmp_path: Path) -> None:
+    """One page over real time: fresh numbers while the dashboard answers; once it is gone, the same numbers
+    stay on screen only marked stale ("offline since ..."), never as current."""
+    with (
+        dashboard([f"--belt=blue={synced_belt}", "--interval=0.3"], tmp_path / "dashboard.log", {}) as (base, pid),
+        cdp.page(f"{base}/") as page,
+    ):
+        page.wait_for(
+            "document.body.dataset.fresh === 'true' && document.querySelectorAll('[data-chain]').length === 2"
+        )
+        assert page.eval("document.querySelector('[data-belt=blue]').dataset.state") == "ok"
+        procs.stop(pid)
+        page.wait_for("document.getElementById('freshness').className === 'offline'")
+        assert page.eval("document.body.dataset.fresh") == "false"
+        assert "offline since" in page.eval("document.getElementById('freshness').textContent")
+        assert page.eval("[...document.querySelectorAll('[data-chain]')].map(c => c.dataset.stale)") == ["true", "true"]
+        assert page.eval("document.querySelectorAll('.chain.stale').length") == 2
