@@ -231,3 +231,24 @@ __all__ = [
     "register_secret",
     "secret_values",
 ]
+
+
+# `name=value` / `name: value` in free text (a program's output), and `Bearer <token>`.
+_ASSIGNMENT = re.compile(r"\b([A-Za-z_][\w.\-]*)(\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|[^\s,;&\"']+)")
+_BEARER = re.compile(r"\b(Bearer|Basic|Token)\s+[A-Za-z0-9._~+/=\-]{8,}", re.I)
+
+
+def redact_output(text: str) -> str:
+    """Free text another program wrote (a swap command's output): `redact_text`, and also the values of
+    `name=value` / `name: value` pairs whose name smells of a credential or whose value looks like a key,
+    and `Bearer <token>`. Such output is not ours, so nothing in it is assumed harmless."""
+
+    def one(m: re.Match[str]) -> str:
+        name, sep, value = m.group(1), m.group(2), m.group(3)
+        bare = value.strip("\"'")
+        hidden = _secret_param(name) or bool(_KEYLIKE.match(bare))
+        return f"{name}{sep}{MASK}" if hidden and bare else m.group(0)
+
+    out = _BEARER.sub(lambda m: f"{m.group(1)} {MASK}", redact_text(text))
+    out = _ASSIGNMENT.sub(one, out)
+    return " ".join(MASK if _KEYLIKE.match(w) else w for w in out.split(" "))

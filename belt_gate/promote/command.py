@@ -1,14 +1,16 @@
 """A command as a swap target: `--belt-swap-command`, an argv template run without a shell.
 
 Placeholders, replaced inside each argument: `{from}` / `{to}` (blue's and green's URLs as given),
-`{from_addr}` / `{to_addr}` (their host:port). The command must exit 0; its output is kept (redacted, the
-last lines) for the ledger and shown when it fails. It cannot tell what the alias serves, so the guard
-and the verification read the alias's own answers instead. Examples (README):
+`{from_addr}` / `{to_addr}` (their host:port), `{from_host}` / `{to_host}` (their host). The command
+must exit 0. Its output (the last lines) is kept for the ledger and shown when it fails, masked by
+`redact_output` (it is not our text). It cannot tell what the alias serves, so the guard and the
+verification read the alias's own answers instead. Examples (README):
 
     # a platform variable the alias's proxy reads, as the origin system's BELT_UPSTREAM on Railway
     railway variables --service gateway --set BELT_UPSTREAM={to_addr}
-    # a Kubernetes Service selector (the alias is the Service; blue/green are Deployments)
-    kubectl patch service indexer -p '{"spec":{"selector":{"belt":"green"}}}'
+    # a Kubernetes Service selector: the alias is Service `indexer`; each belt's pods are labelled
+    # belt=<its own preview Service name>, e.g. blue at http://indexer-blue:8080, green at indexer-green
+    kubectl patch service indexer --type merge -p {"spec":{"selector":{"belt":"{to_host}"}}}
     # an nginx upstream file, then a graceful reload
     sh -c 'printf "server %s;\\n" "$1" > /etc/nginx/belt_upstream.conf && nginx -s reload' _ {to_addr}
 """
@@ -19,11 +21,12 @@ import shlex
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from belt_gate.errors import SwapError
 from belt_gate.promote.caddy import upstream_address
 from belt_gate.promote.target import SwapPlan
-from belt_gate.redact import redact_text
+from belt_gate.redact import redact_output, redact_text
 
 OUTPUT_LINES = 20
 
@@ -32,6 +35,13 @@ def _addr(url: str) -> str:
     try:
         return upstream_address(url)
     except SwapError:
+        return url
+
+
+def _host(url: str) -> str:
+    try:
+        return urlsplit(url).hostname or url
+    except ValueError:
         return url
 
 
@@ -57,7 +67,14 @@ class CommandTarget:
 
     def argv(self, expected: str, new: str) -> list[str]:
         """The command with its placeholders filled in (not redacted: this is what runs)."""
-        values = {"{from_addr}": _addr(expected), "{to_addr}": _addr(new), "{from}": expected, "{to}": new}
+        values = {
+            "{from_addr}": _addr(expected),
+            "{to_addr}": _addr(new),
+            "{from_host}": _host(expected),
+            "{to_host}": _host(new),
+            "{from}": expected,
+            "{to}": new,
+        }
         out = []
         for arg in self.template:
             for key, value in values.items():
@@ -107,4 +124,4 @@ class CommandTarget:
 
 def _tail(text: str) -> str:
     lines = [line.rstrip() for line in text.strip().splitlines() if line.strip()]
-    return redact_text("\n".join(lines[-OUTPUT_LINES:]))[:2000]
+    return redact_output("\n".join(lines[-OUTPUT_LINES:]))[:2000]

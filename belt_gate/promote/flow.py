@@ -181,6 +181,7 @@ async def _promote(run: _Run, target: SwapTarget) -> bool:
 
     figures, error = await probe.cutover(alias_ep, blue_span, green_span, swap)
     facts = {
+        **({"command_output": target.output} if isinstance(target, CommandTarget) and target.output else {}),
         "probe": figures.to_json(),
         "switch_ms": _ms(timing.get("switch_ms")),
         "apply_ms": _ms(timing.get("apply_ms")),
