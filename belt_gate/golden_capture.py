@@ -23,6 +23,8 @@ from belt_gate.sources.rpc import RpcClient
 
 _HASH = re.compile(r"^0x[0-9a-fA-F]{64}$")
 _SKIP_FIELDS = frozenset({"__typename"})
+#: CaptureRefused's one problem when no row was given at all
+NOTHING = "no rows given: nothing to capture"
 
 
 class CaptureRefused(BeltGateError):
@@ -212,7 +214,7 @@ def capture(
     if problems:
         raise CaptureRefused(problems)
     if not candidates:
-        raise CaptureRefused(["no rows given: nothing to capture"])
+        raise CaptureRefused([NOTHING])
 
     path = out_dir / (file_name or f"{chain}.yaml")
     existing: list[GoldenEvent] = []
@@ -225,4 +227,4 @@ def capture(
     return CaptureResult(path, tuple(candidates), rpc.round_trips - trips0)
 
 
-__all__ = ["CaptureRefused", "CaptureResult", "EntityEvent", "capture"]
+__all__ = ["NOTHING", "CaptureRefused", "CaptureResult", "EntityEvent", "capture"]
