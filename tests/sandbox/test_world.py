@@ -430,3 +430,20 @@ def test_demo_certifies_green_on_the_running_world(world: WorldState) -> None:
     assert "--belt-mode=expansion" in result.stdout and "--belt-expected-chains=" in result.stdout
     assert "CERTIFIED" in result.stdout and "certification passed" in result.stdout
     assert all(procs.alive(p) for p in core(world)[0])  # a world the demo did not start is left running
+    # the whole story, on the demo's own alias (the shared world's alias is not moved)
+    out = result.stdout
+    refused, promoted, rolled_back, again = (
+        out.index(s)
+        for s in (
+            "belt_gate promote: REFUSED: the session's exit status is 1; not certified",
+            "belt_gate promote: PROMOTED: the alias serves green",
+            "belt_gate rollback: ROLLED BACK: the alias serves",
+            "[5/5] promote the healthy green again",
+        )
+    )
+    assert refused < promoted < rolled_back < again and out.count("PROMOTED: the alias serves green") == 2
+    assert "4 chains through it (1, 10, 8453, 80094); still blue: the faulty green was refused" in out
+    assert "6 chains through it (1, 10, 8453, 42161, 80094, 7777777); green: promoted again" in out
+    assert "the demo went as told" in out
+    with CaddyAlias(world.summary()["admin"]) as alias:
+        assert alias.current_upstream() == f"127.0.0.1:{world.belts['blue'].port}"
