@@ -25,7 +25,8 @@ def _value(v: Any) -> Any:
     return v.value if isinstance(v, Numeric) else v
 
 
-def _holds(row: Mapping[str, Any], conditions: Sequence[tuple[str, str, Any]]) -> bool:
+def _holds(row: Mapping[str, Any], conditions: Sequence[tuple[str, str, Any]], id_key: Any = None) -> bool:
+    """`id_key`: the order the belt compares ids in (a collation), default code points."""
     for col, op, raw in conditions:
         v, x = row.get(col), _value(raw)
         if op == "_in":
@@ -33,6 +34,8 @@ def _holds(row: Mapping[str, Any], conditions: Sequence[tuple[str, str, Any]]) -
         elif v is None:
             ok = False
         else:
+            if col == "id" and id_key is not None:
+                v, x = id_key(v), id_key(x)
             ok = {
                 "_eq": v == x,
                 "_gt": v > x,
@@ -58,6 +61,7 @@ class FakeSource:
     seconds: float = 0.0
     asked: list[int] = field(default_factory=list)  # fields per request
     fail_after: int | None = None  # raise on the request after this many
+    id_key: Any = None  # the belt's collation for ids (None: code points)
 
     def _count(self, n: int) -> None:
         self.requests += 1
@@ -71,7 +75,7 @@ class FakeSource:
         self._count(len(asks))
         out: dict[str, Any] = {}
         for a in asks:
-            rows = [r for r in self.tables.get(a.entity, []) if _holds(r, a.conditions)]
+            rows = [r for r in self.tables.get(a.entity, []) if _holds(r, a.conditions, self.id_key)]
             agg: dict[str, Any] = {"count": len(rows)}
             if a.sum_columns:
                 agg["sum"] = {
@@ -80,17 +84,22 @@ class FakeSource:
             if a.minmax_columns:
                 for part, fn in (("min", min), ("max", max)):
                     agg[part] = {
-                        c: _out(c, fn((r[c] for r in rows if r.get(c) is not None), default=None))
+                        c: _out(c, fn((r[c] for r in rows if r.get(c) is not None), default=None, key=self._key(c)))
                         for c in a.minmax_columns
                     }
             out[a.alias] = {"aggregate": agg}
         return out
 
+    def _key(self, column: str) -> Any:
+        return self.id_key if column == "id" and self.id_key is not None else (lambda v: v)
+
     async def rows(self, asks: Sequence[RowsAsk], asked: str) -> dict[str, Any]:
         self._count(len(asks))
         out: dict[str, Any] = {}
         for a in asks:
-            rows = sorted((r for r in self.tables.get(a.entity, []) if _holds(r, a.conditions)), key=lambda r: r["id"])
+            key = self.id_key or (lambda v: v)
+            mine = (r for r in self.tables.get(a.entity, []) if _holds(r, a.conditions, self.id_key))
+            rows = sorted(mine, key=lambda r: key(r["id"]))
             rows = rows[: a.limit] if a.limit is not None else rows
             out[a.alias] = [{c: _out(c, r.get(c)) for c in a.columns} for r in rows]
         return out
