@@ -236,10 +236,11 @@ def _transport_error(answer: Mapping[str, Any], request: httpx.Request) -> httpx
 class RecordingTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     """The live network, keeping every exchange (and every transport error) on the tape."""
 
-    def __init__(self, exchanges: _Exchanges) -> None:
+    def __init__(self, exchanges: _Exchanges, inner: Any = None) -> None:
+        """`inner`: the transport that really answers (default: httpx's own, made when first needed)."""
         self._exchanges = exchanges
-        self._sync: httpx.HTTPTransport | None = None
-        self._async: httpx.AsyncHTTPTransport | None = None
+        self._sync: Any = inner
+        self._async: Any = inner
 
     def _failed(self, key: str, exc: httpx.TransportError) -> None:
         self._exchanges.add(key, {"error": type(exc).__name__, "message": redact_text(str(exc))})
@@ -410,14 +411,15 @@ class Tape:
             self._chains[chain] = _Exchanges(entry.setdefault("exchanges", {}))
         return self._chains[chain]
 
-    def rpc_transport(self, chain: int, url: str) -> RecordingTransport | ReplayTransport | None:
-        """The transport an RPC client of `chain` must use (None: the plain network)."""
+    def rpc_transport(self, chain: int, url: str, inner: Any = None) -> RecordingTransport | ReplayTransport | None:
+        """The transport an RPC client of `chain` must use (None: the plain network; `inner`: what a
+        recording transport asks instead of the network, for tests)."""
         exchanges = self._exchanges(chain, url)
         if exchanges is None:
             return None
         if self.replaying:
             return ReplayTransport(exchanges, self._file_names.get("green", "the recording"))
-        return RecordingTransport(exchanges)
+        return RecordingTransport(exchanges, inner)
 
     def rpc(self, chain: int, url: str, **options: Any) -> Any:
         """An RpcClient for `chain` on this tape (a replay never waits between its retries)."""
