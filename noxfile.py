@@ -1,4 +1,5 @@
-"""Developer sessions: `nox -s tests`, `nox -s lint`, `nox -s typecheck`, `nox -s bench`; `nox -s parity` (nightly)."""
+"""Developer sessions: `nox -s tests`, `nox -s lint`, `nox -s typecheck`, `nox -s bench`; `nox -s parity` (nightly);
+`nox -s promote` (certify green, then swap the alias)."""
 
 from __future__ import annotations
 
@@ -122,3 +123,46 @@ def parity(session: nox.Session) -> None:
         success_codes=[0, 1, 2, 3, 4, 5],  # the certificate decides, below
     )
     session.run(sys.executable, "-m", "belt_gate.cli", "summary", str(certificate), external=True)
+
+
+@nox.session(python=False)
+def promote(session: nox.Session) -> None:
+    """Certify green with the project's settings and, only if the whole session is certified, swap the alias
+    (compare-and-swap, watched, verified, rolled back by itself if green does not hold; ledgered).
+
+    Settings as for any belt_gate run: belt.toml (BELT_CONFIG, default ./belt.toml when present), the
+    `belt_*` keys of pyproject's [tool.pytest.ini_options], the Envio project (./config.yaml,
+    ./schema.graphql); they must name blue, green, the alias and one swap target (alias_admin or
+    swap_command). The team's own checks are the top-level conftest.py (and any paths given as
+    BELT_PROMOTE_TESTS): part of the gate. Runs in the environment nox runs in (`.venv/bin/nox -s
+    promote`). `nox -s promote -- ARGS` hands ARGS to pytest, e.g. `-- --belt-dry-run` or
+    `-- --belt-verify-window=30`; `belt-gate wait --synced` first waits for green to reach the heads.
+    """
+    import os
+    import shlex
+    import sys
+    from pathlib import Path
+
+    settings = ["--belt-promote"]
+    config = os.environ.get("BELT_CONFIG") or ("belt.toml" if Path("belt.toml").is_file() else "")
+    if config:
+        settings.append(f"--belt-config={config}")
+    tests = shlex.split(os.environ.get("BELT_PROMOTE_TESTS", ""))
+    if Path("conftest.py").is_file():
+        tests.insert(0, "conftest.py")
+    if not tests:  # an empty folder: pytest collects the belt cases only (not this project's own test suite)
+        Path(".belt-no-team-checks").mkdir(exist_ok=True)
+        tests = [".belt-no-team-checks"]
+    session.run(
+        sys.executable,
+        "-m",
+        "pytest",
+        "-c",
+        "pyproject.toml",
+        "-p",
+        "no:cacheprovider",
+        *settings,
+        *tests,
+        *session.posargs,
+        external=True,
+    )
