@@ -1,18 +1,14 @@
-"""Headless Chromium (Debian's `chromium`) for page tests: load a page, run its scripts, dump or shoot it.
+"""Headless Chromium (Debian's `chromium`) for page tests: finding it, its flags, reading a dumped DOM.
 
 Flags from the machine notes: as root it needs --no-sandbox; without the background-networking flags it
-keeps trying Google's hosts on this closed network. --virtual-time-budget lets the page's own timers and
-fetches run (virtual time advances only while nothing is loading) before the DOM is dumped.
+keeps trying Google's hosts on this closed network. The page itself is driven by tests/watch/cdp.py.
 """
 
 from __future__ import annotations
 
 import shutil
-import subprocess
-import tempfile
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from pathlib import Path
 
 import pytest
 
@@ -36,29 +32,6 @@ def chromium() -> str:
     if found is None:
         pytest.fail(f"headless Chromium not found: {INSTALL}", pytrace=False)
     return found
-
-
-def _run(url: str, *extra: str, budget_ms: int) -> subprocess.CompletedProcess[str]:
-    with tempfile.TemporaryDirectory(prefix="belt-chromium-") as profile:
-        return subprocess.run(
-            [chromium(), *FLAGS, f"--user-data-dir={profile}", f"--virtual-time-budget={budget_ms}", *extra, url],
-            capture_output=True,
-            text=True,
-            timeout=90,
-        )
-
-
-def dump_dom(url: str, budget_ms: int = 3000, screenshot: Path | None = None, size: str = "1500,1000") -> str:
-    """The page's DOM after its scripts ran for `budget_ms` of virtual time; with `screenshot`, a PNG of
-    the same load too (one browser start: they cost seconds each on a loaded machine)."""
-    extra = (
-        ("--dump-dom",) if screenshot is None else ("--dump-dom", f"--screenshot={screenshot}", f"--window-size={size}")
-    )
-    proc = _run(url, *extra, budget_ms=budget_ms)
-    assert proc.returncode == 0 and "<html" in proc.stdout, f"chromium --dump-dom failed: {proc.stderr[-500:]}"
-    if screenshot is not None:
-        assert screenshot.is_file() and screenshot.stat().st_size > 1000, f"no screenshot: {proc.stderr[-500:]}"
-    return proc.stdout
 
 
 @dataclass

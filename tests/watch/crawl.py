@@ -2,9 +2,10 @@
 
 `Crawl` runs the sandbox's own indexer (`index_chain` with `to_block`) in a thread, `step` blocks per
 chain every `tick` seconds, into a SQLite belt that the sandbox's Hasura-dialect server serves over real
-HTTP. Like Envio it fetches ahead of what it commits: after each step `latest_fetched_block_number` is
-set `ahead` blocks past the processed block (capped at the head). Chains are private anvils with many
-empty blocks (`long_chain`), so a crawl takes long enough to watch and the shared world is untouched.
+HTTP. Like Envio it fetches ahead of what it commits: `latest_fetched_block_number` is `ahead` blocks past
+the processed block (capped at the head), set by a trigger inside the indexer's own transaction. Chains
+are private anvils with many empty blocks (`long_chain`), so a crawl takes long enough to watch and the
+shared world is untouched.
 """
 
 from __future__ import annotations
@@ -48,6 +49,15 @@ class Crawl:
     def __post_init__(self) -> None:
         db = connect(self.db)
         create_schema(db, load_schema(SCHEMA))
+        if self.ahead:
+            # in the indexer's own transaction, so no read ever sees the row without its fetched edge
+            with db:
+                db.execute(
+                    "CREATE TRIGGER IF NOT EXISTS crawl_fetch_ahead AFTER INSERT ON chain_metadata BEGIN "
+                    "UPDATE chain_metadata SET latest_fetched_block_number = "
+                    f"MIN(NEW.block_height, NEW.latest_processed_block + {int(self.ahead)}) "
+                    "WHERE chain_id = NEW.chain_id; END"
+                )
         db.close()
 
     def step_once(self) -> None:
@@ -59,13 +69,7 @@ class Crawl:
                 got = row.fetchone()
                 processed = -1 if got is None or got[0] is None else int(got[0])
                 to = None if self.step is None else processed + self.step
-                r = index_chain(db, schema, chain_id=chain_id, rpc_url=url, to_block=to)
-                if self.ahead:
-                    with db:
-                        db.execute(
-                            "UPDATE chain_metadata SET latest_fetched_block_number = ? WHERE chain_id = ?",
-                            (min(r.to_block + self.ahead, r.head), chain_id),
-                        )
+                index_chain(db, schema, chain_id=chain_id, rpc_url=url, to_block=to)
         finally:
             db.close()
 

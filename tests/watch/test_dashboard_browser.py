@@ -196,3 +196,9 @@ def test_an_open_page_goes_stale_when_its_server_dies(synced_belt: str, tmp_path
         assert "offline since" in page.eval("document.getElementById('freshness').textContent")
         assert page.eval("[...document.querySelectorAll('[data-chain]')].map(c => c.dataset.stale)") == ["true", "true"]
         assert page.eval("document.querySelectorAll('.chain.stale').length") == 2
+
+
+def test_a_missing_browser_fails_saying_how_to_install_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(pytest.fail.Exception, match=r"apt-get install -y chromium"):
+        browser.chromium()

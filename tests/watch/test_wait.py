@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -45,13 +46,11 @@ def test_wait_times_out_with_one_line_on_a_belt_still_indexing(
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
     line = lines[0]
-    assert line.startswith("belt-gate wait: green not synced after 2 s") or line.startswith(
-        "belt-gate wait: green not synced after 1 s"
-    ), line
+    assert re.match(r"belt-gate wait: green not synced after \d+ s \(\d+ reads\): ", line), line
     for chain in (1, 10, 8453):
         assert f"chain {chain} at " in line and "of 300 (" in line
     assert "wait-canary-5150" not in proc.stdout + proc.stderr
-    assert took < 20
+    assert took < 60, "--timeout=1.5 was not honoured"
 
 
 def test_wait_on_a_dead_belt_times_out_naming_it(capsys: pytest.CaptureFixture[str]) -> None:
