@@ -226,9 +226,8 @@ def test_many_aliased_aggregates_in_one_request(server: Server) -> None:
         for i in range(300)
         for c in (1, 8453)
     ]
-    started = time.perf_counter()
+    # its speed is a benchmark (bench/bench_aggregate.py), not an assertion: a loaded machine is slower
     data = server.query("query Fingerprint { " + " ".join(parts) + " }")["data"]
-    assert time.perf_counter() - started < 10
     assert len(data) == 600
     assert data["a4_8453"]["aggregate"]["count"] == 10
     assert data["a4_8453"]["aggregate"]["max"] == {"blockNumber": "5"}
