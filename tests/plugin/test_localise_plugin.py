@@ -64,11 +64,17 @@ def test_failure_text_and_store_failures_name_the_rows(pytester: pytest.Pytester
     assert written == {f"{t}.jsonl" for t in failing}  # one file per failing test, no other
 
 
-def test_budget_zero_turns_localisation_off(pytester: pytest.Pytester, belts: dict[str, Served]) -> None:
-    result = run(pytester, *_args(belts, "--belt-localise-budget=0", "-k", "counts"))
+def test_budget_zero_turns_localisation_off_and_the_folder_is_relative_to_the_invocation(
+    pytester: pytest.Pytester, belts: dict[str, Served]
+) -> None:
+    (pytester.path / "deep").mkdir()
+    out = Path("deep") / "out"
+    result = run(pytester, *_args(belts, "--belt-localise-budget=0", f"--belt-store-failures={out}", "-k", "counts"))
     assert "counts[NftTransfer@1]" in failed(result)
     assert "localised (" not in result.stdout.str()
     assert_out(result, "counts[NftTransfer@1]: NftTransfer@1 at block <= 40: count blue 36 != green 35 (delta -1")
+    lines = [json.loads(x) for x in (pytester.path / out / "counts[Loan@10].jsonl").read_text().splitlines()]
+    assert [x["kind"] for x in lines] == ["verdict"] and lines[0]["verdict"].startswith("Loan@10 at ")
 
 
 def test_a_bad_budget_is_one_line_and_exit_4(pytester: pytest.Pytester) -> None:
@@ -77,13 +83,3 @@ def test_a_bad_budget_is_one_line_and_exit_4(pytester: pytest.Pytester) -> None:
     assert result.ret == 4
     err = [line for line in result.errlines if "localise-budget" in line]
     assert len(err) == 1 and "'lots' is not REQUESTS or SECONDSs" in err[0]
-
-
-def test_store_failures_folder_path_is_relative_to_the_invocation(
-    pytester: pytest.Pytester, belts: dict[str, Served]
-) -> None:
-    sub = pytester.path / "deep"
-    sub.mkdir()
-    result = run(pytester, *_args(belts, f"--belt-store-failures={Path('deep') / 'out'}", "-k", "Loan"))
-    assert result.ret == 1
-    assert (sub / "out" / "counts[Loan@10].jsonl").is_file()
