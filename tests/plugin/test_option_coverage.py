@@ -24,6 +24,8 @@ Where each option is shown (tests in test_plugin_options.py: PO, test_l1_plugin.
     timeout              OC test_timeout_decides_when_an_endpoint_is_not_answering
     reorg_margin         OC test_reorg_margin_lowers_the_cutoff_with_an_rpc_from_option_or_env
     head_tolerance       OC test_head_tolerance_decides_a_green_only_chain
+    localise_budget      test_localise_plugin.py (0: off; a bad one is one line, exit 4)
+    store_failures       test_localise_plugin.py (one JSONL per failing test; relative to the invocation)
     config (belt.toml)   PO test_invalid_belt_toml_and_ini_precedence; OC envio/override test
     refusals             PO test_refusals_are_one_line_and_nonzero; OC test_refusal
 """
