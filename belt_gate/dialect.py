@@ -129,8 +129,19 @@ def _field_of(name: str, gql_type: Any) -> Field:
     return Field(name, core.name, nullable, is_list, "derived")  # relationships are not columns
 
 
+_BUILT: list[tuple[dict[str, Any], GraphQLSchema]] = []  # the last few, matched by identity (held, so ids stay unique)
+
+
 def schema_of(introspection: dict[str, Any]) -> GraphQLSchema:
-    return build_client_schema(introspection)  # type: ignore[arg-type]
+    """The schema of an introspection answer, built once per answer: the shape check, the dialect and the
+    schema diff all read the same one (building it is the costliest pure step of a snapshot)."""
+    for seen, schema in _BUILT:
+        if seen is introspection:
+            return schema
+    schema = build_client_schema(introspection)  # type: ignore[arg-type]
+    _BUILT.insert(0, (introspection, schema))
+    del _BUILT[4:]
+    return schema
 
 
 def read_dialect(introspection: dict[str, Any]) -> Dialect:
@@ -171,3 +182,35 @@ def read_dialect(introspection: dict[str, Any]) -> Dialect:
         and f"{t.name}_comparison_exp" in schema.type_map
     )
     return Dialect(progress, tuple(sorted(tables)), frozenset(aggregates), sums, minmax, entities, tuple(enum_scalars))
+
+
+def endpoint_shape_problem(introspection: Any) -> str | None:
+    """Why an introspection answer is not that of a Hasura/Envio belt, or None when it is.
+
+    A GraphQL server that is not Hasura (no `chain_metadata`/`_meta`, no `X_bool_exp`/`X_aggregate`/
+    `X_by_pk`, a query root not called `query_root`) must be named as such: the later "no aggregate for
+    this role" or "no progress visible" would blame permissions that are not the problem.
+    """
+    if not isinstance(introspection, dict) or not isinstance(introspection.get("__schema"), dict):
+        return "answered introspection without a __schema: not a GraphQL schema"
+    try:
+        schema = schema_of(introspection)
+    except Exception as exc:  # graphql-core raises TypeError/ValueError/GraphQLError on a malformed schema
+        return f"answered introspection with a schema that cannot be read: {str(exc)[:200]}"
+    root = schema.query_type
+    if root is None:
+        return "its schema has no query type: not a Hasura/Envio endpoint"
+    names = set(root.fields)
+    hasura_like = (
+        root.name == "query_root"
+        or bool(names & {"chain_metadata", "_meta"})
+        or any(f"{n}_aggregate" in names or f"{n}_by_pk" in names for n in names)
+        or any(t.endswith("_bool_exp") for t in schema.type_map)
+    )
+    if hasura_like:
+        return None
+    shown = ", ".join(sorted(names)[:5]) + (", ..." if len(names) > 5 else "")
+    return (
+        f"answers GraphQL but is not a Hasura/Envio endpoint: its query type {root.name} ({shown}) has no "
+        "chain_metadata, _meta, X_aggregate, X_by_pk or X_bool_exp"
+    )

@@ -296,7 +296,12 @@ class BeltSession:
 
             tape = Tape.open(self.settings)  # live, recording (--belt-record), or replaying a recording
             settings = tape.settings(self.settings)  # a replay asks the recorded chains only, from the files
-            self.snapshot = asyncio.run(take(settings, extra=lambda snap: self._extra(snap, settings, tape), tape=tape))
+            from belt_gate.sources.deadline import endpoint_run
+
+            with endpoint_run():  # one failure budget per endpoint for the whole fetch (sources/deadline.py)
+                self.snapshot = asyncio.run(
+                    take(settings, extra=lambda snap: self._extra(snap, settings, tape), tape=tape)
+                )
         except Exception as exc:
             self.snapshot = None
             self.snapshot_error = redact_text(f"{type(exc).__name__}: {exc}")

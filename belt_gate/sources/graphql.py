@@ -13,20 +13,24 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urljoin
 
 import httpx
 from graphql import get_introspection_query
 
+from belt_gate.dialect import endpoint_shape_problem
 from belt_gate.errors import EndpointError
-from belt_gate.redact import redact_text, redact_url
+from belt_gate.redact import install_log_filter, redact_text, redact_url
+from belt_gate.sources.deadline import Budget, budget_for, describe, new_budget, retry_after
 
 PROGRESS_FIELDS_CHAIN_METADATA = ("chain_id", "block_height", "latest_processed_block")
 PROGRESS_FIELDS_META = ("chainId", "progressBlock", "sourceBlock")
 
 
-@dataclass
+@dataclass(repr=False)
 class GraphQLClient:
-    """One belt's endpoint. `headers` may hold the admin secret; it is never printed."""
+    """One belt's endpoint. `headers` may hold the admin secret; it is never printed (nor is the URL's secret:
+    `repr` shows the redacted endpoint only)."""
 
     belt: str
     url: str
@@ -35,13 +39,20 @@ class GraphQLClient:
     requests: int = 0
     seconds: float = 0.0
     _client: httpx.AsyncClient | None = None
+    _own_budget: Budget | None = None
+
+    def __repr__(self) -> str:
+        shown = ", ".join(sorted(self.headers)) if self.headers else "none"
+        return f"GraphQLClient({self.belt}, {self.endpoint}, headers: {shown} (values hidden))"
 
     @property
     def endpoint(self) -> str:
         return redact_url(self.url)
 
     async def __aenter__(self) -> GraphQLClient:
-        self._client = httpx.AsyncClient(timeout=self.timeout, headers=dict(self.headers))
+        install_log_filter()
+        # Redirects are never followed: a belt that moved is a failure naming where it points.
+        self._client = httpx.AsyncClient(timeout=self.timeout, headers=dict(self.headers), follow_redirects=False)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -52,24 +63,69 @@ class GraphQLClient:
     def fail(self, message: str, asked: str) -> EndpointError:
         return EndpointError(redact_text(message), belt=self.belt, endpoint=self.endpoint, asked=asked)
 
+    def _budget(self) -> Budget:
+        run_budget = budget_for(self.url, self.timeout)
+        if run_budget is not None:
+            return run_budget
+        if self._own_budget is None:
+            self._own_budget = new_budget(self.timeout)
+        return self._own_budget
+
+    async def _post(self, payload: Mapping[str, Any], budget: Budget, asked: str) -> httpx.Response:
+        """POST under one overall deadline (the timeout, or what the budget has left); a 429/503 whose
+        Retry-After fits in what is left is asked again after that wait. Failures are charged to `budget`."""
+        assert self._client is not None, "use `async with GraphQLClient(...)`"
+        limit = budget.deadline(self.timeout)
+        loop = asyncio.get_running_loop()
+        end = loop.time() + limit
+        while True:
+            started = loop.time()
+            try:
+                async with asyncio.timeout_at(end):
+                    response = await self._client.post(self.url, json=dict(payload))
+            except (TimeoutError, httpx.TimeoutException):
+                reason = f"timed out after {limit:.3g}s"
+                budget.charge(loop.time() - started, reason)
+                raise self.fail(reason, asked) from None
+            except httpx.HTTPError as exc:
+                reason = f"HTTP request failed: {describe(exc)}"
+                budget.charge(loop.time() - started, reason)
+                raise self.fail(reason, asked) from None
+            wait = retry_after(response.headers.get("retry-after")) if response.status_code in (429, 503) else None
+            if wait is None:
+                return response
+            reason = f"HTTP {response.status_code}"
+            budget.charge(loop.time() - started, reason)
+            left = min(end - loop.time(), budget.left())
+            if wait > left:
+                raise self.fail(
+                    f"{reason} (Retry-After {wait:g}s is more than the {max(left, 0):.1f}s left of its deadline)",
+                    asked,
+                )
+            await asyncio.sleep(wait)
+            budget.charge(wait, f"{reason} after waiting Retry-After {wait:g}s")
+
     async def query(self, query: str, asked: str, variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """POST one GraphQL operation; return `data`, or raise EndpointError (fail closed)."""
-        assert self._client is not None, "use `async with GraphQLClient(...)`"
+        budget = self._budget()
+        if budget.dead is not None:
+            raise self.fail(budget.dead_message(), asked)
         payload: dict[str, Any] = {"query": query}
         if variables:
             payload["variables"] = dict(variables)
         self.requests += 1
         started = time.perf_counter()
         try:
-            response = await self._client.post(self.url, json=payload)
-        except httpx.TimeoutException:
-            raise self.fail(f"timed out after {self.timeout:g}s", asked) from None
-        except httpx.HTTPError as exc:
-            raise self.fail(f"HTTP request failed: {type(exc).__name__}", asked) from None
+            response = await self._post(payload, budget, asked)
         finally:
             self.seconds += time.perf_counter() - started
-        if response.status_code != 200:
-            raise self.fail(f"HTTP {response.status_code}", asked)
+        status = response.status_code
+        if 300 <= status < 400:
+            location = response.headers.get("location")
+            target = redact_url(urljoin(self.url, location)) if location else "no Location header"
+            raise self.fail(f"HTTP {status} -> {target} (redirects are not followed)", asked)
+        if status != 200:
+            raise self.fail(f"HTTP {status}", asked)
         try:
             body = response.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
@@ -89,8 +145,14 @@ class GraphQLClient:
 
 
 async def introspect(client: GraphQLClient) -> dict[str, Any]:
-    """The endpoint's introspection result (the `data` of the standard introspection query)."""
-    return await client.query(get_introspection_query(descriptions=False), "introspection")
+    """The endpoint's introspection result (the `data` of the standard introspection query). An answer
+    that is no schema, or the schema of a GraphQL server that is not Hasura/Envio, is an EndpointError
+    saying so (not a permission problem further on)."""
+    data = await client.query(get_introspection_query(descriptions=False), "introspection")
+    problem = endpoint_shape_problem(data)
+    if problem is not None:
+        raise client.fail(problem, "introspection")
+    return data
 
 
 def progress_query(source: str) -> str:

@@ -16,18 +16,25 @@ it through `asyncio.to_thread` to fetch several chains concurrently).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import random
 import re
+import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
+from urllib.parse import urljoin
 
 import httpx
 
 from belt_gate.errors import RpcError
-from belt_gate.redact import redact_text, redact_url
+from belt_gate.redact import install_log_filter, redact_text, redact_url
+from belt_gate.sources.deadline import Budget, budget_for, describe, new_budget, retry_after
+
+_T = TypeVar("_T")
 
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_RETRIES = 4
@@ -199,15 +206,31 @@ FinalPredicate = Callable[[int, ItemError, list[Any]], bool]
 class _Transient(Exception):
     """The whole request failed (HTTP, timeout, connection, malformed JSON): retry everything pending."""
 
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class _Fatal(Exception):
+    """The request was answered in a way no retry changes (a redirect): fail at once."""
+
 
 # ---------------------------------------------------------------------------------------------------
 # Parsing (ValueError on anything malformed: the batch treats it as a failed call and retries)
 
 
+#: Every quantity belt_gate reads (block number, timestamp, log index, status, chain id) fits in 63 bits; a
+#: larger one is a broken answer, not a block 10**30 (EIP-2294 bounds chain ids the same way).
+MAX_QUANTITY = 2**63 - 1
+
+
 def qty(value: Any) -> int:
     if not isinstance(value, str) or not _HEX_QTY.match(value):
-        raise ValueError(f"not a hex quantity: {value!r}")
-    return int(value, 16)
+        raise ValueError(f"not a hex quantity: {value!r:.80}")
+    n = int(value, 16)
+    if n > MAX_QUANTITY:
+        raise ValueError(f"quantity {value[:24]}{'...' if len(value) > 24 else ''} is out of range (above 2**63 - 1)")
+    return n
 
 
 def to_hex(n: int) -> str:
@@ -332,8 +355,15 @@ class RpcClient:
     """JSON-RPC client for one chain's RPC endpoint.
 
     `retries` is the number of retries after the first attempt; the delay before retry n is drawn
-    uniformly from [0, min(backoff_cap, backoff * 2**(n-1))] (full jitter). `sleep` and `rand` are
-    injectable for tests; `transport` is an httpx transport (tests use httpx.MockTransport).
+    uniformly from [0, min(backoff_cap, backoff * 2**(n-1))] (full jitter), or the server's `Retry-After`
+    if that is longer. Each HTTP request has one overall deadline of `timeout` (not per byte: a server
+    that drips its answer trips it too); failed attempts and waits are charged to the endpoint's budget
+    (twice `timeout`, kept for the whole run within `deadline.endpoint_run()`), and once it is spent the
+    endpoint is given up on: every later call fails at once. `sleep` and `rand` are injectable for tests;
+    `transport` is an httpx transport (tests use httpx.MockTransport).
+
+    Requests run on a private event loop in a thread of the client's own, so that the deadline can cut a
+    request off wherever it hangs; the client itself stays synchronous.
     """
 
     def __init__(
@@ -348,7 +378,7 @@ class RpcClient:
         max_batch: int = MAX_BATCH,
         sleep: Callable[[float], None] = time.sleep,
         rand: Callable[[], float] = random.random,
-        transport: httpx.BaseTransport | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
         check_chain_id: bool = True,
     ) -> None:
         if retries < 0 or timeout <= 0 or backoff < 0 or max_batch < 1:
@@ -364,7 +394,12 @@ class RpcClient:
         self.check_chain_id = check_chain_id
         self._sleep = sleep
         self._rand = rand
-        self._http = httpx.Client(timeout=timeout, transport=transport)
+        self._transport = transport
+        self._http: httpx.AsyncClient | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._own_budget: Budget | None = None
+        install_log_filter()
         #: HTTP requests sent (JSON-RPC round trips) and JSON-RPC calls carried, for benchmarks/certificates.
         self.round_trips = 0
         self.calls = 0
@@ -373,7 +408,35 @@ class RpcClient:
 
     # -- lifecycle
     def close(self) -> None:
-        self._http.close()
+        loop, thread, http = self._loop, self._thread, self._http
+        self._loop = self._thread = self._http = None
+        if loop is None or thread is None:
+            return
+        if http is not None:
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(http.aclose(), loop).result(timeout=5)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=5)
+        if not thread.is_alive():
+            loop.close()
+
+    def _run(self, coro: Coroutine[Any, Any, _T]) -> _T:
+        """Run `coro` on the client's own loop (started on first use) and wait for it."""
+        if self._loop is None:
+            loop = asyncio.new_event_loop()
+            thread = threading.Thread(target=loop.run_forever, name=f"rpc-{self.chain_id}", daemon=True)
+            thread.start()
+            self._loop, self._thread = loop, thread
+            self._http = httpx.AsyncClient(timeout=self.timeout, transport=self._transport, follow_redirects=False)
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    def _budget(self) -> Budget:
+        run_budget = budget_for(self._url, self.timeout)
+        if run_budget is not None:
+            return run_budget
+        if self._own_budget is None:
+            self._own_budget = new_budget(self.timeout)
+        return self._own_budget
 
     def __enter__(self) -> RpcClient:
         return self
@@ -392,25 +455,41 @@ class RpcClient:
         return RpcError(redact_text(message), belt=self.label, endpoint=self.endpoint, asked=asked)
 
     # -- transport
-    def _post(self, calls: Sequence[Call]) -> list[Any]:
-        """One HTTP request carrying `calls`; returns per call a raw result or an ItemError."""
+    async def _send(self, body: Any, limit: float) -> httpx.Response:
+        assert self._http is not None
+        async with asyncio.timeout(limit):
+            return await self._http.post(self._url, json=body, headers={"content-type": "application/json"})
+
+    def _post(self, calls: Sequence[Call], budget: Budget) -> list[Any]:
+        """One HTTP request carrying `calls` under one overall deadline; returns per call a raw result or
+        an ItemError. A failure of the whole request is charged to `budget` and raised as _Transient."""
         single = len(calls) == 1
         body: Any = [{"jsonrpc": "2.0", "id": i, "method": c.method, "params": c.params} for i, c in enumerate(calls)]
         if single:
             body = body[0]
         self.round_trips += 1
         self.calls += len(calls)
+        limit = budget.deadline(self.timeout)
         started = time.monotonic()
         try:
-            response = self._http.post(self._url, json=body, headers={"content-type": "application/json"})
-        except httpx.TimeoutException:
-            raise _Transient(f"timeout after {self.timeout:g}s") from None
-        except httpx.HTTPError as exc:
-            raise _Transient(f"connection failed: {type(exc).__name__}: {exc}") from None
+            try:
+                response = self._run(self._send(body, limit))
+            except (TimeoutError, httpx.TimeoutException):
+                raise _Transient(f"timeout after {limit:.3g}s") from None
+            except httpx.HTTPError as exc:
+                raise _Transient(f"connection failed: {describe(exc)}") from None
+            if 300 <= response.status_code < 400:
+                location = response.headers.get("location")
+                target = redact_url(urljoin(self._url, location)) if location else "no Location header"
+                raise _Fatal(f"HTTP {response.status_code} -> {target} (redirects are not followed)")
+            if not 200 <= response.status_code < 300:
+                wait = retry_after(response.headers.get("retry-after"))
+                raise _Transient(f"HTTP {response.status_code}", retry_after=wait)
+        except _Transient as exc:
+            budget.charge(time.monotonic() - started, str(exc))
+            raise
         finally:
             self.seconds += time.monotonic() - started
-        if not 200 <= response.status_code < 300:
-            raise _Transient(f"HTTP {response.status_code}")
         try:
             payload = json.loads(response.content)
         except (ValueError, UnicodeDecodeError):
@@ -453,18 +532,42 @@ class RpcClient:
         pending = list(range(len(calls)))
         last = "no attempt made"
         attempts = self.retries + 1
+        budget = self._budget()
+        wait_hint: float | None = None
         for attempt in range(attempts):
+            if budget.dead is not None:
+                raise self._error(budget.dead_message(), asked)
             if attempt:
-                self._sleep(backoff_delay(attempt, self.backoff, self.backoff_cap, self._rand))
+                wait = backoff_delay(attempt, self.backoff, self.backoff_cap, self._rand)
+                if wait_hint is not None:
+                    wait = max(wait, wait_hint)
+                if wait > budget.left():
+                    why = (
+                        f"Retry-After {wait_hint:g}s"
+                        if wait_hint is not None and wait == wait_hint
+                        else "the next wait"
+                    )
+                    reason = f"{last} (after {attempt} attempts; {why} is more than the {budget.left():.1f}s left)"
+                    budget.give_up(reason)
+                    raise self._error(reason, asked)
+                self._sleep(wait)
+                budget.charge(wait, f"{last} (after {attempt} attempts)")
             failed: list[int] = []
             transient: str | None = None
+            wait_hint = None
             for start in range(0, len(pending), self.max_batch):
                 chunk = pending[start : start + self.max_batch]
                 try:
-                    raw = self._post([calls[i] for i in chunk])
+                    raw = self._post([calls[i] for i in chunk], budget)
+                except _Fatal as exc:
+                    raise self._error(str(exc), asked) from None
                 except _Transient as exc:
                     transient = str(exc)
+                    if exc.retry_after is not None:
+                        wait_hint = max(wait_hint or 0.0, exc.retry_after)
                     failed.extend(chunk)
+                    if budget.dead is not None:
+                        break
                     continue
                 for i, value in zip(chunk, raw, strict=True):
                     if isinstance(value, ItemError):
@@ -486,7 +589,14 @@ class RpcClient:
                 shown = "; ".join(f"{calls[i].method}: {results[i]}" for i in retry[:3])
                 more = f" (+{len(retry) - 3} more)" if len(retry) > 3 else ""
                 last = shown + more
-        raise self._error(f"{last} (after {attempts} attempts)", asked)
+            if budget.dead is not None:
+                raise self._error(
+                    f"{last} (after {attempt + 1} attempts; its {budget.limit:g}s budget is spent)", asked
+                )
+        reason = f"{last} (after {attempts} attempts)"
+        if transient is not None:  # the endpoint itself failed every attempt: remembered for the run
+            budget.give_up(reason)
+        raise self._error(reason, asked)
 
     @staticmethod
     def _is_final(final: FinalPredicate | None, i: int, results: list[Any]) -> bool:
@@ -532,7 +642,11 @@ class RpcClient:
         )
 
     def head_block(self) -> int:
-        return int(self.call("eth_blockNumber", [], asked="eth_blockNumber", parse=qty))
+        """The chain head, with `eth_chainId` checked in the same batch (an RPC of another chain fails)."""
+        asked = "eth_chainId, eth_blockNumber"
+        chain, head = self.batch([self._chain_id_call(), Call("eth_blockNumber", [], qty)], asked=asked)
+        self._verify_chain(chain, asked)
+        return int(head)
 
     def safe_block(self) -> int | None:
         return self.heads().safe
@@ -541,10 +655,17 @@ class RpcClient:
         return self.heads().finalized
 
     def blocks(self, numbers: Iterable[int]) -> dict[int, Block | None]:
+        """Blocks by number (None where the chain has none), with `eth_chainId` checked in the same batch:
+        a timestamp read from another chain's RPC would be a wrong answer, not an error."""
         wanted = sorted(set(numbers))
-        calls = [Call("eth_getBlockByNumber", [to_hex(n), False], parse_block) for n in wanted]
-        got = self.batch(calls, asked=f"eth_getBlockByNumber x{len(wanted)}") if calls else []
-        return dict(zip(wanted, got, strict=True))
+        if not wanted:
+            return {}
+        asked = f"eth_chainId, eth_getBlockByNumber x{len(wanted)}"
+        calls = [self._chain_id_call()]
+        calls += [Call("eth_getBlockByNumber", [to_hex(n), False], parse_block) for n in wanted]
+        got = self.batch(calls, asked=asked)
+        self._verify_chain(got[0], asked)
+        return dict(zip(wanted, got[1:], strict=True))
 
     def block(self, number: int) -> Block | None:
         return self.blocks([number])[number]
