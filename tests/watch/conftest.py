@@ -4,8 +4,8 @@
 session (per xdist worker) and never touched again: the shared world's chains stay as they are.
 `synced_belt`: a belt (chains 1 and 10) indexed to the head, and following it.
 `crawling_belt_url`: a belt on all three chains that the reference indexer crawls STEP blocks per tick
-from block 0, fetching AHEAD blocks ahead: it is still indexing for the whole module (about 30 s at
-~10 blocks/s; a module's tests take a few seconds).
+from block 0, fetching AHEAD blocks ahead: it is still indexing for the whole module (about 60 s at
+~7 blocks/s; a module's tests take a few seconds).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from belt_gate.sandbox import chains as chainlib
 from belt_gate.sandbox.chains import Chain
 from tests.watch.crawl import Crawl, crawling_belt, long_chain
 
-LONG = 300
-STEP = 3
+LONG = 400
+STEP = 2
 AHEAD = 12
 
 

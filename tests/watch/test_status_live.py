@@ -14,7 +14,7 @@ from belt_gate.cli import main
 from belt_gate.sandbox.chains import Chain
 from belt_gate.status import BeltSpec, Report, Watcher
 from tests.support import serve_belt
-from tests.watch.conftest import AHEAD, rpc_of
+from tests.watch.conftest import AHEAD, LONG, rpc_of
 from tests.watch.crawl import Crawl
 
 
@@ -62,9 +62,9 @@ def test_rate_and_eta_of_a_belt_still_indexing_are_sensible_and_move(
     assert [ch.chain_id for ch in b.chains] == [1, 10, 8453]
     for x, y, z in zip(a.chains, b.chains, c.chains, strict=True):
         assert x.rate is None and x.eta is None, "one read cannot give a rate"
-        assert y.head == z.head == 300 and y.head_source == "rpc"
+        assert y.head == z.head == LONG and y.head_source == "rpc"
         assert x.processed is not None and y.processed is not None and z.processed is not None
-        assert x.processed < y.processed < z.processed < 300, "the crawl moves and is not done"
+        assert x.processed < y.processed < z.processed < LONG, "the crawl moves and is not done"
         assert y.remaining is not None and z.remaining is not None and z.remaining < y.remaining
         # rate from the leading edge: what moved over the time that passed, within what the crawl can do
         assert y.rate is not None and z.rate is not None
@@ -86,7 +86,7 @@ def test_without_an_rpc_the_head_is_the_belts_own_and_it_says_so(synced_belt: st
     blue = report.belt("blue")
     assert blue is not None and blue.state == "ok"
     assert {c.head_source for c in blue.chains} == {"belt"}
-    assert all(c.head == c.belt_head == 300 and c.remaining == 0 and c.state == "synced" for c in blue.chains)
+    assert all(c.head == c.belt_head == LONG and c.remaining == 0 and c.state == "synced" for c in blue.chains)
     assert blue.ready(0)
 
 
@@ -130,7 +130,7 @@ def test_status_json_is_one_object_for_every_belt_and_chain(
     assert [c["chain"] for c in belts["green"]["chains"]] == [1, 10, 8453]
     assert belts["blue"]["ready"] is True and belts["green"]["ready"] is False
     for c in belts["green"]["chains"]:
-        assert c["head_source"] == "rpc" and c["head"] == 300
+        assert c["head_source"] == "rpc" and c["head"] == LONG
         assert c["rate"] > 0 and c["eta_seconds"] > 0 and c["fetched_ahead"] == AHEAD
         assert c["state"] == "syncing"
     assert "timestamp_caught_up" not in proc.stdout
@@ -179,5 +179,5 @@ def test_newer_envio_meta_is_read_the_same_way(crawl: tuple[str, Crawl], long_ch
     assert green is not None and green.state == "ok" and green.source == "_meta"
     assert [ch.chain_id for ch in green.chains] == [1, 10, 8453]
     for ch in green.chains:
-        assert ch.processed is not None and 0 < ch.processed < 300 and ch.head == 300
+        assert ch.processed is not None and 0 < ch.processed < LONG and ch.head == LONG
         assert ch.fetched_ahead == AHEAD and ch.events == 0
