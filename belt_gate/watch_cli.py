@@ -4,6 +4,9 @@
     belt-gate dashboard [--port P] [--host 127.0.0.1] [--alias-admin URL] [--certificate F] [--ledger F]
     belt-gate wait --synced [--belt green] [--within N] [--timeout S] [--interval S]
 
+`status` exits 1 when a belt could not be read (it still prints what it knows); `wait` exits 0 once every
+chain of the belt is within N blocks for two reads in a row, 1 with one line on stderr at the timeout.
+
 Belts, RPCs, the alias's admin API, the ledger and the certificate default to the project's settings
 (belt.toml or --config, pyproject's pytest ini, the Envio config.yaml, BELT_RPC_<CHAIN> and the admin
 secrets from the environment; settings.watch_settings). The numbers are those of belt_gate.status.
@@ -178,12 +181,16 @@ def status(args: argparse.Namespace) -> int:
     from rich.live import Live
 
     async def live() -> None:
-        with Live(console=console, auto_refresh=False) as view:
+        # --json --watch: one JSON object per line and read (for scripts); else a live table
+        with contextlib.nullcontext() if args.json else Live(console=console, auto_refresh=False) as view:
             n = 0
             try:
                 while True:
                     report = await watcher.poll()
-                    view.update(table(report), refresh=True)
+                    if view is None:
+                        print(json.dumps(report.to_json(), sort_keys=True), flush=True)
+                    else:
+                        view.update(table(report), refresh=True)
                     n += 1
                     if args.iterations and n >= args.iterations:
                         return

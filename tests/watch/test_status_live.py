@@ -146,6 +146,10 @@ def test_status_text_and_watch_show_both_belts(
     watch = cli("status", f"--belt=green={crawling_belt_url}", "--watch", "--interval=0.3", "--iterations=2")
     assert watch.returncode == 0, watch.stderr
     assert "green" in watch.stdout and "Optimism" in watch.stdout
+    lines = cli("status", f"--belt=green={crawling_belt_url}", "--watch", "--json", "--interval=0.2", "--iterations=2")
+    docs = [json.loads(line) for line in lines.stdout.splitlines()]
+    assert lines.returncode == 0 and len(docs) == 2 and all(d["belts"][0]["name"] == "green" for d in docs)
+    assert docs[1]["belts"][0]["chains"][0]["rate"] is not None, "the second read of a watch has a rate"
 
 
 def test_status_of_a_dead_belt_says_so_in_one_line_and_fails(cli: Callable[..., Ran]) -> None:
