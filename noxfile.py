@@ -136,7 +136,8 @@ def promote(session: nox.Session) -> None:
     swap_command). The team's own checks are the top-level conftest.py (and any paths given as
     BELT_PROMOTE_TESTS): part of the gate. Runs in the environment nox runs in (`.venv/bin/nox -s
     promote`). `nox -s promote -- ARGS` hands ARGS to pytest, e.g. `-- --belt-dry-run` or
-    `-- --belt-verify-window=30`; `belt-gate wait --synced` first waits for green to reach the heads.
+    `-- --belt-verify-window=30`; `belt-gate wait --synced` first waits for green to reach the heads
+    (BELT_WAIT_SYNCED=SECONDS runs it here first: not synced by then, nothing is certified or swapped).
     """
     import os
     import shlex
@@ -147,6 +148,20 @@ def promote(session: nox.Session) -> None:
     config = os.environ.get("BELT_CONFIG") or ("belt.toml" if Path("belt.toml").is_file() else "")
     if config:
         settings.append(f"--belt-config={config}")
+    wait = os.environ.get("BELT_WAIT_SYNCED")  # seconds: first wait (that long at most) for green to be synced
+    if wait:
+        cfg = [f"--config={config}"] if config else []
+        session.run(
+            sys.executable,
+            "-m",
+            "belt_gate.cli",
+            "wait",
+            "--synced",
+            "--belt=green",
+            f"--timeout={wait}",
+            *cfg,
+            external=True,
+        )
     tests = shlex.split(os.environ.get("BELT_PROMOTE_TESTS", ""))
     if Path("conftest.py").is_file():
         tests.insert(0, "conftest.py")
