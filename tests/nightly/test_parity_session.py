@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from belt_gate import diff_report as dr
 from belt_gate.sandbox.world import BeltInfo, World, WorldState
 from tests.nightly.support import GUARD, audit_toml, golden_for, rows
 
@@ -90,6 +91,10 @@ def test_nox_parity_certifies_records_and_replays_offline(
     assert any(i.startswith("golden[8453:") for i in ids) and len(ids) > 50
     assert (out / "junit.xml").read_text().count("<testcase") == len(ids)
     assert {p.name for p in (out / "recording").iterdir()} == {"blue.json", "green.json"}
+    green = json.loads((out / "recording" / "green.json").read_text())
+    assert sorted(int(c) for c in green["rpc"]) == chains  # every chain of the plan was asked, and kept
+    assert any(k.startswith("query:query BeltGolden") for k in green["answers"])
+    assert any(k.startswith("query:query BeltAudit") for k in green["answers"])
     for p in (out / "recording").iterdir():
         shown(secrets, p.read_text(), p.name)
 
@@ -111,3 +116,6 @@ def test_nox_parity_certifies_records_and_replays_offline(
     assert not (out / "no-team-checks" / "connect-attempts.log").exists()
     again = json.loads((tmp_path / "replay.json").read_text())
     assert rows(again) == rows(cert) and again["cutoffs"] == cert["cutoffs"]
+    assert again["settings"]["green"] != cert["settings"]["green"]  # it read the files
+    d = dr.diff(dr.read_certificate(cert, "night"), dr.read_certificate(again, "laptop"))
+    assert d.identical and d.exit_code == 0

@@ -1,11 +1,12 @@
 """Record a certification of the real sandbox world (belts, golden events on L1, window audits), stop what
 was recorded, and replay the recording with the network blocked: the same test ids, the same verdicts.
 
-Two worlds: a healthy green (everything passes), and a faulty one: a green with data and schema faults
-(a dropped row, a corrupted value, a skipped chain, a lagging chain, a removed field) read through an RPC
-that answers `[]` to every eth_getLogs on one chain (its golden events are gaps on L1, its audit windows
-count nothing). The replay runs in a fresh pytest process whose conftest makes every socket connect fail
-(and logs the attempt); the belts and the fault proxy it would need are stopped first. Then diff-report
+A faulty world: a green with data and schema faults (a dropped row, a corrupted value, a skipped chain, a
+lagging chain, a removed field) read through an RPC that answers `[]` to every eth_getLogs on one chain
+(its golden events are gaps on L1, its audit windows count nothing). The healthy world's record and
+replay is `nox -s parity`'s test (test_parity_session.py), which replays its REPLAY.txt the same way.
+The replay runs in a fresh pytest process whose conftest makes every socket connect fail (and logs the
+attempt); the belt and the fault proxy it would need are stopped first. Then diff-report
 reads the real certificates: live -> replay is no change (exit 0); the faulty run against the same run with
 every case passed (last night, injected) lists exactly tonight's failures as regressions (exit 1).
 """
@@ -85,29 +86,6 @@ def _diff(tmp: Path, old: dict[str, Any], new: dict[str, Any]) -> tuple[int, str
 @pytest.fixture(scope="module")
 def blue_chains(world: WorldState) -> list[int]:
     return sorted(world.belts["blue"].chains)
-
-
-def test_a_healthy_world_replays_offline_to_the_same_verdicts(
-    pytester: pytest.Pytester,
-    world: WorldState,
-    belt_factory: Callable[..., BeltInfo],
-    blue_chains: list[int],
-) -> None:
-    green = belt_factory(chains=blue_chains)
-    common = _setup(pytester, world, green, blue_chains)
-    s = world.summary()
-    live = [f"--belt-blue={s['blue']}", f"--belt-green={green.url}"]
-    live += [f"--belt-rpc={c}={u}" for c, u in s["rpc_direct"].items()]
-    cert, replay, got = record_then_replay(pytester, live, common, lambda: World(world.state_dir).stop_belt(green.name))
-    assert set(got.values()) == {"PASSED"}, {k: v for k, v in got.items() if v != "PASSED"}
-    assert {k.split("[")[0] for k in got} >= {"chain_set", "progress", "counts", "content", "golden", "audit"}
-    rec = json.loads((pytester.path / "rec" / "green.json").read_text())
-    assert sorted(int(c) for c in rec["rpc"]) == blue_chains  # every chain of the plan was asked
-    assert any(k.startswith("query:query BeltGolden") for k in rec["answers"])
-    assert any(k.startswith("query:query BeltAudit") for k in rec["answers"])
-    assert cert["settings"]["green"] != replay["settings"]["green"]  # the replay read the files
-    code, text = _diff(pytester.path, cert, replay)
-    assert code == 0 and "no change: same chains, cutoffs, counts and verdicts" in text
 
 
 def test_a_faulty_world_replays_offline_to_the_same_failures(
