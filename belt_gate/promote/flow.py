@@ -29,6 +29,7 @@ from belt_gate.promote.lock import PromotionLock
 from belt_gate.promote.target import SwapPlan, SwapTarget
 from belt_gate.redact import redact_text
 from belt_gate.settings import Settings
+from belt_gate.sources.graphql import GraphQLClient
 
 Out = Callable[[str], None]
 BEFORE_SWAP: list[Callable[[SwapPlan], None]] = []
@@ -53,6 +54,8 @@ class _Run:
         self.out = out
         self.ledger = Ledger(settings.ledger)
         self.sha = certificate_sha256(doc)
+        self.phases: dict[str, float] = {}  # wall-clock marks (time.time()) of the way to the swap
+        self.mark("promote")
         self.entry: dict[str, Any] = {
             "action": "promote",
             "alias": settings.alias,
@@ -60,6 +63,14 @@ class _Run:
             "green": settings.green,
             "certificate_sha256": self.sha,
         }
+
+    def mark(self, phase: str) -> None:
+        self.phases[phase] = time.time()
+
+    def phases_ms(self) -> dict[str, float]:
+        """ms from the session's last test (or from the start of promote) to each mark."""
+        zero = self.facts.last_test_end or self.phases["promote"]
+        return {k: round((v - zero) * 1000, 1) for k, v in self.phases.items()}
 
     def say(self, text: str) -> None:
         self.out(redact_text(f"{PREFIX} {text}"))
@@ -95,6 +106,7 @@ def promote(settings: Settings, doc: Mapping[str, Any], facts: SessionFacts, out
         run.entry["target"] = target.describe()
         lock = PromotionLock(target.lock_path(settings.ledger.with_name(settings.ledger.name + ".lock")), "promote")
         with lock:
+            run.mark("locked")
             return asyncio.run(_promote(run, target))
     except SwapError as e:
         return run.refuse([str(e)])
@@ -108,18 +120,32 @@ async def _promote(run: _Run, target: SwapTarget) -> bool:
     blue_ep = run.endpoint("blue", s.blue, s.blue_headers)
     green_ep = run.endpoint("green", s.green, s.green_headers)
     alias_ep = run.endpoint("alias", s.alias or "", s.green_headers or s.blue_headers)
-    blue_span, green_span = probe.Span(), probe.Span()
     certified = f"{run.doc.get('planned')} planned cases"
     other = run.doc.get("other_tests") or {}
     if other.get("collected"):
         certified += f" and {other['collected']} other tests"
     run.say(f"certificate {run.sha[:12]} certified ({certified} passed); swap target: {target.describe()}")
+    async with green_ep.client() as green_direct:  # kept open: the guard and the verification read green
+        return await _promote_with(run, target, blue_ep, green_ep, alias_ep, green_direct)
+
+
+async def _promote_with(
+    run: _Run,
+    target: SwapTarget,
+    blue_ep: probe.Endpoint,
+    green_ep: probe.Endpoint,
+    alias_ep: probe.Endpoint,
+    green_direct: GraphQLClient,
+) -> bool:
+    s = run.settings
+    blue_span, green_span = probe.Span(), probe.Span()
 
     # -- live guard: green answers; the alias serves what was certified as blue, right now
-    green_r, blue_r, alias_r = await asyncio.gather(
-        probe.read(green_ep), probe.read(blue_ep), probe.read(alias_ep), return_exceptions=True
+    green_r, blue_r = await asyncio.gather(
+        probe.read(green_ep, green_direct), probe.read(blue_ep), return_exceptions=True
     )
-    for r in (green_r, blue_r, alias_r):
+    run.mark("read")
+    for r in (green_r, blue_r):
         if isinstance(r, BaseException) and not isinstance(r, EndpointError):
             raise r
     if isinstance(green_r, EndpointError):
@@ -135,23 +161,37 @@ async def _promote(run: _Run, target: SwapTarget) -> bool:
     blue_id = _target_id(target, s.blue)
     if serving is not None and serving != blue_id:
         return run.refuse([f"the alias serves {serving}, not {blue_id} (certified as blue)"], serving)
-    who = (
-        probe.classify(alias_r, blue_span, green_span)
-        if isinstance(alias_r, probe.Reading)
-        else f"no answer ({alias_r})"
-    )
-    if who == probe.GREEN or (serving is None and who != probe.BLUE):
-        why = "answers as green already" if who == probe.GREEN else f"cannot be told to answer as blue ({who})"
-        return run.refuse([f"the alias {why}; the swap goes from blue only"], serving)
-    run.say(
-        f"the alias serves blue {serving or s.blue} ({'its answers agree' if who == probe.BLUE else who}); "
-        f"green answers directly ({green_span.readings[-1].describe()}); {blue_note}"
-    )
-
-    # -- the plan (a compare-and-swap); a dry run stops here
     plan = target.plan(s.blue, s.green) if serving is None else target.plan(serving, _target_id(target, s.green))
     run.entry.update({"from": plan.expected, "to": plan.new})
-    if s.dry_run:
+    run.mark("planned")
+
+    def alias_is_blue(whos: list[str]) -> str | None:
+        """The alias's own answers must be blue's (or, where Caddy says it dials blue, not green's)."""
+        who = (
+            probe.GREEN
+            if probe.GREEN in whos
+            else probe.BLUE
+            if whos and all(w == probe.BLUE for w in whos)
+            else probe.EITHER
+            if whos and all(w in (probe.BLUE, probe.EITHER) for w in whos)
+            else probe.UNKNOWN
+        )
+        if who == probe.GREEN or (serving is None and who != probe.BLUE):
+            why = "answers as green already" if who == probe.GREEN else f"cannot be told to answer as blue ({who})"
+            return f"the alias {why}; the swap goes from blue only"
+        run.say(
+            f"the alias serves blue {serving or s.blue} ({'its answers agree' if who == probe.BLUE else who}); "
+            f"green answers directly ({green_span.readings[-1].describe()}); {blue_note}"
+        )
+        return None
+
+    if s.dry_run:  # one fresh answer from the alias, then the change that would be made
+        try:
+            refusal = alias_is_blue([probe.classify(await probe.read(alias_ep), blue_span, green_span)])
+        except EndpointError as e:
+            refusal = f"the alias does not answer ({e})"
+        if refusal:
+            return run.refuse([refusal], serving)
         run.say(f"DRY RUN: would swap the alias from blue {plan.expected} to green {plan.new}:")
         for line in plan.change:
             run.say(f"  {line}")
@@ -165,6 +205,7 @@ async def _promote(run: _Run, target: SwapTarget) -> bool:
         for hook in BEFORE_SWAP:
             hook(plan)
         timing["wall"] = time.time()
+        run.phases["swap"] = timing["wall"]
         began = time.perf_counter()
         timing["how"] = target.apply(plan)
         timing["apply_ms"] = (time.perf_counter() - began) * 1000
@@ -179,13 +220,15 @@ async def _promote(run: _Run, target: SwapTarget) -> bool:
         else:
             await asyncio.to_thread(do_swap)  # a command may take seconds: the probe keeps going meanwhile
 
-    figures, error = await probe.cutover(alias_ep, blue_span, green_span, swap)
+    figures, error = await probe.cutover(alias_ep, blue_span, green_span, swap, precheck=alias_is_blue)
     facts = {
         **({"command_output": target.output} if isinstance(target, CommandTarget) and target.output else {}),
         "probe": figures.to_json(),
         "switch_ms": _ms(timing.get("switch_ms")),
         "apply_ms": _ms(timing.get("apply_ms")),
     }
+    if isinstance(error, probe.NotSwapped):
+        return run.refuse([str(error)], serving)
     if error is not None:
         if not isinstance(error, BeltGateError):
             raise error
@@ -196,6 +239,7 @@ async def _promote(run: _Run, target: SwapTarget) -> bool:
     if run.facts.last_test_end is not None and figures.first_green_ms is not None:
         lag = (timing["wall"] - run.facts.last_test_end) * 1000 + figures.first_green_ms
         facts["last_test_to_green_ms"] = round(lag, 1)
+    facts["phases_ms"] = run.phases_ms()
     run.say(
         f"swapped {plan.expected} -> {plan.new}: switch {timing['switch_ms']:.1f} ms, {timing['apply_ms']:.1f} ms "
         f"with staging and confirming ({timing['how']})"
@@ -206,7 +250,7 @@ async def _promote(run: _Run, target: SwapTarget) -> bool:
     )
 
     # -- verification through the alias, fresh connections, for the window
-    checks = await probe.verify(alias_ep, green_ep, green_span, window=s.verify_window)
+    checks = await probe.verify(alias_ep, green_ep, green_span, window=s.verify_window, direct=green_direct)
     facts["verify"] = checks.to_json()
     failure = checks.failure
     if failure is None and figures.failed:

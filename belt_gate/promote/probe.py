@@ -14,6 +14,7 @@ belt's range and not the other's; otherwise the answer is `either` (indistinguis
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
@@ -24,6 +25,10 @@ from belt_gate.errors import EndpointError, SwapError
 from belt_gate.sources.graphql import GraphQLClient, fetch_progress
 
 BLUE, GREEN, EITHER, UNKNOWN = "blue", "green", "either", "unknown"
+
+
+class NotSwapped(SwapError):
+    """The probe's first answers through the alias forbade the swap (the precheck's reason); nothing changed."""
 
 
 @dataclass(frozen=True)
@@ -150,19 +155,22 @@ async def cutover(
     green: Span,
     swap: Callable[[], Awaitable[None]],
     *,
+    precheck: Callable[[list[str]], str | None] | None = None,
     connections: int = 2,
-    warmup: float = 0.1,
+    warmup: float = 0.05,
     settle: float = 2.0,
 ) -> tuple[CutoverFigures, BaseException | None]:
     """Keep-alive traffic through the alias around `swap()`; stop once every connection got green's
-    answer (or `settle` seconds after the swap). Returns the figures and what `swap` raised (if it did);
-    when the alias gives no good answer before the swap, `swap` is not called (a SwapError says so)."""
+    answer (or `settle` seconds after the swap). Returns the figures and what `swap` raised (if it did).
+    `swap` is not called when the alias gives no good answer before it (a SwapError says so) or when
+    `precheck`, given who answered each connection's first request, names a reason (NotSwapped)."""
     figures = CutoverFigures(connections=connections)
     began = time.monotonic()
     swap_at: list[float] = []
     done = asyncio.Event()
     last: list[str] = ["" for _ in range(connections)]
     answered = [asyncio.Event() for _ in range(connections)]
+    first: list[str] = ["" for _ in range(connections)]
     failures: Counter[str] = Counter()
     answers: Counter[str] = Counter()
 
@@ -178,6 +186,7 @@ async def cutover(
                 figures.requests += 1
                 if who:
                     answers[who] += 1
+                    first[i] = first[i] or who
                     answered[i].set()
                     last[i] = who
                     if who == GREEN and swap_at and figures.first_green_ms is None:
@@ -194,6 +203,10 @@ async def cutover(
                 f"the alias gave no good answer on {connections - sum(e.is_set() for e in answered)} of "
                 f"{connections} probe connections within 5 s before the swap ({dict(failures)}); not switched"
             )
+            return figures, error
+        reason = precheck(first) if precheck is not None else None
+        if reason:
+            error = NotSwapped(reason)
             return figures, error
         await asyncio.sleep(warmup)
         swap_at.append(time.monotonic())
@@ -240,13 +253,25 @@ class VerifyFigures:
 
 
 async def verify(
-    alias: Endpoint, green: Endpoint, span: Span, *, window: float, interval: float = 0.25
+    alias: Endpoint,
+    green: Endpoint,
+    span: Span,
+    *,
+    window: float,
+    interval: float = 0.25,
+    direct: GraphQLClient | None = None,
 ) -> VerifyFigures:
-    """The alias serves green, healthily, for `window` seconds (at least one check), on fresh connections."""
+    """The alias serves green, healthily, for `window` seconds (at least one check), each check through the
+    alias on a fresh connection (`Connection: close`: the next request must connect anew, as a new
+    consumer would); green read directly before and after each (on `direct`, if given)."""
     figures = VerifyFigures(window_s=window)
     began = time.monotonic()
     deadline = began + window
-    async with green.client() as direct:
+    fresh = Endpoint(alias.name, alias.url, {**alias.headers, "Connection": "close"}, alias.source, alias.timeout)
+    async with contextlib.AsyncExitStack() as stack:
+        if direct is None:
+            direct = await stack.enter_async_context(green.client())
+        through_client = await stack.enter_async_context(fresh.client())
         while True:
             figures.checks += 1
             try:
@@ -256,7 +281,7 @@ async def verify(
                 break
             span.add(before)
             try:
-                through = await read(alias)  # a fresh connection, as a new consumer would open
+                through = await read(fresh, through_client)
             except EndpointError as e:
                 figures.failure = f"the alias did not answer: {e}"
                 break
