@@ -130,8 +130,8 @@ class Span:
         return out
 
     def text(self, axis: str) -> str:
-        left = "(" if self.lo_open else "["
-        return f"{axis} {self.lo}..{self.hi}" if not self.lo_open else f"{axis} {left}{self.lo!r}, {self.hi!r}]"
+        """'blockNumber [10..20]', or '(lo..hi]' for an open string span (as rules/localised.py writes it)."""
+        return f"{axis} {'(' if self.lo_open else '['}{self.lo}..{self.hi}]"
 
 
 def string_between(lo: str, hi: str, lo_open: bool) -> str | None:
