@@ -8,8 +8,8 @@ from typing import Any
 
 from belt_gate.plan import Case
 from belt_gate.rules import chains, content, counts, schema
-from belt_gate.rules.localised import with_findings
 from belt_gate.rules.inputs import Missing, need, need_map
+from belt_gate.rules.localised import with_findings
 from belt_gate.rules.verdict import Verdict
 from belt_gate.settings import Tolerance
 
@@ -115,6 +115,9 @@ def _sample_verdict(label: str, fp: Mapping[str, Any], snap: Mapping[str, Any]) 
         return Verdict.ok(f"{label}: no sample: {sample['skip']}")
     if sample.get("error"):
         return Verdict.unknown(f"{label}: no sample (seed {seed}): {_with_cause(sample['error'], snap)}")
+    nothing = counts.cutoff_compares_nothing(fp, label.split("@")[0])
+    if nothing:  # an empty sample at such a cutoff would pass having compared nothing
+        return Verdict.fail(f"{label}: {nothing} (seed {seed})")
     if sample.get("blue_error") or sample.get("green_error"):
         expected = 0
     else:

@@ -144,6 +144,23 @@ def _compares_nothing(side: str, at_cutoff: int, total: int, entity: str, why: s
     return None
 
 
+def cutoff_compares_nothing(entry: Mapping[str, Any], entity: str) -> str | None:
+    """For a slice compared at a cutoff: why the cutoff compares nothing (a belt holds no rows at it but
+    rows above it), else None. Lenient: an unreadable answer is the counts rule's to report."""
+    if entry.get("scope") != "cutoff":
+        return None
+    for side in ("blue", "green"):
+        try:
+            at = _count_of(entry[side]["aggregate"]["count"])
+            total = _count_of(entry[f"{side}_total"]["aggregate"]["count"])
+        except (KeyError, TypeError, NotANumber):
+            continue
+        why = _compares_nothing(side, at, total, entity, str(entry.get("cutoff_why") or entry.get("cutoff")))
+        if why:
+            return why
+    return None
+
+
 def fingerprints(
     label: str,
     mode: str,

@@ -6,6 +6,7 @@ The snapshot goes through JSON first, as it does when it is shipped to an xdist 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -43,11 +44,28 @@ class Run:
         return self.verdicts[case_id].message
 
 
-def gate(cli: Mapping[str, Any], cwd: Path) -> Run:
-    """One certification run; `cli` holds the options as the plugin passes them (`rpc`: ["C=URL", ...])."""
+def take(cli: Mapping[str, Any], cwd: Path) -> dict[str, Any]:
+    """The controller's snapshot (with the L1 checks' part), as shipped to a worker (through JSON)."""
     settings = build_settings(dict(cli), {}, cwd=cwd, env={})
     snap = asyncio.run(snapshot.take(settings, extra=lambda s: l1_checks.extend_snapshot(settings, s, cwd=cwd)))
-    snap = json.loads(json.dumps(snap))
+    return dict(json.loads(json.dumps(snap)))
+
+
+def judge(snap: dict[str, Any]) -> Run:
+    """Every planned case of a snapshot, evaluated as a worker does."""
     entities = [EntityPlan.from_json(e) for e in snap["entities"]]
     cases = build_plan(snap["chains"], entities, **l1_checks.plan_args(snap))
     return Run({c.id: evaluate(c, snap) for c in cases}, snap)
+
+
+def gate(cli: Mapping[str, Any], cwd: Path) -> Run:
+    """One certification run; `cli` holds the options as the plugin passes them (`rpc`: ["C=URL", ...])."""
+    return judge(take(cli, cwd))
+
+
+def gate_many(cli: Mapping[str, Any], cwd: Path, n: int, *, parallel: int = 2) -> list[Run]:
+    """`n` runs, up to `parallel` snapshots at once (a snapshot mostly waits on its endpoints), each at
+    its own moment; the rules are then evaluated one snapshot after another."""
+    with concurrent.futures.ThreadPoolExecutor(parallel) as pool:
+        snaps = list(pool.map(lambda _: take(cli, cwd), range(n)))
+    return [judge(s) for s in snaps]

@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from belt_gate.cli import committed_golden
+from belt_gate.cli import committed_golden, demo_command
 from belt_gate.errors import SettingsError
 from belt_gate.golden import load_golden
 from belt_gate.rules.verdict import Outcome
@@ -180,6 +180,28 @@ def test_world_detection_matrix(
             **{f"content[{e}@8453]": ["is in blue but not in green"] for e in others},
         },
         unknown=[f"content[Erc1155Transfer@{c}]" for c in BLUE_CHAINS],
+    )
+
+
+def test_a_cutoff_that_compares_nothing_fails(world: WorldState, tmp_path: Path) -> None:  # noqa: F811
+    """--belt-reorg-margin=1000000 puts every cutoff at block 0, below every row: "0 == 0" is no pass."""
+    cli: dict[str, Any] = {"rpc": [], "golden": str(committed_golden(world)), "reorg_margin": "1000000"}
+    for a in demo_command(world):
+        key, _, value = a.removeprefix("--belt-").partition("=")
+        if a.startswith("--belt-") and key == "rpc":
+            cli["rpc"].append(value)
+        elif a.startswith("--belt-"):
+            cli[key.replace("-", "_")] = value
+    run = gate(cli, tmp_path)
+    assert {run.snap["cutoffs"][str(c)]["block"] for c in BLUE_CHAINS} == {0}
+    expect(
+        run,
+        {
+            f"{rule}[{e}@{c}]": [f"cutoff compares nothing: blue holds no {e} rows at the cutoff but", "1000000"]
+            for rule in ("counts", "content")
+            for e in ("Action", "Erc1155Transfer", "NftTransfer")
+            for c in BLUE_CHAINS
+        },
     )
 
 

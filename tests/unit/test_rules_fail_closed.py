@@ -385,3 +385,12 @@ def test_totals_ride_in_the_one_fingerprint_request_per_belt() -> None:
         {k: entry[k] for k in ("blue", "green", "blue_total", "green_total", "cutoff", "cutoff_why", "asked")}
     )
     failed(evaluate(COUNTS, snap), "cutoff compares nothing", "chain head 50 - 1000000")
+
+
+def test_content_at_a_cutoff_that_compares_nothing_fails_too() -> None:
+    snap = snapshot()
+    zero = agg(0, None, None, None)
+    snap["fingerprints"]["Mint@8453"].update(blue=zero, green=zero, blue_total=total(9), green_total=total(9))
+    snap["samples"]["Mint@8453"].update(expected=0, blue=[], green=[])
+    failed(evaluate(COUNTS, snap), "cutoff compares nothing")
+    failed(evaluate(CONTENT, snap), "cutoff compares nothing: blue holds no Mint rows at the cutoff but 9 above it")
