@@ -45,6 +45,7 @@ def bench(session: nox.Session) -> None:
         "bench_localise.py",
         "bench_golden_rpc.py",
         "bench_alias_switch.py",
+        "bench_promote.py",
     ):
         session.run("python", f"bench/{script}", *session.posargs)
 
