@@ -275,6 +275,23 @@ class BeltSession:
             self._marks[rule] = (pytest.mark.belt_gate, getattr(pytest.mark, f"belt_{rule}"))
         return self._marks[rule]
 
+    def _redact_terminal(self) -> None:
+        """What pytest itself prints passes through redact.py too: an interrupted run's `--fulltrace`
+        shows every frame's arguments (httpx's hold the raw URL), `--showlocals` their locals."""
+        from belt_gate.redact import redact_text
+
+        try:
+            tw = self.config.get_terminal_writer()
+        except (AssertionError, AttributeError):  # no terminal reporter (-p no:terminal)
+            return
+        write = tw.write
+        secrets = self.secrets
+
+        def redacted(msg: str, **kw: Any) -> None:
+            write(redact_text(msg, secrets), **kw)
+
+        tw.write = redacted  # type: ignore[method-assign]
+
     # -- the snapshot, once per run, on the controller
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
@@ -283,6 +300,7 @@ class BeltSession:
             self.snapshot = json.loads(raw) if raw else None
             self.snapshot_error = "the controller shipped no snapshot"
             return
+        self._redact_terminal()
         import asyncio
         import time
 
