@@ -390,13 +390,16 @@ def evaluate_golden(case: Case, snap: Mapping[str, Any]) -> Verdict:
     for belt in belts:
         got = g.get("rows", {}).get(belt) or {"error": "not read"}
         rows = got.get("rows") or {}
+        error = got.get("error")
+        if error is None and case.key not in rows:  # no field in the answer is no answer, not "no entity"
+            error = f"{belt}'s answer has no field for this golden entity (a partial answer)"
         verdicts.append(
             golden_entity(
                 event,
                 rows.get(case.key),
                 belt=belt,
                 endpoint=str(g.get("endpoints", {}).get(belt) or belt),
-                error=got.get("error"),
+                error=error,
             )
         )
     return _combine(verdicts, case.chain, case.key)

@@ -394,3 +394,21 @@ def test_content_at_a_cutoff_that_compares_nothing_fails_too() -> None:
     snap["samples"]["Mint@8453"].update(expected=0, blue=[], green=[])
     failed(evaluate(COUNTS, snap), "cutoff compares nothing")
     failed(evaluate(CONTENT, snap), "cutoff compares nothing: blue holds no Mint rows at the cutoff but 9 above it")
+
+
+def test_a_golden_entity_missing_from_the_answer_is_could_not_check_and_null_is_missing() -> None:
+    from pathlib import Path
+
+    from belt_gate.golden import event_to_mapping, load_golden
+    from belt_gate.l1_checks import evaluate_golden
+
+    event = load_golden(Path(__file__).resolve().parents[2] / "golden").by_chain(1)[0]
+    snap = snapshot()
+    snap["mode"] = "expansion"  # golden entities are read from green only
+    golden: dict[str, Any] = {"events": {event.id: {**event_to_mapping(event), "source": "1.yaml"}}}
+    golden.update(ids=[[1, event.id]], l1={}, endpoints={"green": EP})
+    case = Case("golden", 1, key=event.id)
+    snap["golden"] = {**golden, "rows": {"green": {"rows": {}}}}  # the answer lacks the field
+    unknown(evaluate_golden(case, snap), "BELT UNAVAILABLE", "has no field for this golden entity")
+    snap["golden"] = {**golden, "rows": {"green": {"rows": {event.id: None}}}}  # the belt says: no such entity
+    failed(evaluate_golden(case, snap), "MISSING: green has no NftTransfer")
