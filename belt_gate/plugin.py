@@ -137,6 +137,15 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Mod
     return pytest.Module.from_parent(parent, path=file_path)
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """With --belt-promote, load the promotion's code now (on the controller), not after the last test."""
+    plugin = session.config.pluginmanager.get_plugin("belt_gate_session")
+    if isinstance(plugin, BeltSession) and plugin.settings.promote and not plugin.is_worker:
+        from belt_gate.promote.flow import prepare
+
+        prepare()
+
+
 def _belt_session(config: pytest.Config) -> BeltSession:
     plugin = config.pluginmanager.get_plugin("belt_gate_session")
     if not isinstance(plugin, BeltSession):

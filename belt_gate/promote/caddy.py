@@ -36,6 +36,7 @@ from filelock import FileLock, Timeout
 from belt_gate.errors import SwapError
 from belt_gate.promote.target import SwapPlan
 from belt_gate.redact import redact_text, redact_url
+from belt_gate.sources.tls import shared_context
 
 log = logging.getLogger(__name__)
 
@@ -259,9 +260,14 @@ class CaddyAlias:
 
     @contextlib.contextmanager
     def _client(self) -> Iterator[httpx.Client]:
-        """One kept-alive admin client (building an httpx client costs ~40 ms of TLS setup)."""
+        """One kept-alive admin client (the TLS context is the process's shared one)."""
         if self._http is None:
-            self._http = httpx.Client(timeout=self.timeout, trust_env=self._trust_env, headers={"Origin": self._origin})
+            self._http = httpx.Client(
+                timeout=self.timeout,
+                trust_env=self._trust_env,
+                headers={"Origin": self._origin},
+                verify=shared_context(),
+            )
         yield self._http
 
     def _where(self) -> str:

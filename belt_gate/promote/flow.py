@@ -37,6 +37,15 @@ AFTER_SWAP: list[Callable[[SwapPlan], None]] = []
 PREFIX = "belt_gate promote:"
 
 
+def prepare() -> None:
+    """Load what promoting needs before the tests run (the plugin calls it at session start): importing
+    this package and building the TLS context cost hundreds of ms on a loaded machine, which would
+    otherwise stand between the last test and the swap."""
+    from belt_gate.sources.tls import shared_context
+
+    shared_context()
+
+
 def make_target(settings: Settings) -> SwapTarget:
     """The swap target the settings name (exactly one; settings.py checked that)."""
     if settings.alias_admin:
@@ -139,6 +148,26 @@ async def _promote_with(
 ) -> bool:
     s = run.settings
     blue_span, green_span = probe.Span(), probe.Span()
+    cutover = probe.Cutover(alias_ep, blue_span, green_span)
+    if not s.dry_run:
+        cutover.start()  # consumers' connections warm up while the guard reads the belts
+    try:
+        return await _guard_and_swap(run, target, blue_ep, green_ep, alias_ep, green_direct, cutover)
+    finally:
+        await cutover.stop()  # a refusal before the swap ends the traffic here
+
+
+async def _guard_and_swap(
+    run: _Run,
+    target: SwapTarget,
+    blue_ep: probe.Endpoint,
+    green_ep: probe.Endpoint,
+    alias_ep: probe.Endpoint,
+    green_direct: GraphQLClient,
+    cutover: probe.Cutover,
+) -> bool:
+    s = run.settings
+    blue_span, green_span = cutover.blue, cutover.green
 
     # -- live guard: green answers; the alias serves what was certified as blue, right now
     green_r, blue_r = await asyncio.gather(
@@ -220,7 +249,7 @@ async def _promote_with(
         else:
             await asyncio.to_thread(do_swap)  # a command may take seconds: the probe keeps going meanwhile
 
-    figures, error = await probe.cutover(alias_ep, blue_span, green_span, swap, precheck=alias_is_blue)
+    figures, error = await cutover.run(swap, precheck=alias_is_blue)
     facts = {
         **({"command_output": target.output} if isinstance(target, CommandTarget) and target.output else {}),
         "probe": figures.to_json(),

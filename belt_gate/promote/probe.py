@@ -149,85 +149,98 @@ class CutoverFigures:
         )
 
 
-async def cutover(
-    alias: Endpoint,
-    blue: Span,
-    green: Span,
-    swap: Callable[[], Awaitable[None]],
-    *,
-    precheck: Callable[[list[str]], str | None] | None = None,
-    connections: int = 2,
-    warmup: float = 0.05,
-    settle: float = 2.0,
-) -> tuple[CutoverFigures, BaseException | None]:
-    """Keep-alive traffic through the alias around `swap()`; stop once every connection got green's
-    answer (or `settle` seconds after the swap). Returns the figures and what `swap` raised (if it did).
-    `swap` is not called when the alias gives no good answer before it (a SwapError says so) or when
-    `precheck`, given who answered each connection's first request, names a reason (NotSwapped)."""
-    figures = CutoverFigures(connections=connections)
-    began = time.monotonic()
-    swap_at: list[float] = []
-    done = asyncio.Event()
-    last: list[str] = ["" for _ in range(connections)]
-    answered = [asyncio.Event() for _ in range(connections)]
-    first: list[str] = ["" for _ in range(connections)]
-    failures: Counter[str] = Counter()
-    answers: Counter[str] = Counter()
+class Cutover:
+    """Keep-alive traffic through the alias around a swap: `start()` early (its connections warm up while
+    the guard reads the belts), then `run(swap)`. Answers are kept as readings and told apart when asked,
+    against the belts' spans as they are then (spans only grow), so traffic can begin before them."""
 
-    async def consumer(i: int) -> None:
-        async with alias.client() as client:  # one client: its keep-alive connection is reused
-            while not done.is_set():
+    def __init__(self, alias: Endpoint, blue: Span, green: Span, *, connections: int = 2) -> None:
+        self.alias, self.blue, self.green = alias, blue, green
+        self.figures = CutoverFigures(connections=connections)
+        self._seen: list[list[tuple[float, Reading]]] = [[] for _ in range(connections)]
+        self._failures: Counter[str] = Counter()
+        self._answered = [asyncio.Event() for _ in range(connections)]
+        self._done = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._began = time.monotonic()
+
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._consumer(i)) for i in range(len(self._seen))]
+
+    async def _consumer(self, i: int) -> None:
+        async with self.alias.client() as client:  # one client: its keep-alive connection is reused
+            while not self._done.is_set():
                 try:
-                    who = classify(await read(alias, client), blue, green)
+                    reading = await read(self.alias, client)
                 except EndpointError as e:
-                    failures[_kind(str(e))] += 1
-                    figures.failed += 1
-                    who = ""
-                figures.requests += 1
-                if who:
-                    answers[who] += 1
-                    first[i] = first[i] or who
-                    answered[i].set()
-                    last[i] = who
-                    if who == GREEN and swap_at and figures.first_green_ms is None:
-                        figures.first_green_ms = (time.monotonic() - swap_at[0]) * 1000
+                    self._failures[_kind(str(e))] += 1
+                    self.figures.failed += 1
+                else:
+                    self._seen[i].append((time.monotonic(), reading))
+                    self._answered[i].set()
+                self.figures.requests += 1
                 await asyncio.sleep(0)
 
-    tasks = [asyncio.create_task(consumer(i)) for i in range(connections)]
-    error: BaseException | None = None
-    try:
+    def _who(self, reading: Reading) -> str:
+        return classify(reading, self.blue, self.green)
+
+    async def stop(self) -> CutoverFigures:
+        """End the traffic (once; later calls return the same figures)."""
+        if self._done.is_set():
+            return self.figures
+        self._done.set()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        answers: Counter[str] = Counter(self._who(r) for seen in self._seen for _, r in seen)
+        self.figures.failures = dict(self._failures)
+        self.figures.answers = dict(answers)
+        self.figures.seconds = time.monotonic() - self._began
+        return self.figures
+
+    async def run(
+        self,
+        swap: Callable[[], Awaitable[None]],
+        *,
+        precheck: Callable[[list[str]], str | None] | None = None,
+        warmup: float = 0.05,
+        settle: float = 2.0,
+    ) -> tuple[CutoverFigures, BaseException | None]:
+        """Swap while the traffic runs; stop once every connection got green's answer (or `settle` s after
+        the swap). Returns the figures and what `swap` raised (if it did). `swap` is not called when the
+        alias gives no good answer before it (SwapError) or when `precheck`, given who answered each
+        connection's first request, names a reason (NotSwapped)."""
+        n = len(self._seen)
+        error: BaseException | None = None
         try:
-            await asyncio.wait_for(asyncio.gather(*(e.wait() for e in answered)), timeout=5.0)
-        except TimeoutError:
-            error = SwapError(
-                f"the alias gave no good answer on {connections - sum(e.is_set() for e in answered)} of "
-                f"{connections} probe connections within 5 s before the swap ({dict(failures)}); not switched"
-            )
-            return figures, error
-        reason = precheck(first) if precheck is not None else None
-        if reason:
-            error = NotSwapped(reason)
-            return figures, error
-        await asyncio.sleep(warmup)
-        swap_at.append(time.monotonic())
-        try:
-            await swap()
-        except BaseException as e:  # reported after the probe has stopped
-            error = e
-        figures.switch_ms = (time.monotonic() - swap_at[0]) * 1000
-        deadline = time.monotonic() + settle
-        while error is None and time.monotonic() < deadline:
-            if all(w in (GREEN, EITHER) for w in last) and answers[GREEN] + answers[EITHER] >= connections:
-                figures.all_green_ms = (time.monotonic() - swap_at[0]) * 1000
-                break
-            await asyncio.sleep(0.005)
-    finally:
-        done.set()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        figures.failures = dict(failures)
-        figures.answers = dict(answers)
-        figures.seconds = time.monotonic() - began
-    return figures, error
+            try:
+                await asyncio.wait_for(asyncio.gather(*(e.wait() for e in self._answered)), timeout=5.0)
+            except TimeoutError:
+                return await self.stop(), SwapError(
+                    f"the alias gave no good answer on {n - sum(e.is_set() for e in self._answered)} of {n} "
+                    f"probe connections within 5 s before the swap ({dict(self._failures)}); not switched"
+                )
+            reason = precheck([self._who(seen[0][1]) for seen in self._seen]) if precheck is not None else None
+            if reason:
+                return await self.stop(), NotSwapped(reason)
+            await asyncio.sleep(warmup)
+            swap_at = time.monotonic()
+            try:
+                await swap()
+            except BaseException as e:  # reported after the probe has stopped
+                error = e
+            self.figures.switch_ms = (time.monotonic() - swap_at) * 1000
+            deadline = time.monotonic() + settle
+            while error is None and time.monotonic() < deadline:
+                lasts = [seen[-1] for seen in self._seen]
+                if all(t > swap_at and self._who(r) in (GREEN, EITHER) for t, r in lasts):
+                    self.figures.all_green_ms = (time.monotonic() - swap_at) * 1000
+                    break
+                await asyncio.sleep(0.005)
+        finally:
+            figures = await self.stop()
+        if error is None:
+            greens = [t for seen in self._seen for t, r in seen if t > swap_at and self._who(r) == GREEN]
+            figures.first_green_ms = (min(greens) - swap_at) * 1000 if greens else None
+        return figures, error
 
 
 def _kind(message: str) -> str:

@@ -22,6 +22,7 @@ from belt_gate.dialect import endpoint_shape_problem
 from belt_gate.errors import EndpointError
 from belt_gate.redact import install_log_filter, redact_text, redact_url
 from belt_gate.sources.deadline import Budget, budget_for, describe, new_budget, retry_after
+from belt_gate.sources.tls import shared_context
 
 PROGRESS_FIELDS_CHAIN_METADATA = ("chain_id", "block_height", "latest_processed_block")
 PROGRESS_FIELDS_META = ("chainId", "progressBlock", "sourceBlock")
@@ -52,7 +53,9 @@ class GraphQLClient:
     async def __aenter__(self) -> GraphQLClient:
         install_log_filter()
         # Redirects are never followed: a belt that moved is a failure naming where it points.
-        self._client = httpx.AsyncClient(timeout=self.timeout, headers=dict(self.headers), follow_redirects=False)
+        self._client = httpx.AsyncClient(
+            timeout=self.timeout, headers=dict(self.headers), follow_redirects=False, verify=shared_context()
+        )
         return self
 
     async def __aexit__(self, *exc: object) -> None:
