@@ -7,11 +7,11 @@ failure; it is kept apart so a reader knows whether green was shown wrong or cou
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     """The three outcomes of a case (and, in the certificate, `not-run` for a planned case that never ran)."""
 
     PASSED = "passed"
