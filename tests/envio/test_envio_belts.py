@@ -129,6 +129,18 @@ def check_world_is_real_envio(world: WorldState, versions: dict[str, str]) -> No
 def test_upgrade_world_certifies_and_a_reorg_envio_misses_fails_it(envio_world: EnvioWorld, tmp_path: Path) -> None:
     with envio_world("v3") as world:
         check_world_is_real_envio(world, {"blue": "2.32.12", "green": "3.0.0-alpha.21"})
+        status = subprocess.run(
+            [sys.executable, "-m", "belt_gate.cli", "sandbox", "status", "--json", "--state-dir", str(world.state_dir)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert status.returncode == 0, status.stderr
+        indexers = json.loads(status.stdout)["indexers"]
+        assert {n: (i["indexer"], i["version"]) for n, i in indexers.items()} == {
+            "blue": ("envio", "2.32.12"),
+            "green": ("envio", "3.0.0-alpha.21"),
+        }
         golden = committed_golden(world)
         assert golden is not None
         argv = [*demo_command(world), f"--belt-golden={golden}"]

@@ -33,7 +33,7 @@ from belt_gate.sandbox.chains import CONTRACTS, EVENT_SIGNATURES
 from belt_gate.sandbox.tools import project_root
 
 HERE = Path(__file__).resolve().parent
-PNPM_VERSION = "12.23.0"
+PNPM_VERSION = "11.28.10"
 VERSION_HINT = "run `python -m belt_gate.sandbox.envio build` (or `bash .ci/run`) to install and build Envio"
 
 
@@ -124,7 +124,9 @@ def package_json(flavour: Flavour) -> str:
 
 def workspace_yaml(flavour: Flavour, store: Path) -> str:
     builds = ["rescript"] + (["esbuild"] if flavour.major == 3 else [])
+    # `allowBuilds` (pnpm 12) and `onlyBuiltDependencies` (pnpm 10/11): the pinned pnpm reads its own
     lines = ["allowBuilds:"] + [f"  {b}: true" for b in builds]
+    lines += ["onlyBuiltDependencies:"] + [f"  - {b}" for b in builds]
     lines += [f"storeDir: {store}", "packageImportMethod: hardlink"]
     return "\n".join(lines) + "\n"
 
