@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import json
 import os
+import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -257,6 +258,30 @@ def test_refused_while_another_promotion_holds_the_lock(
     assert f"another promotion or rollback holds {lock} (promote by pid {os.getpid()} on " in line
     assert rollback.ret == 1 and f"holds {lock} (promote by pid {os.getpid()}" in rollback.stdout.str()
     assert alias.upstream_file.read_text() == addr(belts["blue"])
+
+
+def test_two_promotions_at_once_one_is_refused(
+    pytester: pytest.Pytester, belts: dict[str, Served], alias: Alias, tmp_path: Path
+) -> None:
+    """While this session is about to swap, a second whole session (its own process) certifies and tries
+    to promote too: it is refused, naming this one; this one then promotes."""
+    second: list[subprocess.CompletedProcess[str]] = []
+    other_dir = tmp_path / "second"
+    other_dir.mkdir()
+
+    def second_session(plan: Any) -> None:
+        argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args(belts, alias)]
+        second.append(subprocess.run(argv, cwd=other_dir, capture_output=True, text=True, timeout=300))
+
+    flow.BEFORE_SWAP.append(second_session)
+    result = run(pytester, *args(belts, alias))
+    assert result.ret == 0, result.stdout.str()
+    (other,) = second
+    assert other.returncode != 0, other.stdout
+    refused = [line for line in other.stdout.splitlines() if "REFUSED" in line]
+    assert len(refused) == 1 and f"(promote by pid {os.getpid()} on " in refused[0], other.stdout[-2000:]
+    assert alias.upstream_file.read_text() == addr(belts["green"])
+    assert [e["result"] for e in ledger(pytester)] == ["done"]
 
 
 @pytest.mark.parametrize(
