@@ -222,6 +222,10 @@ def install_log_filter() -> None:
             logger.addFilter(_FILTER)
 
 
+# Installed on import: settings import this module before anything is fetched or logged, so httpx's first
+# "HTTP Request: POST <url>" line of any client (sources, promote, watch) is already filtered.
+install_log_filter()
+
 __all__ = [
     "MASK",
     "RedactingFilter",

@@ -206,9 +206,10 @@ FinalPredicate = Callable[[int, ItemError, list[Any]], bool]
 class _Transient(Exception):
     """The whole request failed (HTTP, timeout, connection, malformed JSON): retry everything pending."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+    def __init__(self, message: str, *, retry_after: float | None = None, deadline: bool = False) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.deadline = deadline  # the overall deadline was hit: the endpoint is unresponsive, not retried
 
 
 class _Fatal(Exception):
@@ -358,9 +359,10 @@ class RpcClient:
     uniformly from [0, min(backoff_cap, backoff * 2**(n-1))] (full jitter), or the server's `Retry-After`
     if that is longer. Each HTTP request has one overall deadline of `timeout` (not per byte: a server
     that drips its answer trips it too); failed attempts and waits are charged to the endpoint's budget
-    (twice `timeout`, kept for the whole run within `deadline.endpoint_run()`), and once it is spent the
-    endpoint is given up on: every later call fails at once. `sleep` and `rand` are injectable for tests;
-    `transport` is an httpx transport (tests use httpx.MockTransport).
+    (twice `timeout`, kept for the whole run within `deadline.endpoint_run()`). A request that hits its
+    deadline is not retried, a retry needs half a timeout of budget left, and a call that failed every
+    attempt gives the endpoint up: every later call to it in the run fails at once, naming why. `sleep`
+    and `rand` are injectable for tests; `transport` is an httpx transport (tests use MockTransport).
 
     Requests run on a private event loop in a thread of the client's own, so that the deadline can cut a
     request off wherever it hangs; the client itself stays synchronous.
@@ -427,7 +429,9 @@ class RpcClient:
             thread = threading.Thread(target=loop.run_forever, name=f"rpc-{self.chain_id}", daemon=True)
             thread.start()
             self._loop, self._thread = loop, thread
-            self._http = httpx.AsyncClient(timeout=self.timeout, transport=self._transport, follow_redirects=False)
+            # httpx's per-phase timeouts sit above the overall deadline, which is the one that decides
+            phases = httpx.Timeout(self.timeout + 1.0)
+            self._http = httpx.AsyncClient(timeout=phases, transport=self._transport, follow_redirects=False)
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
 
     def _budget(self) -> Budget:
@@ -474,7 +478,9 @@ class RpcClient:
         try:
             try:
                 response = self._run(self._send(body, limit))
-            except (TimeoutError, httpx.TimeoutException):
+            except TimeoutError:
+                raise _Transient(f"timeout after {limit:.3g}s", deadline=True) from None
+            except httpx.TimeoutException:  # one phase (connect, pool) timed out: worth another attempt
                 raise _Transient(f"timeout after {limit:.3g}s") from None
             except httpx.HTTPError as exc:
                 raise _Transient(f"connection failed: {describe(exc)}") from None
@@ -541,13 +547,13 @@ class RpcClient:
                 wait = backoff_delay(attempt, self.backoff, self.backoff_cap, self._rand)
                 if wait_hint is not None:
                     wait = max(wait, wait_hint)
-                if wait > budget.left():
-                    why = (
-                        f"Retry-After {wait_hint:g}s"
-                        if wait_hint is not None and wait == wait_hint
-                        else "the next wait"
-                    )
-                    reason = f"{last} (after {attempt} attempts; {why} is more than the {budget.left():.1f}s left)"
+                left = budget.left()
+                if wait > left or left - wait < self.timeout / 2:  # no attempt on a sliver of a deadline
+                    if wait_hint is not None and wait == wait_hint:
+                        why = f"Retry-After {wait_hint:g}s is more than the {left:.1f}s left"
+                    else:
+                        why = f"too little of its {budget.limit:g}s budget is left for another attempt"
+                    reason = f"{last} (after {attempt} attempts; {why})"
                     budget.give_up(reason)
                     raise self._error(reason, asked)
                 self._sleep(wait)
@@ -563,6 +569,10 @@ class RpcClient:
                     raise self._error(str(exc), asked) from None
                 except _Transient as exc:
                     transient = str(exc)
+                    if exc.deadline:  # unresponsive: another attempt would cost another timeout
+                        reason = f"{exc} (after {attempt + 1} attempts; no answer within the deadline)"
+                        budget.give_up(reason)
+                        raise self._error(reason, asked) from None
                     if exc.retry_after is not None:
                         wait_hint = max(wait_hint or 0.0, exc.retry_after)
                     failed.extend(chunk)
@@ -594,8 +604,9 @@ class RpcClient:
                     f"{last} (after {attempt + 1} attempts; its {budget.limit:g}s budget is spent)", asked
                 )
         reason = f"{last} (after {attempts} attempts)"
-        if transient is not None:  # the endpoint itself failed every attempt: remembered for the run
-            budget.give_up(reason)
+        # Remembered for the run: whatever else is asked of this endpoint (a timestamp after a failed head,
+        # audits after a failed probe) cannot make a run that has already lost a check certify.
+        budget.give_up(reason)
         raise self._error(reason, asked)
 
     @staticmethod

@@ -22,6 +22,7 @@ from tests.proof.conftest import SCHEMAS, ProofWorld
 from tests.support import LEAN, run
 
 pytest_plugins = ["pytester"]
+pytestmark = pytest.mark.proof
 
 CANARIES = {
     "green userinfo name": "canaryname7787",
