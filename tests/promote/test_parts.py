@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -264,3 +265,28 @@ def test_rollback_is_a_compare_and_swap_and_bad_input_is_one_line(
     for bad in (["--alias-admin=ftp://x"], ["--alias-admin=http://127.0.0.1:1", "--to=https://x:1/"], []):
         r = cli("rollback", *bad, cwd=tmp_path)
         assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, (bad, r.stderr)
+
+
+@pytest.mark.sandbox
+def test_a_plain_dial_alias_is_refused_for_promotion_and_its_dry_run_is_the_guarded_patch(caddy: Alias) -> None:
+    import httpx
+
+    r = httpx.patch(f"{caddy.admin_url}/id/belt_upstream/upstreams", json=[{"dial": "127.0.0.1:4002"}])
+    assert r.status_code == 200, r.text
+    with CaddyAlias(caddy.admin_url) as alias:
+        with pytest.raises(SwapError, match="would reload Caddy and reset keep-alive connections"):
+            alias.plan("127.0.0.1:4002", "127.0.0.1:4001")
+        plan = alias.plan("127.0.0.1:4002", "127.0.0.1:4001", allow_reload=True)  # what a rollback may do
+        assert plan.kind == "caddy-dial"
+        assert plan.change[1] == f"change: PATCH {caddy.admin_url}/id/belt_upstream/upstreams"
+        assert plan.change[2].startswith('guard: If-Match: "/config/') and '"dial": "127.0.0.1:4001"' in plan.change[3]
+        # someone changes the config but not the dial: the compare passes, the plan's ETag does not
+        other = [{"dial": "127.0.0.1:4002", "max_requests": 7}]
+        assert httpx.patch(f"{caddy.admin_url}/id/belt_upstream/upstreams", json=other).status_code == 200
+        with pytest.raises(SwapError, match=r"changed concurrently \(412"):
+            alias.apply(plan)
+        # someone moves the dial: the compare refuses before any PATCH
+        httpx.patch(f"{caddy.admin_url}/id/belt_upstream/upstreams", json=[{"dial": "127.0.0.1:4003"}])
+        with pytest.raises(SwapError, match=re.escape("serves 127.0.0.1:4003, not the expected 127.0.0.1:4002")):
+            alias.apply(plan)
+        assert alias.current_upstream() == "127.0.0.1:4003"
