@@ -7,8 +7,9 @@ tokens, e.g. Alchemy/Infura `/v2/<key>`), the values of environment variables th
 belt_gate prints, writes or attaches passes through `redact_text`; log records of belt_gate's, httpx's and
 httpcore's loggers pass through `RedactingFilter` (`install_log_filter`).
 
-A secret value that is a URL is shown as `scheme://host:port/***` (its path, query and userinfo hidden), so
-a failure can still name the endpoint it concerns; any other secret value is shown as `***`.
+A secret value that is a URL is shown as `scheme://host:port/***` (its path, query and userinfo hidden; a
+URL with nothing after host and port as it is), so a failure can still name the endpoint it concerns; any
+other secret value is shown as `***`.
 """
 
 from __future__ import annotations
@@ -78,6 +79,8 @@ def _safe_form(value: str) -> str:
         netloc = f"{netloc}:{port}"
     if "@" in value:
         netloc = f"{MASK}@{netloc}"
+    if not _url_tails(value) and not parts.query and not parts.fragment:
+        return f"{parts.scheme}://{netloc}"  # nothing after host and port: nothing to hide there
     return f"{parts.scheme}://{netloc}/{MASK}"
 
 

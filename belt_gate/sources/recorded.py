@@ -140,13 +140,15 @@ class RecordedSource:
     async def introspect(self) -> dict[str, Any]:
         self.requests += 1
         result = self._get("introspection", "introspection")
-        assert isinstance(result, dict)
+        if not isinstance(result, dict):  # a hand-edited or truncated recording fails closed, on one line
+            raise EndpointError("the recorded introspection is not an object", belt=self.belt, endpoint=self.endpoint)
         return result
 
     async def progress(self, source: str) -> list[dict[str, Any]]:
         self.requests += 1
         result = self._get(f"progress:{source}", f"{source} progress")
-        assert isinstance(result, list)
+        if not isinstance(result, list):
+            raise EndpointError(f"the recorded {source} progress is not a list", belt=self.belt, endpoint=self.endpoint)
         return result
 
     async def aggregates(self, asks: Sequence[AggregateAsk], with_progress: str | None) -> dict[str, Any]:

@@ -281,3 +281,21 @@ def test_a_non_hasura_graphql_server_is_named_as_such() -> None:
             await introspect(_gql(handler))
 
     asyncio.run(go())
+
+
+# -- recordings -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "ask"), [("introspection", [1], "introspect"), ("progress:_meta", {}, "progress")]
+)
+def test_a_malformed_recording_fails_closed_on_one_line(tmp_path: Any, key: str, value: Any, ask: str) -> None:
+    """A recording whose answer has the wrong shape is an EndpointError naming it (was a bare assert)."""
+    from belt_gate.sources.recorded import FORMAT, RecordedSource
+
+    path = tmp_path / "green.json"
+    path.write_text(json.dumps({"format": FORMAT, "endpoint": "http://h.io/v1/graphql", "answers": {key: value}}))
+    source = RecordedSource("green", path)
+    call = source.introspect() if ask == "introspect" else source.progress("_meta")
+    with pytest.raises(EndpointError, match=r"^green http://h.io/v1/graphql: the recorded .* is not an? "):
+        asyncio.run(call)

@@ -107,6 +107,14 @@ def test_belt_rpc_environment_values_are_secret_as_a_whole(monkeypatch: pytest.M
     assert "sh0rt" not in redact_text("error: http://127.0.0.1:9545/v2/sh0rt/ timed out")
 
 
+def test_a_registered_url_without_path_shows_as_it_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BELT_RPC_10", "http://127.0.0.1:8545")
+    assert redact_url("http://127.0.0.1:8545") == "http://127.0.0.1:8545"
+    assert redact_url("http://127.0.0.1:8545/") == "http://127.0.0.1:8545"
+    monkeypatch.setenv("BELT_RPC_10", "http://u:pw1234@127.0.0.1:8545")
+    assert redact_text("at http://u:pw1234@127.0.0.1:8545 now") == "at http://***@127.0.0.1:8545 now"
+
+
 def test_secret_named_environment_values_are_hidden(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BELT_GREEN_ADMIN_SECRET", "gr33n-adm1n")
     assert redact_text("secret gr33n-adm1n used") == f"secret {MASK} used"
