@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support import SCHEMA, BeltData, Served, assert_out, outcomes, run, serve_belt
+from tests.support import failed as failed_ids
 
 pytest_plugins = ["pytester"]
 SCHEMAS = [f"--belt-schema={SCHEMA}", f"--belt-blue-schema={SCHEMA}", f"--belt-green-schema={SCHEMA}"]
@@ -114,12 +115,27 @@ def test_lagging_chain_fails_progress_and_compares_at_the_lower_block(
         f"--belt-green={belts['lag'].url}",
         *SCHEMAS,
         "--belt-settle-timeout=0.5",
+        "--belt-report=cert.json",
     )
     got = outcomes(result)
     assert got["progress[10]"] == "FAILED" and got["progress[1]"] == "PASSED"
     assert_out(result, "chain 10: green processed 30 < blue 40 (still backfilling)")
-    assert got["counts[Loan@10]"] == "FAILED"  # mode C never passes without comparing
-    assert_out(result, "Loan@10*not settled: blue at block 40, green at 30")
+    assert_out(result, "cutoffs (block per chain): 1: 40, 10: 30")
+    assert_out(result, "belt_gate: NOT CERTIFIED: 1 planned case failed")
+    assert failed_ids(result) == {"progress[10]"}, result.stdout.str()
+    cert = json.loads((pytester.path / "cert.json").read_text())
+    assert cert["certified"] is False and cert["cutoffs"]["10"]["block"] == 30
+    verdicts = {v["id"]: v for v in cert["verdicts"]}
+    # block-field entities are compared at the lower block of the lagging chain
+    assert verdicts["counts[NftTransfer@10]"]["verdict"] == "NftTransfer@10 at block <= 30: 12 rows, fingerprints equal"
+    # mode C (no block field) compares the current state: the same rows with green lower are consistent
+    # and pass, the verdict saying the heights differed (issue 8: no more "not settled")
+    assert verdicts["counts[Loan@10]"]["outcome"] == "passed"
+    assert verdicts["counts[Loan@10]"]["verdict"] == (
+        "Loan@10 at the current state: 3 rows, fingerprints equal "
+        "(blue at block 40, green at block 30: equal at different heights, consistent)"
+    )
+    assert verdicts["counts[Loan@1]"]["verdict"] == "Loan@1 at the current state: 3 rows, fingerprints equal"
 
 
 def test_skipped_chain_and_extra_chain(pytester: pytest.Pytester, belts: dict[str, Served]) -> None:
