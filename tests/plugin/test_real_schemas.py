@@ -456,9 +456,16 @@ def test_one_corrupt_big_decimal_fails_exactly_its_slice(pytester: pytest.Pytest
     assert len(c.blue.lstrip("-").replace(".", "").lstrip("0")) > 28  # past Decimal's default precision
     assert_out(
         result,
-        f"counts[{label}]: {label} at block {PROCESSED} *: fingerprint sum.{CORRUPT_FIELD} "
-        f"differs: blue '{c.blue_sum}' != green '{c.green_sum}' (count {PER_CHAIN} on both)",
+        f"counts[{label}]: {label} at the current state: fingerprint sum.{CORRUPT_FIELD} "
+        f"differs: blue '{c.blue_sum}' != green '{c.green_sum}' (count {PER_CHAIN} on both); "
+        f"both belts at the same height (blue at block {PROCESSED}, green at block {PROCESSED})",
     )
     assert_out(
-        result, f"content[{label}]: {label}: row {c.id} field {CORRUPT_FIELD}: blue '{c.blue}' != green '{c.green}'"
+        result,
+        f"content[{label}]: {label}: row {c.id} field {CORRUPT_FIELD}: blue '{c.blue}' != green '{c.green}' "
+        f"(seed 0); both belts at the same height (blue at block {PROCESSED}, green at block {PROCESSED})",
     )
+    cert = json.loads((pytester.path / "cert.json").read_text())
+    outcome = {v["id"]: v["outcome"] for v in cert["verdicts"]}
+    assert outcome[f"counts[{label}]"] == outcome[f"content[{label}]"] == "failed"  # a failure, not could-not-check
+    assert cert["certified"] is False
