@@ -149,7 +149,18 @@ def test_wrong_admin_secret_fails_naming_the_redacted_endpoint(
     for test_id in ("counts[Loan@1]", "content[NftTransfer@10]", "progress[10]", "schema[Action]", "chain_set"):
         line = next(x for x in result.outlines if x.startswith(f"{test_id}: "))
         assert endpoint in line and "invalid x-hasura-admin-secret" in line, line
-    assert_out(result, "counts[Loan@1]: Loan@1: cannot compare: no processed block on chain 1 from green: green")
+    assert_out(
+        result,
+        "counts[Loan@1]: could not check: Loan@1: cannot compare: no processed block on chain 1 from green: green",
+    )
+    assert_out(result, "schema[Action]: could not check: schema of Action: cannot compare: green: green")
+    assert_out(result, "belt_gate: NOT CERTIFIED: 24 planned cases could not be checked")
+    cert = json.loads((pytester.path / "cert.json").read_text())
+    assert cert["certified"] is False
+    # a rejected secret is an error, not a wrong green: every case that needed green could not be checked
+    assert {v["id"]: v["outcome"] for v in cert["verdicts"]} == {
+        i: "passed" if i == "enums" else "could-not-check" for i in ALL_IDS
+    }
     text = (
         result.stdout.str()
         + result.stderr.str()
