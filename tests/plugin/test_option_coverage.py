@@ -20,7 +20,7 @@ Where each option is shown (tests in test_plugin_options.py: PO, test_l1_plugin.
     record               PO test_record_then_replay_offline
     golden               L1 tests (golden ids); OC test_schema_files_and_golden_folder (named folder missing)
     seed, sample         OC test_seed_picks_the_sampled_ids_and_sample_their_number
-    settle_timeout       OC test_settle_timeout_waits_for_both_belts_at_one_block (contrast: zero-config test)
+    settle_timeout       OC test_settle_timeout_waits_for_both_belts_at_one_block (0 against 20 s)
     timeout              OC test_timeout_decides_when_an_endpoint_is_not_answering
     reorg_margin         OC test_reorg_margin_lowers_the_cutoff_with_an_rpc_from_option_or_env
     head_tolerance       OC test_head_tolerance_decides_a_green_only_chain
@@ -37,7 +37,6 @@ import json
 import re
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -129,6 +128,13 @@ def verdict(doc: dict[str, Any], case: str) -> str:
     return str(found[0]["verdict"])
 
 
+def outcome(doc: dict[str, Any], case: str) -> str:
+    """The certificate's outcome of one case (passed, failed, could-not-check, not-run)."""
+    found = [v for v in doc["verdicts"] if v["id"] == case]
+    assert len(found) == 1, (case, sorted(v["id"] for v in doc["verdicts"]))
+    return str(found[0]["outcome"])
+
+
 def modes(doc: dict[str, Any]) -> dict[str, str]:
     return {e["name"]: e["mode"] for e in doc["entities"]}
 
@@ -196,19 +202,35 @@ def test_envio_project_zero_config(pytester: pytest.Pytester, belts: Belts) -> N
     assert doc["chains"] == [1, 10, 137]
     assert got["progress[137]"] == "FAILED", result.stdout.str()
     assert "chain 137: green has no progress row" in verdict(doc, "progress[137]")
-    assert got["counts[Ghost@1]"] == "FAILED"
+    assert got["counts[Ghost@1]"] == "FAILED" and outcome(doc, "counts[Ghost@1]") == "could-not-check"
     # block number -> A, timestamp only -> B, neither -> C
     assert modes(doc) == {"NftTransfer": "A", "Erc1155Transfer": "A", "Ghost": "A", "Action": "B", "Loan": "C"}
     # A compares at the lower processed block of chain 10 (green's 30)
     assert got["counts[NftTransfer@10]"] == "PASSED"
     assert verdict(doc, "counts[NftTransfer@10]") == "NftTransfer@10 at block <= 30: 30 rows, fingerprints equal"
-    # B needs the cutoff block's timestamp (an RPC) unless both belts stand at one block
-    assert got["counts[Action@1]"] == "PASSED" and "block 40 (both belts there)" in verdict(doc, "counts[Action@1]")
-    assert got["counts[Action@10]"] == "FAILED"
-    assert "mode B needs the timestamp of cutoff block 30: give --belt-rpc 10=URL" in verdict(doc, "counts[Action@10]")
-    # C compares only when settled; --belt-settle-timeout=0 does not wait for green to catch up
-    assert got["counts[Loan@10]"] == "FAILED"
-    assert "not settled: blue at block 40, green at 30" in verdict(doc, "counts[Loan@10]")
+    # B needs the cutoff block's timestamp (an RPC); without one it compares the current state, judged with
+    # the heights each belt stood at: chain 1 (both at 40) plainly, chain 10 (blue 40, green 30) saying so
+    assert got["counts[Action@1]"] == "PASSED"
+    assert verdict(doc, "counts[Action@1]") == (
+        "Action@1 at the current state (no timestamp for cutoff block 40: no --belt-rpc 1=URL): 36 rows, "
+        "fingerprints equal"
+    )
+    assert got["counts[Action@10]"] == "PASSED"
+    assert verdict(doc, "counts[Action@10]") == (
+        "Action@10 at the current state (no timestamp for cutoff block 30: no --belt-rpc 10=URL): 36 rows, "
+        "fingerprints equal (blue at block 40, green at block 30: equal at different heights, consistent)"
+    )
+    # C compares the current state (no cutoff note); --belt-settle-timeout=0 does not wait for green to
+    # catch up, so chain 10 is read unsettled: equal rows at different heights pass, naming both heights
+    assert doc["cutoffs"]["10"]["green"] == 30 and doc["cutoffs"]["10"]["settled"] is False
+    assert got["counts[Loan@10]"] == "PASSED"
+    assert verdict(doc, "counts[Loan@10]") == (
+        "Loan@10 at the current state: 3 rows, fingerprints equal (blue at block 40, green at block 30: "
+        "equal at different heights, consistent)"
+    )
+    # passing at the current state hides nothing of the lag: progress still fails it
+    assert got["progress[10]"] == "FAILED"
+    assert verdict(doc, "progress[10]") == "chain 10: green processed 30 < blue 40 (still backfilling)"
 
 
 def test_envio_config_option_and_per_entity_mode_override(pytester: pytest.Pytester, belts: Belts) -> None:
@@ -233,14 +255,20 @@ def test_envio_config_option_and_per_entity_mode_override(pytester: pytest.Pytes
     assert doc["chains"] == [1, 10, 8453] and got["progress[8453]"] == "FAILED", result.stdout.str()
     assert got["counts[Ghost@1]"] == "FAILED"  # proj/entities.graphql, not ./schema.graphql
     assert modes(doc) == {"NftTransfer": "C", "Erc1155Transfer": "B", "Ghost": "A", "Action": "B", "Loan": "C"}
-    # NftTransfer@10 passed at block <= 30 in mode A (zero-config test); in mode C it needs both at one block
-    assert got["counts[NftTransfer@10]"] == "FAILED"
-    assert "not settled: blue at block 40, green at 30" in verdict(doc, "counts[NftTransfer@10]")
-    assert verdict(doc, "counts[NftTransfer@1]") == (
-        "NftTransfer@1 at block 40 (both belts settled there): 36 rows, fingerprints equal"
+    # NftTransfer@10 compared 30 rows at block <= 30 in mode A (zero-config test); in mode C it compares the
+    # current state: all 36 rows, at the heights each belt stood at
+    assert got["counts[NftTransfer@10]"] == "PASSED"
+    assert verdict(doc, "counts[NftTransfer@10]") == (
+        "NftTransfer@10 at the current state: 36 rows, fingerprints equal "
+        "(blue at block 40, green at block 30: equal at different heights, consistent)"
     )
-    assert got["counts[Erc1155Transfer@10]"] == "FAILED"
-    assert "mode B needs the timestamp of cutoff block 30" in verdict(doc, "counts[Erc1155Transfer@10]")
+    assert verdict(doc, "counts[NftTransfer@1]") == "NftTransfer@1 at the current state: 36 rows, fingerprints equal"
+    # Erc1155Transfer in mode B: no RPC, so no timestamp for the cutoff block; the current state instead
+    assert got["counts[Erc1155Transfer@10]"] == "PASSED"
+    assert verdict(doc, "counts[Erc1155Transfer@10]") == (
+        "Erc1155Transfer@10 at the current state (no timestamp for cutoff block 30: no --belt-rpc 10=URL): "
+        "36 rows, fingerprints equal (blue at block 40, green at block 30: equal at different heights, consistent)"
+    )
 
 
 def _first_sampled(seed: int) -> str:
@@ -292,17 +320,39 @@ def test_timeout_decides_when_an_endpoint_is_not_answering(pytester: pytest.Pyte
     assert "an endpoint could not be introspected" in verdict(doc, "enums")
 
 
+def _stand(db: Path, chain: int, block: int, *, repaid: bool) -> None:
+    """The belt's `chain` processed to `block`, its Loan {chain}_1 repaid (as blue holds it, support.BeltData)
+    or not yet (still ACTIVE: its repayment lies in the blocks not processed yet)."""
+    status, repaid_at = ("REPAID", 1_700_000_100) if repaid else ("ACTIVE", None)
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        conn.execute(
+            "UPDATE chain_metadata SET latest_processed_block = ?, latest_fetched_block_number = ? WHERE chain_id = ?",
+            (block, block, chain),
+        )
+        conn.execute('UPDATE "Loan" SET status = ?, "repaidAt" = ? WHERE id = ?', (status, repaid_at, f"{chain}_1"))
+        conn.commit()
+
+
 @contextlib.contextmanager
-def catching_up(upstream: str, db: Path, chain: int, block: int) -> Iterator[tuple[str, dict[str, int]]]:
-    """A pass-through HTTP proxy in front of a belt. Right after it answers the first progress read, the
-    belt's `chain` moves to `block` (as its indexer catching up would): only a run that reads progress
-    again can see both belts at one block."""
+def catching_up(
+    upstream: str, db: Path, chain: int, behind: int, caught_up: int
+) -> Iterator[tuple[str, dict[str, int]]]:
+    """A pass-through HTTP proxy in front of a belt whose `chain` stands at `behind`, its Loan {chain}_1 not
+    yet repaid. When progress is read a second time (a run waiting for the belts to settle), the belt has
+    caught up, as its indexer would meanwhile: `chain` at `caught_up`, the loan repaid. A run that reads
+    progress only once sees the belt behind in every request. `seen["progress"]`: progress reads."""
     seen = {"progress": 0}
     lock = threading.Lock()
+    _stand(db, chain, behind, repaid=False)
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length", 0)))
+            if b"BeltProgress" in body:  # a progress read of its own (snapshot.py's first read, settle polls)
+                with lock:
+                    seen["progress"] += 1
+                    if seen["progress"] == 2:
+                        _stand(db, chain, caught_up, repaid=True)
             answer = httpx.post(upstream, content=body, headers={"content-type": "application/json"}, timeout=30)
             self.send_response(answer.status_code)
             self.send_header("content-type", "application/json")
@@ -310,17 +360,6 @@ def catching_up(upstream: str, db: Path, chain: int, block: int) -> Iterator[tup
             self.end_headers()
             self.wfile.write(answer.content)
             self.wfile.flush()
-            if b"chain_metadata" in body:
-                with lock:
-                    seen["progress"] += 1
-                    if seen["progress"] == 1:
-                        with contextlib.closing(sqlite3.connect(db)) as conn:
-                            conn.execute(
-                                "UPDATE chain_metadata SET latest_processed_block = ?, "
-                                "latest_fetched_block_number = ? WHERE chain_id = ?",
-                                (block, block, chain),
-                            )
-                            conn.commit()
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
@@ -337,24 +376,46 @@ def catching_up(upstream: str, db: Path, chain: int, block: int) -> Iterator[tup
 
 
 def test_settle_timeout_waits_for_both_belts_at_one_block(pytester: pytest.Pytester, belts: Belts) -> None:
-    """Green's chain 10 stands at 30 on the first read and at 40 (blue's block) after it. With no wait,
-    Loan@10 (mode C) fails as not settled (zero-config test, same data); with a settle timeout the run polls
-    progress until both stand at 40 and compares there."""
-    with catching_up(belts.url("settle"), belts.db("settle"), chain=10, block=40) as (url, seen):
-        started = time.monotonic()
-        result = run(pytester, f"--belt-blue={belts.url('blue')}", f"--belt-green={url}", "--belt-settle-timeout=20")
-        took = time.monotonic() - started
+    """Blue stands at 40 with Loan 10_1 repaid. Green's chain 10 stands at 30 on the first read, the loan not
+    yet repaid, and has caught up (40, repaid) once progress is read again. Loan (mode C) is compared at the
+    current state: with no wait, green is read at 30 and the difference is one the heights could explain
+    (could-not-check); with a settle timeout the run polls progress until both stand at 40, takes the
+    cutoffs there and compares at one block (passed)."""
+    blue = belts.url("blue")
+    with catching_up(belts.url("settle"), belts.db("settle"), chain=10, behind=30, caught_up=40) as (url, seen):
+        hasty = run(pytester, f"--belt-blue={blue}", f"--belt-green={url}", "--belt-settle-timeout=0")
+    got = outcomes(hasty)
+    doc = cert(pytester)
+    assert seen["progress"] == 1, hasty.stdout.str()  # no wait: progress read once
+    assert doc["cutoffs"]["10"]["green"] == 30 and doc["cutoffs"]["10"]["settled"] is False
+    assert verdict(doc, "counts[NftTransfer@10]") == "NftTransfer@10 at block <= 30: 30 rows, fingerprints equal"
+    assert got["counts[Loan@10]"] == "FAILED" and outcome(doc, "counts[Loan@10]") == "could-not-check"
+    heights = (
+        "but the belts stood at different heights (blue at block 40, green at block 30), which could explain it; "
+        "run again when both stand at one block"
+    )
+    assert verdict(doc, "counts[Loan@10]").startswith(
+        "Loan@10 at the current state: cannot compare: fingerprint max.repaidAt differs: blue '1700000100' != "
+        f"green None (count 3 on both), {heights}"
+    )
+    assert outcome(doc, "content[Loan@10]") == "could-not-check"
+    assert verdict(doc, "content[Loan@10]") == (
+        f"Loan@10: cannot compare: row 10_1 field repaidAt: blue '1700000100' != green None (seed 0), {heights}"
+    )
+    assert doc["certified"] is False
+
+    with catching_up(belts.url("settle"), belts.db("settle"), chain=10, behind=30, caught_up=40) as (url, seen):
+        result = run(pytester, f"--belt-blue={blue}", f"--belt-green={url}", "--belt-settle-timeout=20")
     got = outcomes(result)
     doc = cert(pytester)
-    assert seen["progress"] >= 2  # progress was read again after the first answer
-    assert got["counts[Loan@10]"] == "PASSED", result.stdout.str()
-    assert verdict(doc, "counts[Loan@10]") == (
-        "Loan@10 at block 40 (both belts settled there): 3 rows, fingerprints equal"
-    )
+    assert seen["progress"] == 2, result.stdout.str()  # read again, and no more once both stood at 40
     assert doc["cutoffs"]["10"]["green"] == 40 and doc["cutoffs"]["10"]["settled"] is True
+    assert verdict(doc, "counts[NftTransfer@10]") == "NftTransfer@10 at block <= 40: 36 rows, fingerprints equal"
+    assert got["counts[Loan@10]"] == "PASSED"
+    assert verdict(doc, "counts[Loan@10]") == "Loan@10 at the current state: 3 rows, fingerprints equal"
+    assert verdict(doc, "content[Loan@10]") == "Loan@10: 3 sampled rows equal (seed 0)"
     assert result.ret == 1 and got["enums"] == "FAILED"  # (no enum source given; everything else passes)
     assert [k for k, v in got.items() if v == "FAILED"] == ["enums"]
-    assert took < 20  # it stopped waiting once settled
 
 
 @pytest.mark.sandbox
