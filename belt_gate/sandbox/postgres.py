@@ -11,8 +11,9 @@ The binaries are Debian's (`postgresql` package: /usr/lib/postgresql/<major>/bin
 pytest's temp dirs are private to root (mode 0700), the cluster never lives there: its data directory
 is a fresh directory under the system temp dir, owned by `postgres`. The server listens on 127.0.0.1
 only (`listen_addresses`), its unix socket in the data directory, and runs with fsync off (throwaway
-data: speed over durability) and JIT off (a fingerprint's one-shot aggregates paid ~20 % for compiling). Authentication is `trust` for local connections, so DSNs carry no
-password - there is no secret to leak.
+data: speed over durability) and JIT off (a fingerprint's one-shot aggregates paid ~20 % for
+compiling). Authentication is `trust` for local connections, so DSNs carry no password - there is no
+secret to leak.
 """
 
 from __future__ import annotations
