@@ -21,8 +21,8 @@ def tests(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff: lint rules and the formatter's check over the product, tests and benchmarks."""
     session.install("ruff")
-    session.run("ruff", "check", "belt_gate", "tests", "bench", "noxfile.py")
-    session.run("ruff", "format", "--check", "belt_gate", "tests", "bench", "noxfile.py")
+    session.run("ruff", "check", "belt_gate", "tests", "bench", "noxfile.py", "conftest.py")
+    session.run("ruff", "format", "--check", "belt_gate", "tests", "bench", "noxfile.py", "conftest.py")
 
 
 @nox.session
