@@ -27,6 +27,10 @@ class Case:
             return self.rule
         if self.rule == "schema":
             return f"schema[{self.entity}]"
+        if self.rule == "audit" and self.key is not None and self.chain is not None:
+            # "Entity#wI" -> audit[Entity@chain#wI]: one entity may be audited on several chains.
+            entity, sep, window = self.key.rpartition("#w")
+            return f"audit[{entity}@{self.chain}{sep}{window}]"
         if self.key is not None:
             return f"{self.rule}[{self.key}]"
         if self.entity is not None and self.chain is not None:

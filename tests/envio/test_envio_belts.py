@@ -184,7 +184,7 @@ def test_upgrade_world_certifies_and_a_reorg_envio_misses_fails_it(envio_world: 
         for k in golden_fails:
             assert f"REORG: block {first}" in failed[k] and "no longer canonical" in failed[k], failed[k]
         window = [k for k in failed if k.startswith("audit[NftTransfer")]
-        assert window == ["audit[NftTransfer#w2]"], failed
+        assert window == [f"audit[NftTransfer@{REORG_CHAIN}#w2]"], failed
         assert f"blocks {first}..{max(replaced)}" in failed[window[0]]
         assert "green has" in failed[window[0]] and "NftTransfer rows" in failed[window[0]]
         assert set(failed) == golden_fails | set(window), failed

@@ -53,7 +53,7 @@ width = 4
 
 def audit_toml(nft_chain: int) -> str:
     """belt.toml with window audits: NftTransfer on `nft_chain`, Erc1155Transfer on chain 1 (one entity
-    per table: audit ids name the entity and window, not the chain)."""
+    per table; audit ids name the entity, the chain and the window)."""
     return _AUDITS.format(
         nft_chain=nft_chain,
         nft=chainlib.CONTRACTS["SandboxNFT"].lower(),

@@ -129,8 +129,8 @@ def test_a_faulty_world_replays_offline_to_the_same_failures(
     by_id = {v["id"]: v for v in cert["verdicts"]}
     gaps = [k for k in failed if k.startswith(f"golden[{EMPTY_RPC_CHAIN}:")]
     assert gaps and all("GAP" in by_id[k]["verdict"] for k in gaps)  # L1 answered [] there: recorded, replayed
-    assert {"audit[NftTransfer#w0]", "audit[NftTransfer#w1]"} <= failed  # chain 8453: L1 counted nothing
-    assert got["audit[Erc1155Transfer#w0]"] == got["audit[Erc1155Transfer#w1]"] == "PASSED"  # chain 1
+    assert {"audit[NftTransfer@8453#w0]", "audit[NftTransfer@8453#w1]"} <= failed  # L1 counted nothing
+    assert got["audit[Erc1155Transfer@1#w0]"] == got["audit[Erc1155Transfer@1#w1]"] == "PASSED"
     code, text = _diff(pytester.path, cert, replay)
     assert code == 0 and "no change" in text
     # last night the same cases passed (injected): every failure tonight is a regression, and only those

@@ -123,7 +123,7 @@ width = 50
     got = outcomes(result)
     ids = golden_ids(world)
     assert len(ids) == 2
-    for case in [*ids, "audit[NftTransfer#w0]", "audit[NftTransfer#w1]"]:
+    for case in [*ids, f"audit[NftTransfer@{CHAIN}#w0]", f"audit[NftTransfer@{CHAIN}#w1]"]:
         assert got.get(case) == "PASSED", (case, result.stdout.str()[-4000:])
 
 

@@ -39,6 +39,25 @@ def test_parse_and_ids() -> None:
     ]
 
 
+def test_one_entity_audited_on_two_chains_gives_distinct_case_ids() -> None:
+    """Two [[audit]] tables for one entity on two chains: the plan's ids name the chain (they collided)."""
+    from belt_gate.plan import build_plan
+
+    specs = parse_audits(
+        [
+            {"chain": 8453, "address": NFT, "event": TRANSFER, "entity": "NftTransfer", "windows": 2},
+            {"chain": 1, "address": NFT, "event": TRANSFER, "entity": "NftTransfer", "windows": 2},
+        ]
+    )
+    ids = [c.id for c in build_plan([1, 8453], [], audit_ids=audit_ids(specs)) if c.rule == "audit"]
+    assert ids == [
+        "audit[NftTransfer@1#w0]",
+        "audit[NftTransfer@1#w1]",
+        "audit[NftTransfer@8453#w0]",
+        "audit[NftTransfer@8453#w1]",
+    ]
+
+
 @pytest.mark.parametrize(
     ("over", "message"),
     [
