@@ -6,6 +6,7 @@ every table, on some, or on none; enums shown as Postgres-enum scalars. This mod
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -214,3 +215,15 @@ def endpoint_shape_problem(introspection: Any) -> str | None:
         f"answers GraphQL but is not a Hasura/Envio endpoint: its query type {root.name} ({shown}) has no "
         "chain_metadata, _meta, X_aggregate, X_by_pk or X_bool_exp"
     )
+
+
+def shared_columns(dialects: Iterable[Dialect | None], entity: str) -> tuple[str, ...]:
+    """The columns of `entity` every belt that serves it has, `id` first (just `id` when none serves it)."""
+    cols: set[str] | None = None
+    for dialect in dialects:
+        if dialect is None or entity not in dialect.entities:
+            continue
+        mine = {f.column for f in dialect.entities[entity].columns}
+        cols = mine if cols is None else cols & mine
+    ordered = sorted(cols or {"id"})
+    return ("id", *[c for c in ordered if c != "id"])

@@ -53,24 +53,6 @@ _INT_TEXT = re.compile(r"^[+-]?\d+$", re.ASCII)  # ASCII: "٣" is not 3, "²" no
 _DEC_TEXT = re.compile(r"^[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?$", re.ASCII)
 _HEX_TEXT = re.compile(r"^0x[0-9a-fA-F]*$")
 
-EVENT_KEYS = frozenset(
-    {
-        "chain",
-        "tx_hash",
-        "log_index",
-        "block_number",
-        "block_hash",
-        "address",
-        "event",
-        "entity",
-        "entity_id",
-        "fields",
-        "topics",
-        "data",
-        "params",
-        "note",
-    }
-)
 REQUIRED_KEYS = (
     "tx_hash",
     "log_index",
@@ -82,6 +64,7 @@ REQUIRED_KEYS = (
     "entity_id",
     "fields",
 )
+EVENT_KEYS = frozenset({*REQUIRED_KEYS, "chain", "topics", "data", "params", "note"})
 
 Scalar = int | str | bool | None
 Value = Scalar | list["Value"]

@@ -35,6 +35,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from belt_gate.dialect import shared_columns
 from belt_gate.envio import Mode
 from belt_gate.errors import BeltGateError, SettingsError
 from belt_gate.numbers import same_value
@@ -431,17 +432,6 @@ class _Slice:
         return AggregateAsk(alias, self.entity, conds, self.sums, self.minmax)
 
 
-def _columns(blue: _Belt, green: _Belt, entity: str) -> tuple[str, ...]:
-    cols: set[str] | None = None
-    for state in (blue, green):
-        if state.dialect is None or entity not in state.dialect.entities:
-            continue
-        mine = {f.column for f in state.dialect.entities[entity].columns}
-        cols = mine if cols is None else cols & mine
-    ordered = sorted(cols or {"id"})
-    return ("id", *[c for c in ordered if c != "id"])
-
-
 def _keys(raw: Any, part: str) -> set[str]:
     agg = raw.get("aggregate") if isinstance(raw, Mapping) else None
     values = agg.get(part) if isinstance(agg, Mapping) else None
@@ -470,7 +460,7 @@ def _slice(plan: _Plan, entry: Mapping[str, Any], blue: _Belt, green: _Belt) -> 
         as_text,
         sums,
         minmax,
-        _columns(blue, green, e.name),
+        shared_columns((blue.dialect, green.dialect), e.name),
         Bisection.start(span, b, g),
     )
 

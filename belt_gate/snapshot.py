@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from belt_gate import localise, sampling
-from belt_gate.dialect import Dialect, read_dialect, schema_of
+from belt_gate.dialect import Dialect, read_dialect, schema_of, shared_columns
 from belt_gate.envio import Entity, Mode
 from belt_gate.errors import BeltGateError, EndpointError
 from belt_gate.plan import EntityPlan, entity_plans
@@ -477,7 +477,9 @@ async def read_samples(
 ) -> dict[str, dict[str, Any]]:
     """Blue's sampled rows (one request), then the same ids from green (one request); see sampling.py.
     Each request also reads the belt's progress: a current-state sample is judged at those heights."""
-    plan = sampling.plan_blue(plans, fingerprints, lambda name: _sample_columns(blue, green, name), k, seed)
+    plan = sampling.plan_blue(
+        plans, fingerprints, lambda name: shared_columns((blue.dialect, green.dialect), name), k, seed
+    )
     read_at: dict[str, dict[int, dict[str, Any]] | None] = {}
     try:
         asks = [*plan.blue_asks, *_progress_ask(blue)] if plan.blue_asks else []
@@ -502,17 +504,6 @@ async def read_samples(
             entry["scope"] = "current"
             entry["heights"] = _heights_at({b: p for b, p in read_at.items() if p is not None}, fp.heights_on)
     return plan.entries
-
-
-def _sample_columns(blue: BeltState, green: BeltState, entity: str) -> tuple[str, ...]:
-    cols: set[str] | None = None
-    for state in (blue, green):
-        if state.dialect is None or entity not in state.dialect.entities:
-            continue
-        mine = {f.column for f in state.dialect.entities[entity].columns}
-        cols = mine if cols is None else cols & mine
-    ordered = sorted(cols or {"id"})
-    return tuple(["id", *[c for c in ordered if c != "id"]])
 
 
 async def settle(blue: BeltState, green: BeltState, chains: Sequence[int], timeout: float) -> None:
