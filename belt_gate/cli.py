@@ -215,10 +215,11 @@ def sandbox_down(args: argparse.Namespace) -> int:
     return 0
 
 
-def demo_command(state: WorldState, python: str = sys.executable) -> list[str]:
-    """The belt_gate certification run the demo makes: green (all six chains) against blue, expansion."""
+def gate_command(state: WorldState, *, schema_of: str = "green", python: str = sys.executable) -> list[str]:
+    """A belt_gate run of the world's green against its blue, with both schemas and every chain's RPC;
+    `schema_of` names the belt whose schema.graphql is the project's (green's for expansion)."""
     s = state.summary()
-    argv = [
+    return [
         python,
         "-m",
         "pytest",
@@ -228,9 +229,14 @@ def demo_command(state: WorldState, python: str = sys.executable) -> list[str]:
         f"--belt-green={s['green']}",
         f"--belt-blue-schema={s['blue_schema']}",
         f"--belt-green-schema={s['green_schema']}",
-        f"--belt-schema={s['green_schema']}",
+        f"--belt-schema={s[f'{schema_of}_schema']}",
+        *[f"--belt-rpc={c}={u}" for c, u in s["rpc"].items()],
     ]
-    argv += [f"--belt-rpc={c}={u}" for c, u in s["rpc"].items()]
+
+
+def demo_command(state: WorldState, python: str = sys.executable) -> list[str]:
+    """The belt_gate certification run the demo makes: green (all six chains) against blue, expansion."""
+    argv = gate_command(state, python=python)
     expected = (
         ",".join(str(c) for c in sorted(state.belts["green"].chains)) if "green" in state.belts else EXPANSION_CHAINS
     )

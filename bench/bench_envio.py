@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from belt_gate.cli import committed_golden, demo_command  # noqa: E402
+from belt_gate.cli import committed_golden, demo_command, gate_command  # noqa: E402
 from belt_gate.sandbox.world import World, WorldOptions, WorldState  # noqa: E402
 
 
@@ -46,21 +46,7 @@ def certify(argv: list[str], work: Path) -> dict[str, object]:
 
 
 def parity_argv(world: WorldState, golden: Path) -> list[str]:
-    s = world.summary()
-    return [
-        sys.executable,
-        "-m",
-        "pytest",
-        "-p",
-        "no:cacheprovider",
-        f"--belt-blue={s['blue']}",
-        f"--belt-green={s['green']}",
-        f"--belt-blue-schema={s['blue_schema']}",
-        f"--belt-green-schema={s['green_schema']}",
-        f"--belt-schema={s['blue_schema']}",
-        *[f"--belt-rpc={c}={u}" for c, u in s["rpc"].items()],
-        f"--belt-golden={golden}",
-    ]
+    return [*gate_command(world, schema_of="blue"), f"--belt-golden={golden}"]
 
 
 def one(green: str, work: Path) -> dict[str, object]:

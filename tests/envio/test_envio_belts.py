@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import pytest
 
-from belt_gate.cli import committed_golden, demo_command
+from belt_gate.cli import committed_golden, demo_command, gate_command
 from belt_gate.sandbox import chains as chainlib
 from belt_gate.sandbox.envio.runner import listening_beyond_loopback
 from belt_gate.sandbox.envio.world import DATABASE
@@ -201,21 +201,7 @@ def test_parity_envio2_against_envio2_certifies(envio_world: EnvioWorld, tmp_pat
         golden.mkdir()
         for c in world.belts["blue"].chains:
             shutil.copy(source / f"{c}.yaml", golden / f"{c}.yaml")
-        s = world.summary()
-        argv = [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            f"--belt-blue={s['blue']}",
-            f"--belt-green={s['green']}",
-            f"--belt-blue-schema={s['blue_schema']}",
-            f"--belt-green-schema={s['green_schema']}",
-            f"--belt-schema={s['blue_schema']}",
-            *[f"--belt-rpc={c}={u}" for c, u in s["rpc"].items()],
-            f"--belt-golden={golden}",
-        ]
+        argv = [*gate_command(world, schema_of="blue"), f"--belt-golden={golden}"]
         proc, cert = certify(argv, tmp_path)
         assert proc.returncode == 0, proc.stdout[-4000:]
         assert cert["certified"] and failures(cert) == {}
