@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
+from belt_gate.endpoint_identity import InvalidEndpoint, location, resolve
 from belt_gate.redact import redact_text
 
 
@@ -73,7 +72,10 @@ def session_refusals(doc: Mapping[str, Any], facts: SessionFacts, *, blue: str, 
 
 
 def same_address(blue: str, green: str) -> str | None:
-    """The address both dial, when blue and green are one server (resolved host and port); else None."""
+    """The address both dial, when blue and green are one server (resolved host and port); else None.
+
+    Unlike settings' green-is-blue check the path is ignored: a swap target switches what the alias dials
+    (host and port), so two paths on one server are one upstream to it."""
     a, b = _endpoint(blue), _endpoint(green)
     if a is None or b is None:
         return None
@@ -82,16 +84,9 @@ def same_address(blue: str, green: str) -> str | None:
     return None
 
 
-def _endpoint(url: str) -> tuple[set[str], int] | None:
+def _endpoint(url: str) -> tuple[frozenset[str], int] | None:
     try:
-        parts = urlsplit(url)
-        host, port = parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
+        where = location(url)
+    except InvalidEndpoint:
         return None
-    if not host:
-        return None
-    try:
-        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
-    except OSError:
-        return {host.lower()}, port
-    return {str(info[4][0]) for info in infos} | {host.lower()}, port
+    return resolve(where.host) | {where.host}, where.port
