@@ -21,7 +21,7 @@ from belt_gate.rules import evaluate
 from belt_gate.sandbox.bulk import CHAINS, FOOTPRINT, build_belt
 from belt_gate.settings import build_settings
 from belt_gate.snapshot import take
-from tests.support import serve_belts
+from tests.support.launchers import serve_belts
 
 pytestmark = pytest.mark.bulk
 ROWS = 1_000_000

@@ -26,7 +26,7 @@ from belt_gate.sandbox import procs
 from belt_gate.sandbox.rpc_proxy import start_rpc_proxy
 from belt_gate.sandbox.world import BeltInfo, World, WorldState
 from tests.nightly.support import GUARD, audit_toml, golden_for, rows
-from tests.support import outcomes, run
+from tests.support.runs import outcomes, run
 
 pytest_plugins = ["pytester"]
 pytestmark = pytest.mark.sandbox

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from tests.support import run as run_subprocess
+from tests.support.runs import run as run_subprocess
 
 pytest_plugins = ["pytester"]
 

@@ -26,7 +26,9 @@ from belt_gate.sandbox.indexer import index_chain
 from belt_gate.sandbox.rpc_proxy import start_rpc_proxy
 from belt_gate.sandbox.store import connect
 from belt_gate.sources.rpc import RpcClient
-from tests.support import SCHEMA, Served, hasura_rows, outcomes, serve_belt
+from tests.support.builders import SCHEMA, hasura_rows
+from tests.support.launchers import Served, serve_belt
+from tests.support.runs import outcomes
 
 pytest_plugins = ["pytester"]
 pytestmark = pytest.mark.sandbox

@@ -48,7 +48,9 @@ import pytest
 
 from belt_gate.sampling import seeded_id
 from belt_gate.sandbox import chains
-from tests.support import SCHEMA, BeltData, Served, outcomes, serve_belt
+from tests.support.builders import SCHEMA, BeltData
+from tests.support.launchers import Served, serve_belt
+from tests.support.runs import outcomes
 
 pytest_plugins = ["pytester"]
 

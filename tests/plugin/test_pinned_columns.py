@@ -19,8 +19,9 @@ import pytest
 
 from belt_gate.envio import parse_schema
 from belt_gate.sandbox.store import connect, create_schema
-from tests.support import Served, outcomes, serve_belt
-from tests.support import run as run_plugin
+from tests.support.launchers import Served, serve_belt
+from tests.support.runs import outcomes
+from tests.support.runs import run as run_plugin
 
 pytest_plugins = ["pytester"]
 

@@ -27,7 +27,8 @@ from belt_gate.promote.caddy import write_atomic
 from belt_gate.promote.lock import PromotionLock
 from belt_gate.sandbox import procs
 from belt_gate.sandbox.alias import Alias, start_alias, stop_alias
-from tests.support import SCHEMA, BeltData, Served, serve_belt
+from tests.support.builders import SCHEMA, BeltData
+from tests.support.launchers import Served, serve_belt
 
 pytest_plugins = ["pytester"]
 pytestmark = pytest.mark.sandbox

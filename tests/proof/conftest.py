@@ -12,7 +12,8 @@ import pytest
 
 from belt_gate.sandbox import chains as chainlib
 from tests.proof.fault_proxy import FaultProxy, fault_proxy
-from tests.support import SCHEMA, BeltData, Served, serve_belts
+from tests.support.builders import SCHEMA, BeltData
+from tests.support.launchers import Served, serve_belts
 
 CHAINS = (1, 10, 8453, 42161)
 HEAD = 60  # anvil's head on every chain; the belts say processed 40 (and their own head 45)

@@ -38,7 +38,7 @@ from belt_gate.sandbox.world import BeltInfo, WorldState, remove_entity, remove_
 from belt_gate.settings import build_settings
 from tests.proof.inprocess import Run, gate
 from tests.sandbox.conftest import belt_factory, world  # noqa: F401  (the shared sandbox world)
-from tests.support import serve_belts
+from tests.support.launchers import serve_belts
 
 pytestmark = pytest.mark.sandbox
 

@@ -26,7 +26,7 @@ from belt_gate.sandbox import chains as chainlib
 from belt_gate.sandbox.world import World, WorldOptions, WorldState
 from tests.proof.inprocess import Run, gate_many
 from tests.sandbox.conftest import world  # noqa: F401  (the shared sandbox world)
-from tests.support import run as run_pytest
+from tests.support.runs import run as run_pytest
 
 pytest_plugins = ["pytester"]
 pytestmark = pytest.mark.sandbox

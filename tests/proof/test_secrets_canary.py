@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.proof.conftest import SCHEMAS, ProofWorld
-from tests.support import LEAN, run
+from tests.support.runs import LEAN, run
 
 pytest_plugins = ["pytester"]
 pytestmark = pytest.mark.proof

@@ -26,7 +26,7 @@ import pytest
 from belt_gate.sandbox import procs
 from tests.proof.conftest import CHAINS, SCHEMAS, ProofWorld
 from tests.proof.fault_proxy import PROGRESS_SPOILS, SLOT_SPOILS
-from tests.support import outcomes, run
+from tests.support.runs import outcomes, run
 
 pytest_plugins = ["pytester"]
 pytestmark = pytest.mark.proof

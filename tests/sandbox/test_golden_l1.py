@@ -26,7 +26,7 @@ from belt_gate.sandbox.indexer import index_chain
 from belt_gate.sandbox.rpc_proxy import start_rpc_proxy
 from belt_gate.sandbox.store import connect
 from belt_gate.sources.rpc import LogQuery, RpcClient
-from tests.support import hasura_rows
+from tests.support.builders import hasura_rows
 
 pytestmark = pytest.mark.sandbox
 

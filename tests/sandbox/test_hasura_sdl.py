@@ -33,7 +33,7 @@ from belt_gate.sandbox.hasura.app import GraphQLService, ServerConfig
 from belt_gate.sandbox.hasura.sdl import SdlOptions, derived_from_map, hasura_sdl
 from belt_gate.sandbox.postgres import Cluster, create_database
 from belt_gate.sandbox.postgres import connect as pg_connect
-from tests.support import expand_spreads
+from tests.support.builders import expand_spreads
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "hasura-envio"
 INTERNAL_TABLES = {

@@ -19,7 +19,7 @@ from belt_gate.sandbox import chains as chainlib
 from belt_gate.sandbox import procs, traffic
 from belt_gate.sandbox.indexer import EMITTER, TOPICS
 from belt_gate.sandbox.world import World, WorldOptions, WorldState, load_state
-from tests.support import core
+from tests.support.launchers import core
 
 pytestmark = pytest.mark.sandbox
 

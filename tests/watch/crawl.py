@@ -21,7 +21,8 @@ from belt_gate.sandbox import chains as chainlib
 from belt_gate.sandbox.chains import Chain
 from belt_gate.sandbox.indexer import index_chain
 from belt_gate.sandbox.store import connect, create_schema
-from tests.support import SCHEMA, serve_belt
+from tests.support.builders import SCHEMA
+from tests.support.launchers import serve_belt
 
 
 def long_chain(chain_id: int, run_dir: Path, blocks: int) -> Chain:

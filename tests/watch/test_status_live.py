@@ -13,7 +13,7 @@ import pytest
 from belt_gate.cli import main
 from belt_gate.sandbox.chains import Chain
 from belt_gate.status import BeltSpec, Report, Watcher
-from tests.support import serve_belt
+from tests.support.launchers import serve_belt
 from tests.watch.conftest import AHEAD, LONG, rpc_of
 from tests.watch.crawl import Crawl
 
