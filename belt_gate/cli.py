@@ -10,8 +10,8 @@
     belt-gate summary CERT.json [--markdown]              (exit 0 only when CERT is certified)
 
 Bad options and expected failures print one line on stderr (never a traceback): exit 2 for bad
-usage or settings, 1 for a sandbox that cannot be started, found or stopped. Imports stay lazy so the
-command starts fast.
+usage or settings, 1 for a sandbox that cannot be started, found or stopped, or for a command whose
+extra (`dashboard`, `sandbox`) is not installed. Imports stay lazy so the command starts fast.
 """
 
 from __future__ import annotations
@@ -178,9 +178,19 @@ def _print_state(state: WorldState, as_json: bool) -> None:
         print(render(state))
 
 
+def _sandbox_extra() -> None:
+    """Import the sandbox extra's servers before any process starts: the world's belts and proxies run them
+    in child processes, where a missing library would show only as a belt that never listened."""
+    import importlib
+
+    for library in ("starlette", "uvicorn"):
+        importlib.import_module(library)
+
+
 def sandbox_up(args: argparse.Namespace) -> int:
     from belt_gate.sandbox.world import World
 
+    _sandbox_extra()
     opts = _options(args)
     state = World(args.state_dir).up(opts)
     _print_state(state, args.json)
@@ -260,6 +270,8 @@ def demo(args: argparse.Namespace) -> int:
     from belt_gate.demo import run_demo
     from belt_gate.sandbox.world import World, load_state, running
 
+    _sandbox_extra()
+
     world = World(args.state_dir)
     existing = load_state(args.state_dir)
     started = False
@@ -307,9 +319,25 @@ def certificates(args: argparse.Namespace) -> int:
     return d.exit_code
 
 
+#: Libraries that come with an extra (pyproject.toml), not with a plain `pip install belt-gate`.
+_EXTRA_LIBRARIES = frozenset({"starlette", "uvicorn", "psycopg"})
+
+
+def _missing_extra(command: str | None, exc: ModuleNotFoundError) -> str | None:
+    """One line naming the extra to install when `command` needs a library of one, else None."""
+    library = (exc.name or "").split(".")[0]
+    if library not in _EXTRA_LIBRARIES:
+        return None
+    extra = "dashboard" if command == "dashboard" else "sandbox"
+    who = f"{PROG} {command}" if command else PROG
+    return f"{who}: needs {library}, from the {extra} extra: pip install 'belt-gate[{extra}]'"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    command: str | None = None
     try:
         args = build_parser().parse_args(list(argv) if argv is not None else None)
+        command = args.command
         handler = {
             ("sandbox", "up"): sandbox_up,
             ("sandbox", "status"): sandbox_status,
@@ -337,6 +365,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+    except ModuleNotFoundError as exc:
+        line = _missing_extra(command, exc)
+        if line is None:
+            raise
+        print(line, file=sys.stderr)
+        return 1
     except Exception as exc:
         from belt_gate.errors import BeltGateError, SettingsError
 

