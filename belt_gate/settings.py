@@ -727,3 +727,116 @@ def build_settings(
         store_failures=path("store_failures"),
         **promotion_settings(merged, path, config_path=config_path, cwd=cwd),
     )
+
+
+# -- the watch commands (`belt-gate status / dashboard / wait`) ------------------------------------------
+# Built here, from the same parsers, because nothing else reads settings; a type of its own because
+# watching takes any belts by name where certification needs exactly a blue and a green.
+
+
+@dataclass(frozen=True)
+class WatchSettings:
+    """What the watch commands read: belts by name (URL and admin-secret headers), chain RPCs, the alias's
+    admin API, the promotion ledger and the certificate, and the head tolerance (blocks)."""
+
+    belts: Mapping[str, str]
+    headers: Mapping[str, Mapping[str, str]] = field(repr=False)
+    rpc: Mapping[int, str] = field(repr=False)
+    alias_admin: str | None = None
+    ledger: Path | None = None
+    report: Path | None = None
+    head_tolerance: int = 10
+
+
+def _pyproject_ini(cwd: Path) -> dict[str, Any]:
+    """`belt_*` keys of [tool.pytest.ini_options] in ./pyproject.toml: what the plugin reads as ini, read
+    here without pytest (the watch commands run outside a pytest session)."""
+    path = cwd / "pyproject.toml"
+    if not path.is_file():
+        return {}
+    try:
+        ini = tomllib.loads(path.read_text(encoding="utf-8")).get("tool", {}).get("pytest", {}).get("ini_options", {})
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise SettingsError(f"cannot read {path}: {exc}") from None
+    return {k.removeprefix("belt_"): v for k, v in ini.items() if k.startswith("belt_") and v not in (None, "", [])}
+
+
+def _watched_belts(belts: list[str] | tuple[str, ...], known: Mapping[str, str]) -> dict[str, str]:
+    """`NAME=URL` or `NAME` (one the settings name); none given: every belt the settings name (the alias
+    left out when it is blue's URL)."""
+    chosen: dict[str, str] = {}
+    for entry in belts:
+        name, sep, url = entry.partition("=")
+        name = name.strip()
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}", name):
+            raise SettingsError(f"--belt {redact_url(entry)!r}: expected NAME=URL or NAME (letters, digits, . _ -)")
+        if not sep:
+            if name not in known:
+                raise SettingsError(f"--belt {name}: the settings name no belt {name!r} (they name {sorted(known)})")
+            url = known[name]
+        if not is_url(url.strip()):
+            raise SettingsError(f"--belt {name}: {redact_url(url)!r} is not an http(s) URL")
+        chosen[name] = url.strip()
+    if not belts:
+        chosen = {k: v for k, v in known.items() if is_url(v)}
+        if "alias" in chosen and "blue" in chosen and chosen["alias"] == chosen["blue"]:
+            del chosen["alias"]
+    if not chosen:
+        raise SettingsError("no belt to watch: give --belt NAME=URL (or blue/green in belt.toml or pyproject)")
+    return chosen
+
+
+def build_watch_settings(
+    belts: list[str] | tuple[str, ...],
+    rpc: list[str] | tuple[str, ...],
+    *,
+    config_path: Path | None = None,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> WatchSettings:
+    """Settings for the watch commands: `belts` are `NAME=URL` or `NAME` (taken from the settings: blue,
+    green, alias); none given: every belt the settings name. `rpc` are `CHAIN=URL`, over the settings'.
+    Sources, highest first: these arguments > pyproject's pytest ini > belt.toml (`config_path`, else
+    ./belt.toml) > the Envio config.yaml's RPCs; secrets only from the environment, registered with
+    redact.py at once, as for certification."""
+    env = os.environ if env is None else env
+    cwd = cwd or Path.cwd()
+    toml_path = (
+        config_path if config_path is not None else (cwd / "belt.toml" if (cwd / "belt.toml").is_file() else None)
+    )
+    merged: dict[str, Any] = {}
+    if toml_path is not None:
+        merged.update(load_belt_toml(toml_path if toml_path.is_absolute() else cwd / toml_path))
+    merged.update(_pyproject_ini(cwd))
+    known = {k: str(merged[k]) for k in ("blue", "green", "alias") if isinstance(merged.get(k), str) and merged[k]}
+    chosen = _watched_belts(belts, known)
+    env_rpc = _register_env_secrets(env)
+    urls: dict[int, str] = {}
+    envio_path = merged.get("envio_config")
+    envio_file = (cwd / str(envio_path)) if envio_path else cwd / "config.yaml"
+    if envio_file.is_file():
+        urls.update({c.chain_id: c.rpc_url for c in load_config(envio_file).chains if c.rpc_url and is_url(c.rpc_url)})
+    urls.update(env_rpc)
+    if merged.get("rpc"):
+        urls.update(merged["rpc"] if isinstance(merged["rpc"], Mapping) else parse_rpc(merged["rpc"], "settings rpc"))
+    urls.update(parse_rpc(list(rpc), "--rpc"))
+    headers: dict[str, SecretHeaders] = {}
+    for name in chosen:
+        headers[name] = _headers(env, name.replace("-", "_").replace(".", "_"))
+        for secret in headers[name].values():
+            register_secret(secret)
+
+    def path(key: str) -> Path | None:
+        v = merged.get(key)
+        return None if not isinstance(v, str) or not v else (Path(v) if Path(v).is_absolute() else cwd / v)
+
+    admin = merged.get("alias_admin")
+    return WatchSettings(
+        belts=chosen,
+        headers=headers,
+        rpc=RpcUrls(urls),
+        alias_admin=str(admin) if isinstance(admin, str) and admin else None,
+        ledger=path("ledger"),
+        report=path("report"),
+        head_tolerance=_number(merged.get("head_tolerance", 10), "head_tolerance", int),
+    )

@@ -9,7 +9,7 @@ chain of the belt is within N blocks for two reads in a row, 1 with one line on 
 
 Belts, RPCs, the alias's admin API, the ledger and the certificate default to the project's settings
 (belt.toml or --config, pyproject's pytest ini, the Envio config.yaml, BELT_RPC_<CHAIN> and the admin
-secrets from the environment; settings.watch_settings). The numbers are those of belt_gate.status.
+secrets from the environment; settings.build_watch_settings). The numbers are those of belt_gate.status.
 """
 
 from __future__ import annotations
@@ -21,9 +21,12 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from belt_gate.status import DEFAULT_WITHIN, BeltSpec, BeltStatus, ChainStatus, Report, Watcher
+from belt_gate.status import BeltSpec, BeltStatus, ChainStatus, Report, Watcher
+
+if TYPE_CHECKING:
+    from belt_gate.settings import WatchSettings
 
 DASHBOARD_PORT = 8787
 
@@ -83,16 +86,16 @@ def add_parsers(sub: Any) -> None:
     wait.add_argument("--interval", type=_positive(float), default=5.0, help="seconds between reads (default 5)")
 
 
-def _specs(args: argparse.Namespace, default: list[str] | None = None) -> tuple[list[BeltSpec], Any]:
-    from belt_gate.watch_settings import watch_settings
+def _specs(args: argparse.Namespace, default: list[str] | None = None) -> tuple[list[BeltSpec], WatchSettings]:
+    from belt_gate.settings import build_watch_settings
 
-    ws = watch_settings(args.belt or default or [], args.rpc, config_path=args.config)
+    ws = build_watch_settings(args.belt or default or [], args.rpc, config_path=args.config)
     specs = [BeltSpec(name, url, ws.headers.get(name, {})) for name, url in ws.belts.items()]
     return specs, ws
 
 
-def _within(args: argparse.Namespace, ws: Any) -> int:
-    return int(args.within) if args.within is not None else int(getattr(ws, "head_tolerance", DEFAULT_WITHIN))
+def _within(args: argparse.Namespace, ws: WatchSettings) -> int:
+    return int(args.within) if args.within is not None else ws.head_tolerance
 
 
 # -- terminal ----------------------------------------------------------------------------------------
@@ -164,6 +167,8 @@ async def _polls(watcher: Watcher, count: int, gap: float) -> Report:
 
 
 def status(args: argparse.Namespace) -> int:
+    """`belt-gate status`: one table (or JSON) of every watched belt, or a live one with `--watch`; exit 1 when a belt
+    could not be read."""
     from rich.console import Console
 
     specs, ws = _specs(args)
@@ -204,6 +209,8 @@ def status(args: argparse.Namespace) -> int:
 
 
 def dashboard(args: argparse.Namespace) -> int:
+    """`belt-gate dashboard`: serve the local page of every watched belt (plus the alias, certificate and ledger when
+    known) until interrupted."""
     from belt_gate.dashboard import DashboardConfig, serve
 
     specs, ws = _specs(args)
@@ -245,6 +252,8 @@ def _why_not(belt: BeltStatus | None, within: int) -> str:
 
 
 def wait(args: argparse.Namespace) -> int:
+    """`belt-gate wait --synced`: poll one belt until every chain is within the tolerance on two reads in a row (exit
+    0), or give up at `--timeout` with one line on stderr (exit 1)."""
     from belt_gate.redact import redact_text
 
     specs, ws = _specs(args, default=["green"])

@@ -8,7 +8,7 @@ import pytest
 
 from belt_gate.errors import SettingsError
 from belt_gate.redact import redact_text
-from belt_gate.watch_settings import watch_settings
+from belt_gate.settings import build_watch_settings
 
 TOML = """[belt]
 blue = "http://127.0.0.1:1001/v1/graphql"
@@ -28,7 +28,7 @@ def test_defaults_come_from_belt_toml_pyproject_and_the_environment(tmp_path: Pa
         "BELT_RPC_10": "http://127.0.0.1:2002/v2/AbCdEf0123456789xyzKEY",
         "BELT_GREEN_ADMIN_SECRET": "watch-admin-777",
     }
-    ws = watch_settings([], [], cwd=tmp_path, env=env)
+    ws = build_watch_settings([], [], cwd=tmp_path, env=env)
     assert ws.belts == {
         "blue": "http://127.0.0.1:1001/v1/graphql",
         "green": "http://127.0.0.1:1003/v1/graphql",  # pyproject's ini over belt.toml
@@ -45,7 +45,7 @@ def test_defaults_come_from_belt_toml_pyproject_and_the_environment(tmp_path: Pa
 
 def test_belts_by_name_or_url_and_rpcs_over_the_settings(tmp_path: Path) -> None:
     (tmp_path / "belt.toml").write_text(TOML)
-    ws = watch_settings(
+    ws = build_watch_settings(
         ["green", "extra=http://127.0.0.1:1009/v1/graphql"], ["8453=http://127.0.0.1:2009"], cwd=tmp_path, env={}
     )
     assert ws.belts == {"green": "http://127.0.0.1:1002/v1/graphql", "extra": "http://127.0.0.1:1009/v1/graphql"}
@@ -64,4 +64,4 @@ def test_belts_by_name_or_url_and_rpcs_over_the_settings(tmp_path: Path) -> None
 )
 def test_bad_input_is_one_settings_error(belts: list[str], rpc: list[str], message: str, tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match=message):
-        watch_settings(belts, rpc, cwd=tmp_path, env={})
+        build_watch_settings(belts, rpc, cwd=tmp_path, env={})
