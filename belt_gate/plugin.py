@@ -1,7 +1,7 @@
 """The pytest plugin: options, generated items, the xdist hand-off, report hooks.
 
 The only module that imports pytest. It costs nothing unless a `--belt-*` option is given: heavy
-modules (httpx, graphql-core, web3) are imported only then.
+modules (httpx, graphql-core, eth-abi for golden events) are imported only then.
 """
 
 from __future__ import annotations
