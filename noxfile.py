@@ -44,6 +44,7 @@ def bench(session: nox.Session) -> None:
         "bench_certify.py",
         "bench_localise.py",
         "bench_golden_rpc.py",
+        "bench_rpc_client.py",
         "bench_alias_switch.py",
         "bench_promote.py",
     ):
