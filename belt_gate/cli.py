@@ -93,6 +93,8 @@ def _world_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `belt-gate` argument parser: every command and its options (the golden, rollback and watch commands' parsers
+    come from their own modules)."""
     parser = _Parser(prog=PROG, description="Certify a green indexer deployment; run the sandbox world.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
@@ -148,6 +150,8 @@ def _options(args: argparse.Namespace) -> Any:
 
 
 def render(state: WorldState) -> str:
+    """The running world as the lines `sandbox up` and `sandbox status` print: each belt with its URL, chains, indexer
+    and faults, the alias, the RPCs and the schema files."""
     s = state.summary()
     lines = [f"sandbox world in {state.state_dir} (state file {state.state_file})"]
     if state.ready_seconds is not None:
@@ -188,6 +192,7 @@ def _sandbox_extra() -> None:
 
 
 def sandbox_up(args: argparse.Namespace) -> int:
+    """`belt-gate sandbox up`: start the world (after checking the sandbox extra is installed) and print it."""
     from belt_gate.sandbox.world import World
 
     _sandbox_extra()
@@ -210,11 +215,14 @@ def _running_state(state_dir: Path) -> WorldState:
 
 
 def sandbox_status(args: argparse.Namespace) -> int:
+    """`belt-gate sandbox status`: print the world recorded in the state folder, refusing one whose processes
+    are gone."""
     _print_state(_running_state(args.state_dir), args.json)
     return 0
 
 
 def sandbox_down(args: argparse.Namespace) -> int:
+    """`belt-gate sandbox down`: stop every process of the recorded world (nothing recorded is not an error)."""
     from belt_gate.sandbox.world import World, load_state
 
     if load_state(args.state_dir) is None:
@@ -334,6 +342,8 @@ def _missing_extra(command: str | None, exc: ModuleNotFoundError) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The `belt-gate` entry point: dispatch to the command and turn its failures into one line on stderr and an exit
+    status (2 for usage and settings errors, 1 for other belt_gate errors and a missing extra, 130 on Ctrl-C)."""
     command: str | None = None
     try:
         args = build_parser().parse_args(list(argv) if argv is not None else None)

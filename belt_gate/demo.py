@@ -58,6 +58,8 @@ class Story:
         self.problems: list[str] = []
 
     def run(self) -> int:
+        """Tell the story (with an alias of its own when asked, stopped afterwards) and return 0 when every step went as
+        told, else 1 after saying what did not."""
         from belt_gate.sandbox.alias import start_alias, stop_alias
 
         blue = self.state.belts["blue"]

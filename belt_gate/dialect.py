@@ -85,6 +85,9 @@ _NUMERIC_SCALARS = {
 
 @dataclass(frozen=True)
 class Dialect:
+    """What one endpoint's introspection says it can answer: where progress is read, the entity tables, which of them
+    allow aggregates and on which columns, the entity models and the enum scalars."""
+
     progress_source: str | None  # "chain_metadata" | "_meta" | None
     tables: tuple[str, ...]  # entity tables (query_root list fields with a matching object type)
     aggregate_tables: frozenset[str]
@@ -94,6 +97,8 @@ class Dialect:
     enum_scalars: tuple[str, ...]
 
     def has_aggregate(self, table: str) -> bool:
+        """Whether `table` has an `X_aggregate` root field for this role (without one, its counts and content cannot be
+        checked)."""
         return table in self.aggregate_tables
 
 
@@ -146,6 +151,8 @@ def schema_of(introspection: dict[str, Any]) -> GraphQLSchema:
 
 
 def read_dialect(introspection: dict[str, Any]) -> Dialect:
+    """The dialect of a Hasura endpoint from its introspection answer: progress from `_meta` when served, else
+    `chain_metadata`; Envio's internal tables left out."""
     schema = schema_of(introspection)
     root = schema.query_type
     assert root is not None

@@ -62,6 +62,7 @@ class Certificate:
 
     @property
     def totals(self) -> dict[str, int]:
+        """How many cases had each outcome (outcomes with no case left out)."""
         out = dict.fromkeys(OUTCOMES, 0)
         for c in self.cases.values():
             out[c.outcome] = out.get(c.outcome, 0) + 1
@@ -197,6 +198,9 @@ class CountChange:
 
 @dataclass(frozen=True)
 class Diff:
+    """What changed between an OLD and a NEW certificate: chains, cutoffs, counts, and each case's verdict sorted into
+    regressions, fixes, other changes, still failing and added."""
+
     old: Certificate
     new: Certificate
     chains_added: tuple[str, ...]
@@ -213,6 +217,7 @@ class Diff:
 
     @property
     def identical(self) -> bool:
+        """Nothing changed: same chains, cutoffs, counts, verdicts and certified status."""
         return not (
             self.chains_added
             or self.chains_removed
@@ -227,9 +232,11 @@ class Diff:
 
     @property
     def exit_code(self) -> int:
+        """1 when any case regressed (so a nightly fails on it), else 0."""
         return 1 if self.regressions else 0
 
     def to_json(self) -> dict[str, Any]:
+        """The diff as `belt-gate-diff/1` JSON: both certificates' summaries and every change."""
         def cert(c: Certificate) -> dict[str, Any]:
             return {
                 "name": c.name,

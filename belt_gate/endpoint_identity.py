@@ -42,6 +42,7 @@ class Location:
 
     @property
     def path(self) -> str:
+        """The normalised path, always starting with `/`."""
         return "/" + "/".join(self.segments)
 
     def __str__(self) -> str:

@@ -80,10 +80,14 @@ class Field:
 
     @property
     def is_column(self) -> bool:
+        """Whether the field is stored as a column (a `@derivedFrom` field is computed from others, so nothing to
+        compare)."""
         return self.kind != "derived"
 
     @property
     def hasura_type(self) -> str:
+        """The GraphQL type Hasura serves the column with: an enum's lower-cased Postgres type, a relation's id as
+        String, a scalar by HASURA_SCALAR (String when unknown)."""
         if self.kind == "enum":
             return self.type_name.lower()
         if self.kind == "relation":
@@ -92,10 +96,13 @@ class Field:
 
     @property
     def is_numeric(self) -> bool:
+        """Whether fingerprints sum the column (a numeric scalar, not a list)."""
         return self.kind == "scalar" and not self.is_list and self.type_name in NUMERIC_SCALARS
 
     @property
     def is_orderable(self) -> bool:
+        """Whether min/max of the column mean something in Hasura (enums, relation ids and ordered scalars; never a
+        list)."""
         if self.is_list:
             return False
         if self.kind in ("enum", "relation"):
@@ -114,10 +121,12 @@ class Entity:
     time_field: str | None = None
 
     def field(self, name: str) -> Field | None:
+        """The field called `name`, None when the entity has none."""
         return next((f for f in self.fields if f.name == name), None)
 
     @property
     def columns(self) -> tuple[Field, ...]:
+        """The fields stored as columns, in schema order."""
         return tuple(f for f in self.fields if f.is_column)
 
     def _first(self, names: Sequence[str]) -> str | None:
@@ -169,10 +178,13 @@ class Entity:
 
     @property
     def chain_column(self) -> str | None:
+        """The column naming a row's chain (chainId / chain_id); None: the entity is compared whole, not per chain."""
         return self._first(CHAIN_FIELDS)
 
     @property
     def inferred_mode(self) -> Mode:
+        """How to reconcile the entity when no option says: at a block if it has a block column, at a time if it has a
+        time column, else its current state."""
         if self.block_column:
             return Mode.AT_BLOCK
         if self.timestamp_column:
@@ -181,19 +193,24 @@ class Entity:
 
     @property
     def numeric_columns(self) -> tuple[str, ...]:
+        """The columns fingerprints sum."""
         return tuple(f.column for f in self.columns if f.is_numeric)
 
     @property
     def orderable_columns(self) -> tuple[str, ...]:
+        """The columns fingerprints take the min and max of."""
         return tuple(f.column for f in self.columns if f.is_orderable)
 
 
 @dataclass(frozen=True)
 class EnvioSchema:
+    """An Envio schema.graphql: its entity types in file order and its enums (name -> values)."""
+
     entities: tuple[Entity, ...]
     enums: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def entity(self, name: str) -> Entity | None:
+        """The entity called `name`, None when the schema has none."""
         return next((e for e in self.entities if e.name == name), None)
 
     def with_entity(self, entity: Entity) -> EnvioSchema:
@@ -202,6 +219,7 @@ class EnvioSchema:
 
     @property
     def entity_names(self) -> tuple[str, ...]:
+        """The entities' names, in file order."""
         return tuple(e.name for e in self.entities)
 
 
@@ -275,17 +293,23 @@ def read_text(path: Path, what: str) -> str:
 
 
 def load_schema(path: Path) -> EnvioSchema:
+    """Read and parse an Envio schema.graphql file; a missing, unreadable or malformed one is a SettingsError
+    naming it."""
     return parse_schema(read_text(path, "schema"), str(path))
 
 
 @dataclass(frozen=True)
 class ContractEvent:
+    """One event a contract of config.yaml handles."""
+
     contract: str
     event: str  # the event signature as written in config.yaml, e.g. "Transfer(address indexed from, ...)"
 
 
 @dataclass(frozen=True)
 class ChainConfig:
+    """One network of config.yaml: its chain id, start block, RPC URL (if any) and each contract's addresses."""
+
     chain_id: int
     start_block: int
     rpc_url: str | None
@@ -301,6 +325,8 @@ class ChainConfig:
 
 @dataclass(frozen=True)
 class EnvioConfig:
+    """An Envio config.yaml: its name, networks, each contract's event signatures and the schema file it names."""
+
     name: str
     chains: tuple[ChainConfig, ...]
     events: Mapping[str, tuple[str, ...]]  # contract name -> event signatures
@@ -308,6 +334,7 @@ class EnvioConfig:
 
     @property
     def chain_ids(self) -> tuple[int, ...]:
+        """The networks' chain ids, in file order."""
         return tuple(c.chain_id for c in self.chains)
 
 
@@ -396,6 +423,7 @@ def parse_config(text: str, source: str = "config.yaml") -> EnvioConfig:
 
 
 def load_config(path: Path) -> EnvioConfig:
+    """Read and parse an Envio config.yaml file; a missing or malformed one is a SettingsError naming it."""
     return parse_config(read_text(path, "Envio config"), str(path))
 
 

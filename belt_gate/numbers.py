@@ -19,10 +19,14 @@ _DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)
 
 
 class NotANumber(ValueError):
+    """A value a belt sent as a number that is not a finite one (the rules make it a failure, never a pass)."""
+
     pass
 
 
 def parse_number(value: object) -> Number:
+    """A belt's number, exactly: an int for an integer (up to 4000 digits), else a Decimal; a float by its shortest
+    repr. Booleans, non-finite values, non-ASCII digits and anything else raise NotANumber."""
     if isinstance(value, bool):
         raise NotANumber(f"{value!r} is a boolean, not a number")
     if isinstance(value, int):
@@ -55,6 +59,7 @@ def _normalise(d: Decimal) -> Number:
 
 
 def parse_optional(value: object) -> Number | None:
+    """parse_number, with None (a NULL column) kept as None."""
     return None if value is None else parse_number(value)
 
 

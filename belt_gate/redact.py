@@ -185,6 +185,8 @@ class RedactingFilter(logging.Filter):
     `redact_text`; it never drops a record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the record's message (its arguments applied) and traceback and stack through redact_text, in place;
+        the record is always kept."""
         try:
             message = record.getMessage()
         except Exception:  # a record whose args do not fit its format: show the format alone, redacted

@@ -79,6 +79,7 @@ class Rates:
 
     @classmethod
     def of(cls, points: Sequence[Point]) -> Rates:
+        """The rates over `points` (oldest first); a rate is None with fewer than two points or no time between them."""
         return cls(_slope(points, "edge"), _slope(points, "processed"), _slope(points, "head"))
 
     def closing(self) -> float | None:
@@ -128,12 +129,17 @@ class ChainStatus:
 
     @property
     def name(self) -> str:
+        """The chain's common name (Ethereum, Base, ...), else its id as text."""
         return CHAIN_NAMES.get(self.chain_id, str(self.chain_id))
 
     def within(self, blocks: int) -> bool:
+        """Synced: at most `blocks` behind its head (or end block), read just now and without error; unknown is never
+        within."""
         return self.remaining is not None and not self.stale and self.state != "error" and self.remaining <= blocks
 
     def to_json(self, now: float) -> dict[str, Any]:
+        """The JSON the dashboard and `status --json` show: rates and percentages rounded, and the read's age
+        at `now`."""
         return {
             "chain": self.chain_id,
             "name": self.name,
@@ -256,9 +262,11 @@ class BeltStatus:
         return self.state == "ok" and bool(self.chains) and all(c.within(within) for c in self.chains)
 
     def behind(self, within: int) -> list[ChainStatus]:
+        """The chains not within `within` blocks of their head (what `wait` names at its timeout)."""
         return [c for c in self.chains if not c.within(within)]
 
     def to_json(self, now: float, within: int) -> dict[str, Any]:
+        """The belt as JSON at `now`: its state, the read's age, whether it is ready and how many chains are synced."""
         return {
             "name": self.name,
             "endpoint": self.endpoint,
@@ -287,6 +295,8 @@ class Tracker:
     _last_good: dict[str, BeltStatus] = field(default_factory=dict)
 
     def observe(self, read: BeltRead, heads: Mapping[int, HeadRead]) -> BeltStatus:
+        """This read's status: a failed read keeps the last good chains, marked stale with no rate or ETA; a good one
+        adds a point to each chain's history and is kept as the last good."""
         if read.failure is not None:
             last = self._last_good.get(read.name)
             stale = tuple(replace(c, stale=True, rate=None, eta=None) for c in last.chains) if last else ()
@@ -350,9 +360,12 @@ class Report:
     belts: tuple[BeltStatus, ...]
 
     def belt(self, name: str) -> BeltStatus | None:
+        """The status of the belt named `name`, None when it was not watched."""
         return next((b for b in self.belts if b.name == name), None)
 
     def to_json(self) -> dict[str, Any]:
+        """The whole round as JSON (`format`, time, tolerance, belts), every string redacted: what leaves the
+        process."""
         from belt_gate.redact import redact_text
 
         doc = {
@@ -397,9 +410,12 @@ class Watcher:
 
     @property
     def within(self) -> int:
+        """The head tolerance (blocks) the statuses are judged with."""
         return self.tracker.within
 
     async def poll(self) -> Report:
+        """Read every belt and every chain head once, concurrently, and return their statuses with the tracker's history
+        applied."""
         from belt_gate.sources.progress import read_all
 
         reads, heads = await read_all(self.readers, self.heads)

@@ -155,6 +155,8 @@ class CaddyAlias:
         return self.state().upstream
 
     def state(self) -> UpstreamState:
+        """What the alias serves now and how it is wired: the admin API's config (and, in file mode, the upstream
+        file); SwapError when either cannot be read, since what the alias serves is then unknown."""
         with self._client() as client:
             return self._state(client)
 

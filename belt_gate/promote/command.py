@@ -57,12 +57,15 @@ class CommandTarget:
         self.output = ""  # the last run's output tail, redacted
 
     def describe(self) -> str:
+        """The command as output and the ledger name it (redacted)."""
         return f"swap command {redact_text(shlex.join(self.template))}"
 
     def current_upstream(self) -> str | None:
+        """Always None: a command cannot be asked what the alias serves, so that is told by the alias's answers."""
         return None
 
     def lock_path(self, default: Path) -> Path:
+        """`default` (beside the ledger): a command names no file of its own to lock beside."""
         return default
 
     def argv(self, expected: str, new: str) -> list[str]:
@@ -83,6 +86,7 @@ class CommandTarget:
         return out
 
     def plan(self, expected: str, new: str, *, allow_reload: bool = False) -> SwapPlan:
+        """The argv that would run and what the guard checks around it; nothing runs yet."""
         argv = self.argv(expected, new)
         change = (
             f"change: run (no shell, timeout {self.timeout:g}s): {redact_text(shlex.join(argv))}",
@@ -91,6 +95,8 @@ class CommandTarget:
         return SwapPlan("command", expected, new, change, argv)
 
     def apply(self, plan: SwapPlan) -> str:
+        """Run the planned command (no shell, within the timeout); SwapError, saying what the alias may now serve, when
+        it cannot start, times out or exits non-zero."""
         argv: list[str] = plan.state
         shown = redact_text(shlex.join(argv))
         try:

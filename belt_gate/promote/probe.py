@@ -39,10 +39,13 @@ class Reading:
 
     @property
     def chains(self) -> frozenset[int]:
+        """The chains the answer named."""
         return frozenset(self.processed)
 
     @classmethod
     def from_rows(cls, rows: list[dict[str, Any]]) -> Reading:
+        """A reading from progress rows (`chain_id`, `processed`); ValueError when a row lacks a whole number for
+        either, or there is no row."""
         out: dict[int, int] = {}
         for row in rows:
             try:
@@ -55,6 +58,7 @@ class Reading:
         return cls(out)
 
     def describe(self) -> str:
+        """How many chains and which, for a refusal's text."""
         return f"{len(self.processed)} chains ({', '.join(str(c) for c in sorted(self.processed))})"
 
 
@@ -65,12 +69,16 @@ class Span:
     readings: list[Reading] = field(default_factory=list)
 
     def add(self, reading: Reading) -> None:
+        """Keep one more direct reading of the belt."""
         self.readings.append(reading)
 
     def chains(self) -> frozenset[int] | None:
+        """The chains of the latest reading, None before any."""
         return self.readings[-1].chains if self.readings else None
 
     def holds(self, reading: Reading) -> bool:
+        """Whether `reading` could be this belt's: the same chains, each block within the range the belt's own readings
+        spanned."""
         if not self.readings or reading.chains != self.chains():
             return False
         lo = {c: min(r.processed.get(c, 0) for r in self.readings) for c in reading.chains}
@@ -104,6 +112,7 @@ class Endpoint:
     timeout: float = 5.0
 
     def client(self) -> GraphQLClient:
+        """A fresh GraphQL client for this endpoint (use it with `async with`)."""
         return GraphQLClient(self.name, self.url, self.headers, self.timeout)
 
 
@@ -137,9 +146,12 @@ class CutoverFigures:
     seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
+        """The figures as JSON for the ledger (numbers with a fraction rounded to two decimals)."""
         return {k: (round(v, 2) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
 
     def line(self) -> str:
+        """The figures as the one line promotion prints: requests, connections, failures by kind, who answered, how soon
+        green did."""
         who = ", ".join(f"{k} {v}" for k, v in sorted(self.answers.items())) or "no answers"
         first = f"; first green answer {self.first_green_ms:.1f} ms after the swap began" if self.first_green_ms else ""
         fails = f" ({', '.join(f'{k} {v}' for k, v in sorted(self.failures.items()))})" if self.failures else ""
@@ -165,6 +177,8 @@ class Cutover:
         self._began = time.monotonic()
 
     def start(self) -> None:
+        """Start one consumer per connection, each asking the progress question through the alias until the
+        probe ends."""
         self._tasks = [asyncio.create_task(self._consumer(i)) for i in range(len(self._seen))]
 
     async def _consumer(self, i: int) -> None:
@@ -255,6 +269,9 @@ def _kind(message: str) -> str:
 
 @dataclass
 class VerifyFigures:
+    """What the verification after a swap saw: its window, how many checks ran and passed, how long, and the failure
+    that ended it."""
+
     window_s: float = 0.0
     checks: int = 0
     passed: int = 0
@@ -262,6 +279,7 @@ class VerifyFigures:
     failure: str | None = None
 
     def to_json(self) -> dict[str, Any]:
+        """The figures as JSON for the ledger (seconds rounded to the millisecond)."""
         return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
 
 

@@ -51,6 +51,7 @@ class Budget:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def left(self) -> float:
+        """Seconds of failures the endpoint may still cost."""
         return max(0.0, self.limit - self.spent)
 
     def charge(self, seconds: float, reason: str) -> None:
@@ -61,6 +62,7 @@ class Budget:
                 self.dead = reason
 
     def give_up(self, reason: str) -> None:
+        """Give the endpoint up for the rest of the run (the first reason is kept)."""
         with self._lock:
             if self.dead is None:
                 self.dead = reason
@@ -71,6 +73,7 @@ class Budget:
         return min(timeout, self.left())
 
     def dead_message(self) -> str:
+        """What a question not asked says, once the endpoint was given up on."""
         return f"not asked: gave up on this endpoint earlier in this run ({self.dead})"
 
 
@@ -82,6 +85,7 @@ class EndpointRun:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def budget(self, url: str, timeout: float) -> Budget:
+        """The budget of the endpoint at `url`, made on first use (BUDGET_TIMEOUTS × `timeout`)."""
         with self._lock:
             if url not in self.budgets:
                 self.budgets[url] = Budget(BUDGET_TIMEOUTS * timeout)
@@ -111,6 +115,7 @@ def budget_for(url: str, timeout: float) -> Budget | None:
 
 
 def new_budget(timeout: float) -> Budget:
+    """A budget of its own for a client used outside a run (BUDGET_TIMEOUTS × `timeout`)."""
     return Budget(BUDGET_TIMEOUTS * timeout)
 
 

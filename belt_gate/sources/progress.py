@@ -154,6 +154,7 @@ class BeltReader:
 
     @property
     def endpoint(self) -> str:
+        """The belt's URL redacted, as every output names it."""
         return redact_url(self.url)
 
     async def _connected(self) -> GraphQLClient:
@@ -171,6 +172,8 @@ class BeltReader:
             await client.__aexit__(None, None, None)
 
     async def read(self) -> BeltRead:
+        """One progress read; a failure is returned as a BeltRead holding it (redacted), never raised, and makes the
+        next read ask the progress source again."""
         at = time.time()
         try:
             client = await self._connected()
@@ -221,6 +224,7 @@ class HeadReader:
         self._client = RpcClient(chain_id, url, timeout=timeout, retries=1, backoff=0.1)
 
     def read(self) -> HeadRead:
+        """The chain's head now; a failure is returned inside the HeadRead (redacted), never raised."""
         at = time.time()
         try:
             return HeadRead(self.chain_id, self._client.endpoint, at, head=self._client.heads().head)
@@ -229,6 +233,7 @@ class HeadReader:
             return HeadRead(self.chain_id, self._client.endpoint, at, failure=ReadFailure(_kind(message), message))
 
     def close(self) -> None:
+        """Close the RPC client's connection."""
         self._client.close()
 
 
