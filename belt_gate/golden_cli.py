@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from belt_gate.errors import BeltGateError, SettingsError
 from belt_gate.redact import redact_text, redact_url
 
-if TYPE_CHECKING:  # the CLI must start fast: web3 and friends load only when capturing
+if TYPE_CHECKING:  # the CLI must start fast: the sources (httpx) and eth-abi load only when capturing
     from belt_gate.envio import EnvioSchema
     from belt_gate.golden_capture import CaptureResult, EntityEvent
 
