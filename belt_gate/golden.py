@@ -108,6 +108,31 @@ class EventAbi:
             parts.append(" ".join(words))
         return f"{self.name}({', '.join(parts)})"
 
+    def to_json(self) -> dict[str, Any]:
+        """The parsed ABI as JSON (the snapshot's form: read back by `from_json`, never parsed again)."""
+        inputs = [{"name": i.name, "type": i.type, "indexed": i.indexed} for i in self.inputs]
+        return {"name": self.name, "inputs": inputs, "anonymous": self.anonymous}
+
+    @classmethod
+    def from_json(cls, doc: Any) -> EventAbi:
+        """`to_json`'s form; a missing or mistyped part raises ValueError."""
+        if not isinstance(doc, Mapping) or not isinstance(doc.get("name"), str):
+            raise ValueError(f"an event ABI is not an object with a name: {doc!r:.80}")
+        inputs = doc.get("inputs")
+        if not isinstance(inputs, list) or not isinstance(doc.get("anonymous"), bool):
+            raise ValueError(f"event {doc['name']}: inputs or anonymous missing or mistyped")
+        parsed = []
+        for i in inputs:
+            if not (
+                isinstance(i, Mapping)
+                and isinstance(i.get("name"), str)
+                and isinstance(i.get("type"), str)
+                and isinstance(i.get("indexed"), bool)
+            ):
+                raise ValueError(f"event {doc['name']}: an input is not {{name, type, indexed}}: {i!r:.80}")
+            parsed.append(EventInput(i["name"], i["type"], i["indexed"]))
+        return cls(doc["name"], tuple(parsed), doc["anonymous"])
+
     @property
     def indexed_count(self) -> int:
         return sum(1 for i in self.inputs if i.indexed) + (0 if self.anonymous else 1)
@@ -604,6 +629,61 @@ def event_to_mapping(e: GoldenEvent, *, with_chain: bool = True) -> dict[str, An
     if e.note:
         out["note"] = e.note
     return out
+
+
+_EVENT_STR = ("tx_hash", "block_hash", "address", "entity", "entity_id", "note", "source", "id")
+_EVENT_INT = ("chain", "log_index", "block_number")
+
+
+def event_to_json(e: GoldenEvent) -> dict[str, Any]:
+    """A validated event as the snapshot carries it to the workers (`event_from_json` reads it back
+    without validating the fixture again: the controller did, once)."""
+    out: dict[str, Any] = {k: getattr(e, k) for k in (*_EVENT_STR, *_EVENT_INT)}
+    out.update(
+        event=e.event.to_json(),
+        fields=dict(e.fields),
+        topics=None if e.topics is None else list(e.topics),
+        data=e.data,
+        params=dict(e.params),
+    )
+    return out
+
+
+def event_from_json(doc: Any) -> GoldenEvent:
+    """`event_to_json`'s form; a missing or mistyped part raises ValueError (fail closed)."""
+    if not isinstance(doc, Mapping):
+        raise ValueError(f"a golden event is not an object: {doc!r:.80}")
+    for key in _EVENT_STR:
+        if not isinstance(doc.get(key), str):
+            raise ValueError(f"golden event: {key} is {doc.get(key)!r:.40}, not text")
+    for key in _EVENT_INT:
+        if isinstance(doc.get(key), bool) or not isinstance(doc.get(key), int):
+            raise ValueError(f"golden event {doc['id']}: {key} is {doc.get(key)!r:.40}, not an integer")
+    fields, params, topics, data = doc.get("fields"), doc.get("params"), doc.get("topics"), doc.get("data")
+    if not isinstance(fields, Mapping) or not isinstance(params, Mapping):
+        raise ValueError(f"golden event {doc['id']}: fields or params is not an object")
+    if topics is not None and not (isinstance(topics, list) and all(isinstance(t, str) for t in topics)):
+        raise ValueError(f"golden event {doc['id']}: topics is not a list of hex")
+    if data is not None and not isinstance(data, str):
+        raise ValueError(f"golden event {doc['id']}: data is not hex")
+    return GoldenEvent(
+        chain=doc["chain"],
+        tx_hash=doc["tx_hash"],
+        log_index=doc["log_index"],
+        block_number=doc["block_number"],
+        block_hash=doc["block_hash"],
+        address=doc["address"],
+        event=EventAbi.from_json(doc.get("event")),
+        entity=doc["entity"],
+        entity_id=doc["entity_id"],
+        fields=dict(fields),
+        topics=None if topics is None else tuple(topics),
+        data=data,
+        params={str(k): str(v) for k, v in params.items()},
+        note=doc["note"],
+        source=doc["source"],
+        id=doc["id"],
+    )
 
 
 def dump_fixture(events: Sequence[GoldenEvent], *, header: str = "") -> str:

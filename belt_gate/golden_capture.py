@@ -1,7 +1,7 @@
 """`belt-gate golden capture`: turn a belt's entity rows into golden fixtures, confirmed by L1.
 
-The caller fetches rows from a belt (blue by default; the GraphQL part lives in sources/graphql.py) and
-hands them here with an RpcClient for the chain. For every row: L1 must have the transaction's receipt
+`capture_from_belt` reads rows from a belt (blue by default) through sources/graphql.py and hands them
+to `capture` with an RpcClient for the chain. For every row: L1 must have the transaction's receipt
 holding the log at the row's log index, from an allowed address with the mapped event's topic0, in the
 row's block; the log's decoded parameters must equal the row's mapped fields; and the golden L1 rule
 itself (block still canonical, eth_getLogs by block hash returns the log) must pass. If any row is not
@@ -14,12 +14,16 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from belt_gate.errors import BeltGateError, SettingsError
 from belt_gate.golden import EventAbi, GoldenEvent, Value, parse_fixture, values_equal, write_fixture
 from belt_gate.rules.golden import golden_l1
+from belt_gate.sources.graphql import GraphQLClient, Numeric, where_literal
 from belt_gate.sources.rpc import RpcClient
+
+if TYPE_CHECKING:
+    from belt_gate.envio import EnvioSchema
 
 _HASH = re.compile(r"^0x[0-9a-fA-F]{64}$")
 _SKIP_FIELDS = frozenset({"__typename"})
@@ -227,4 +231,88 @@ def capture(
     return CaptureResult(path, tuple(candidates), rpc.round_trips - trips0)
 
 
-__all__ = ["NOTHING", "CaptureRefused", "CaptureResult", "EntityEvent", "capture"]
+async def _belt_rows(
+    belt_url: str,
+    chain: int,
+    event_map: Mapping[str, EntityEvent],
+    schema: EnvioSchema,
+    *,
+    count: int,
+    blocks: tuple[tuple[int, int], int] | None,
+) -> dict[str, list[dict[str, Any]]]:
+    """Each mapped entity's rows on `chain` from the belt, through sources/graphql (one request each)."""
+    rows: dict[str, list[dict[str, Any]]] = {}
+    async with GraphQLClient("belt", belt_url, timeout=30.0) as client:
+        for name, mapping in event_map.items():
+            entity = schema.entity(name)
+            if entity is None:
+                raise SettingsError(f"the schema has no entity {name}")
+            cols = " ".join(f.column for f in entity.columns if not f.is_list)
+            conds: list[tuple[str, str, Any]] = [(entity.chain_column or "chainId", "_eq", chain)]
+            later: list[list[tuple[str, str, Any]]] = []
+            order = "{id: asc}"
+            if blocks is not None:
+                block = entity.block_column or mapping.block_field
+                if block is None:
+                    raise SettingsError(f"--newer needs a block number field on {name}")
+                (after_block, after_log), top = blocks
+                conds.append((block, "_lte", Numeric(top)))
+                later = [
+                    [(block, "_gt", Numeric(after_block))],
+                    [(block, "_eq", Numeric(after_block)), (mapping.log_index_field, "_gt", after_log)],
+                ]
+                order = f"[{{{block}: asc}}, {{{mapping.log_index_field}: asc}}]"
+            where = where_literal(conds, later)
+            query = f"{{ rows: {name}({where}, order_by: {order}, limit: {count}) {{ {cols} }} }}"
+            data = await client.query(query, f"{name} rows on chain {chain}")
+            got = data.get("rows")
+            if not isinstance(got, list):
+                raise SettingsError(f"{client.endpoint}: cannot read {name}: the answer holds no row list")
+            rows[name] = got
+            if not got and blocks is None:
+                raise SettingsError(f"{client.endpoint}: no {name} rows on chain {chain}")
+    return rows
+
+
+def capture_from_belt(
+    belt_url: str,
+    rpc_url: str,
+    chain: int,
+    event_map: Mapping[str, EntityEvent],
+    schema: EnvioSchema,
+    out_dir: Path,
+    *,
+    count: int,
+    note: str = "",
+    blocks: tuple[tuple[int, int], int] | None = None,
+) -> CaptureResult:
+    """The first `count` rows (by id) of each mapped entity on `chain`, confirmed on L1, into `out_dir`.
+    `blocks` ((block, log index) after, block up to): instead, the `count` oldest rows of all mapped
+    entities together that come after that log and stand at or below that block, in block and log order."""
+    import asyncio
+
+    rows = asyncio.run(_belt_rows(belt_url, chain, event_map, schema, count=count, blocks=blocks))
+    if blocks is not None:
+        rows = _oldest(rows, event_map, count)
+    with RpcClient(chain, rpc_url) as rpc:
+        return capture(rows, rpc, event_map, out_dir, note=note)
+
+
+def _oldest(
+    rows: Mapping[str, Sequence[Mapping[str, Any]]], event_map: Mapping[str, EntityEvent], count: int
+) -> dict[str, list[dict[str, Any]]]:
+    """The `count` oldest rows of all entities together, by (block, log index), kept per entity."""
+
+    def order(item: tuple[str, Mapping[str, Any]]) -> tuple[int, int]:
+        name, row = item
+        m = event_map[name]
+        return int(str(row.get(m.block_field or "blockNumber"))), int(str(row.get(m.log_index_field)))
+
+    picked = sorted(((n, r) for n, rs in rows.items() for r in rs), key=order)[:count]
+    out: dict[str, list[dict[str, Any]]] = {}
+    for name, row in picked:
+        out.setdefault(name, []).append(dict(row))
+    return out
+
+
+__all__ = ["NOTHING", "CaptureRefused", "CaptureResult", "EntityEvent", "capture", "capture_from_belt"]

@@ -10,15 +10,17 @@ tag), or with `--depth K` at least K blocks below its head instead; without `--c
 fixture in `--out`.
 It is a reviewed change (commit the fixture diff), never something the nightly does by itself.
 
-Defaults come from a running sandbox (`.belt-sandbox/state.json`): the belt is blue (what consumers see),
-the RPC is the chain's own anvil (never a fault proxy). Entities the sandbox knows (NftTransfer,
-Erc1155Transfer) need no mapping; for others give `--event SIGNATURE --address ADDR` once per entity.
+Defaults come from a running sandbox (`.belt-sandbox/state.json`, read as JSON): the belt is blue (what
+consumers see), the RPC is the chain's own anvil (never a fault proxy), and the entities the sandbox
+publishes (NftTransfer, Erc1155Transfer) need no mapping. Without one, `--newer` grows the fixtures with
+the events they already hold; otherwise give `--event SIGNATURE --address ADDR` once per entity.
 Nothing is written unless L1 confirms every picked row.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -26,111 +28,62 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from belt_gate.errors import BeltGateError, SettingsError
-from belt_gate.redact import redact_text, redact_url
+from belt_gate.redact import redact_text
 
 if TYPE_CHECKING:  # the CLI must start fast: the sources (httpx) and eth-abi load only when capturing
-    from belt_gate.envio import EnvioSchema
-    from belt_gate.golden_capture import CaptureResult, EntityEvent
-
-#: Sandbox entities golden capture knows: entity -> (sandbox contract, event parameter -> entity field).
-SANDBOX_ENTITIES: dict[str, tuple[str, dict[str, str]]] = {
-    "NftTransfer": ("SandboxNFT", {}),
-    "Erc1155Transfer": ("SandboxMulti", {"id": "tokenId"}),
-}
+    from belt_gate.golden_capture import EntityEvent
 
 
-def sandbox_event_map(entities: Sequence[str]) -> dict[str, EntityEvent]:
-    """The event each sandbox entity is made of, from the sandbox's own contract table."""
+def _sandbox_state(state_dir: Path) -> dict[str, Any]:
+    """What a running sandbox published in `<state-dir>/state.json` (blue, the chains' own RPCs, the
+    events its entities are made of), read as plain JSON: the CLI imports nothing of the sandbox."""
+    path = state_dir / "state.json"
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise SettingsError(f"cannot read the sandbox state {path}: {exc}") from None
+    if not isinstance(doc, dict):
+        raise SettingsError(f"the sandbox state {path} is not a JSON object")
+    return doc
+
+
+def _events_from(table: Mapping[str, Any], entities: Sequence[str], where: str) -> dict[str, EntityEvent]:
+    """entity -> EntityEvent from a table {entity: {event, addresses, params}} (the sandbox state's)."""
     from belt_gate.golden import parse_event
     from belt_gate.golden_capture import EntityEvent
-    from belt_gate.sandbox.chains import CONTRACTS, EVENT_SIGNATURES
 
     out = {}
     for name in entities:
-        if name not in SANDBOX_ENTITIES:
+        entry = table.get(name)
+        if not isinstance(entry, Mapping):
             raise SettingsError(f"no event mapping for {name}: give --event SIGNATURE --address ADDR")
-        contract, params = SANDBOX_ENTITIES[name]
-        out[name] = EntityEvent(
-            name, parse_event(EVENT_SIGNATURES[contract][0]), addresses=(CONTRACTS[contract].lower(),), params=params
-        )
+        try:
+            event = parse_event(entry["event"])
+            addresses = tuple(str(a).lower() for a in entry.get("addresses", ()))
+            params = {str(k): str(v) for k, v in dict(entry.get("params") or {}).items()}
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SettingsError(f"{where}: the event mapping of {name} is malformed: {exc}") from None
+        out[name] = EntityEvent(name, event, addresses=addresses, params=params)
     return out
 
 
-def capture_from_belt(
-    belt_url: str,
-    rpc_url: str,
-    chain: int,
-    event_map: Mapping[str, EntityEvent],
-    schema: EnvioSchema,
-    out_dir: Path,
-    *,
-    count: int,
-    note: str = "",
-    blocks: tuple[tuple[int, int], int] | None = None,
-) -> CaptureResult:
-    """The first `count` rows (by id) of each mapped entity on `chain`, confirmed on L1, into `out_dir`.
-    `blocks` ((block, log index) after, block up to): instead, the `count` oldest rows of all mapped
-    entities together that come after that log and stand at or below that block, in block and log order."""
-    import httpx
+def _fixture_events(out_dir: Path, chains: Sequence[int]) -> dict[str, Any]:
+    """{entity: {event, addresses, params}} of the golden events `out_dir` holds for `chains`: what
+    `--newer` grows the fixtures with when no mapping is given."""
+    from belt_gate.golden import parse_fixture
 
-    from belt_gate.golden_capture import capture
-    from belt_gate.sources.graphql import Numeric, where_literal
-    from belt_gate.sources.rpc import RpcClient
-
-    rows: dict[str, list[dict[str, Any]]] = {}
-    with httpx.Client(timeout=30) as http:
-        for name, mapping in event_map.items():
-            entity = schema.entity(name)
-            if entity is None:
-                raise SettingsError(f"the schema has no entity {name}")
-            cols = " ".join(f.column for f in entity.columns if not f.is_list)
-            conds: list[tuple[str, str, Any]] = [(entity.chain_column or "chainId", "_eq", chain)]
-            later: list[list[tuple[str, str, Any]]] = []
-            order = "{id: asc}"
-            if blocks is not None:
-                block = entity.block_column or mapping.block_field
-                if block is None:
-                    raise SettingsError(f"--newer needs a block number field on {name}")
-                (after_block, after_log), top = blocks
-                conds.append((block, "_lte", Numeric(top)))
-                later = [
-                    [(block, "_gt", Numeric(after_block))],
-                    [(block, "_eq", Numeric(after_block)), (mapping.log_index_field, "_gt", after_log)],
-                ]
-                order = f"[{{{block}: asc}}, {{{mapping.log_index_field}: asc}}]"
-            where = where_literal(conds, later)
-            query = f"{{ rows: {name}({where}, order_by: {order}, limit: {count}) {{ {cols} }} }}"
-            try:
-                body = http.post(belt_url, json={"query": query}).json()
-            except (httpx.HTTPError, ValueError) as exc:
-                raise SettingsError(f"{redact_url(belt_url)}: cannot read {name}: {type(exc).__name__}") from None
-            if not isinstance(body, dict) or body.get("errors") or not isinstance(body.get("data"), dict):
-                errors = body.get("errors") if isinstance(body, dict) else body
-                raise SettingsError(f"{redact_url(belt_url)}: cannot read {name}: {str(errors)[:200]}")
-            rows[name] = body["data"]["rows"]
-            if not rows[name] and blocks is None:
-                raise SettingsError(f"{redact_url(belt_url)}: no {name} rows on chain {chain}")
-    if blocks is not None:
-        rows = _oldest(rows, event_map, count)
-    with RpcClient(chain, rpc_url) as rpc:
-        return capture(rows, rpc, event_map, out_dir, note=note)
-
-
-def _oldest(
-    rows: Mapping[str, Sequence[Mapping[str, Any]]], event_map: Mapping[str, EntityEvent], count: int
-) -> dict[str, list[dict[str, Any]]]:
-    """The `count` oldest rows of all entities together, by (block, log index), kept per entity."""
-
-    def order(item: tuple[str, Mapping[str, Any]]) -> tuple[int, int]:
-        name, row = item
-        m = event_map[name]
-        return int(str(row.get(m.block_field or "blockNumber"))), int(str(row.get(m.log_index_field)))
-
-    picked = sorted(((n, r) for n, rs in rows.items() for r in rs), key=order)[:count]
-    out: dict[str, list[dict[str, Any]]] = {}
-    for name, row in picked:
-        out.setdefault(name, []).append(dict(row))
-    return out
+    table: dict[str, Any] = {}
+    for chain in chains:
+        path = out_dir / f"{chain}.yaml"
+        if not path.is_file():
+            continue
+        for e in parse_fixture(path.read_text(), str(path)):
+            entry = table.setdefault(e.entity, {"event": e.event.describe(), "addresses": [], "params": dict(e.params)})
+            if e.address not in entry["addresses"]:
+                entry["addresses"].append(e.address)
+    return table
 
 
 def newest_golden_log(out_dir: Path, chain: int) -> tuple[int, int] | None:
@@ -186,8 +139,7 @@ def add_parser(sub: Any) -> None:
 def capture_command(args: argparse.Namespace) -> int:
     from belt_gate.envio import load_schema
     from belt_gate.golden import parse_event
-    from belt_gate.golden_capture import NOTHING, CaptureRefused, EntityEvent
-    from belt_gate.sandbox.world import load_state
+    from belt_gate.golden_capture import NOTHING, CaptureRefused, EntityEvent, capture_from_belt
 
     if args.count < 1:
         raise SettingsError("--count must be at least 1")
@@ -204,17 +156,23 @@ def capture_command(args: argparse.Namespace) -> int:
             raise SettingsError(f"--newer: no golden fixtures in {args.out} to grow (give --chain)")
     if args.rpc and len(chains) > 1:
         raise SettingsError("--rpc names one chain's RPC: with several chains use BELT_RPC_<CHAIN>")
-    state = load_state(args.state_dir)
-    belt = args.belt or (state.summary()["blue"] if state else None)
+    state = _sandbox_state(args.state_dir)
+    belt = args.belt or state.get("blue")
     if not belt:
         raise SettingsError("no belt: give --belt URL (or start the sandbox)")
     rpcs = {}
     for chain in chains:
-        rpc_url = args.rpc or os.environ.get(f"BELT_RPC_{chain}") or (state.rpc_direct.get(chain) if state else None)
+        rpc_url = args.rpc or os.environ.get(f"BELT_RPC_{chain}") or (state.get("rpc_direct") or {}).get(str(chain))
         if not rpc_url:
             raise SettingsError(f"no RPC for chain {chain}: give --rpc URL or set BELT_RPC_{chain}")
         rpcs[chain] = rpc_url
-    entities = args.entity or sorted(SANDBOX_ENTITIES)
+    known: Mapping[str, Any] = state.get("golden_events") or {}
+    where = str(args.state_dir / "state.json")
+    if not known and args.newer is not None and not args.event:
+        known, where = _fixture_events(args.out, chains), str(args.out)
+    entities = args.entity or sorted(known)
+    if not entities:
+        raise SettingsError("no entity to capture: give --entity NAME --event SIGNATURE --address ADDR")
     if args.event:
         if len(args.event) != len(entities):
             raise SettingsError("give one --event per --entity")
@@ -227,7 +185,7 @@ def capture_command(args: argparse.Namespace) -> int:
             address = args.address[i].lower() if i < len(args.address) else ""
             event_map[name] = EntityEvent(name, abi, addresses=(address,) if address else ())
     else:
-        event_map = sandbox_event_map(entities)
+        event_map = _events_from(known, entities, where)
     schema = load_schema(args.schema)
     if args.newer is None:
         (chain,) = chains

@@ -7,6 +7,7 @@ Anything that is not a finite number raises NotANumber, which the rules turn int
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 Number = int | Decimal
@@ -71,3 +72,20 @@ def same_value(a: object, b: object) -> bool:
         return parse_number(a) == parse_number(b)
     except NotANumber:
         return a == b
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """How far two counts may differ: max(ceil(rel × baseline), abs); exact by default."""
+
+    rel: Decimal = Decimal(0)
+    abs: int = 0
+
+    @property
+    def exact(self) -> bool:
+        return self.rel == 0 and self.abs == 0
+
+    def allowed(self, baseline: int) -> int:
+        """max(ceil(rel × baseline), abs): the prior system's model; exact unless configured."""
+        rel = int((self.rel * baseline).to_integral_value(rounding="ROUND_CEILING"))
+        return max(rel, self.abs)

@@ -44,6 +44,8 @@ class Case:
 
 
 ROOT = "_root"  # schema changes that belong to no entity (root fields, shared helper types)
+#: Case key of the single failing test an unreadable golden folder becomes (on chain 0).
+INVALID_KEY = "invalid"
 
 
 @dataclass(frozen=True)
@@ -100,3 +102,32 @@ def build_plan(
     cases += [Case("golden_coverage", chain=c) for c in sorted(coverage_chains)]
     cases += [Case("audit", chain=c, key=k) for c, k in audit_ids]
     return cases
+
+
+def chains_needing_golden(expected: Iterable[int], blue: Iterable[int]) -> tuple[int, ...]:
+    """Chains green must prove against L1 alone (expansion): expected, but not indexed by blue."""
+    blue_set = set(blue)
+    return tuple(sorted({c for c in expected if c not in blue_set}))
+
+
+def l1_plan_args(snap: Mapping[str, Any]) -> dict[str, Any]:
+    """The golden/audit case ids the plan must generate, from the shipped snapshot alone."""
+    g = snap.get("golden") or {}
+    a = snap.get("audit") or {}
+    golden_ids: list[tuple[int, str]] = [(int(c), str(i)) for c, i in g.get("ids", [])]
+    if g.get("error"):
+        golden_ids.append((0, INVALID_KEY))
+    audit_ids: list[tuple[int, str]] = [(int(c), str(k)) for c, k in a.get("ids", [])]
+    coverage: list[int] = []
+    if snap.get("mode") == "expansion":
+        progress = ((snap.get("belts") or {}).get("blue") or {}).get("progress")
+        # blue unreadable: which expected chains are new is unknown, so each gets a case that says so
+        blue = [] if progress is None else [int(c) for c in progress]
+        coverage = list(chains_needing_golden(snap["expected"], blue))
+    return {"golden_ids": golden_ids, "coverage_chains": coverage, "audit_ids": audit_ids}
+
+
+def snapshot_plan(snap: Mapping[str, Any]) -> list[Case]:
+    """Every case a shipped snapshot implies (the same on the controller and on every worker)."""
+    entities = [EntityPlan.from_json(e) for e in snap["entities"]]
+    return build_plan(snap["chains"], entities, **l1_plan_args(snap))

@@ -16,7 +16,6 @@ if TYPE_CHECKING:
     from belt_gate.plan import Case
     from belt_gate.report import CaseResult, RunRecord
     from belt_gate.settings import Settings
-    from belt_gate.sources.recorded import Tape
 
 SNAPSHOT_KEY = "belt_snapshot"
 RULES = ("chain_set", "progress", "counts", "content", "schema", "enums", "golden", "golden_coverage", "audit")
@@ -163,14 +162,12 @@ def belt_snapshot(request: pytest.FixtureRequest) -> dict[str, Any]:
 
 
 def _client(config: pytest.Config, belt: str) -> Any:
-    from belt_gate.settings import is_url
     from belt_gate.sources.client import BeltClient
 
     settings = _belt_session(config).settings
-    url = settings.blue if belt == "blue" else settings.green
-    if not is_url(url):
+    if settings.recorded(belt):
         pytest.fail(f"{belt} is a recorded snapshot, not a live endpoint: nothing to ask", pytrace=False)
-    headers = settings.blue_headers if belt == "blue" else settings.green_headers
+    url, headers = settings.target(belt)
     return BeltClient(belt, url, headers, settings.timeout)
 
 
@@ -325,37 +322,25 @@ class BeltSession:
             settings = tape.settings(self.settings)  # a replay asks the recorded chains only, from the files
             from belt_gate.sources.deadline import endpoint_run
 
+            cwd = Path(self.config.invocation_params.dir)
             with endpoint_run():  # one failure budget per endpoint for the whole fetch (sources/deadline.py)
-                self.snapshot = asyncio.run(
-                    take(settings, extra=lambda snap: self._extra(snap, settings, tape), tape=tape)
-                )
+                self.snapshot = asyncio.run(take(settings, tape=tape, cwd=cwd))
         except Exception as exc:
             self.snapshot = None
             self.snapshot_error = redact_text(f"{type(exc).__name__}: {exc}")
         finally:
             self.snapshot_seconds = time.perf_counter() - started
 
-    def _extra(self, snap: dict[str, Any], settings: Settings | None = None, tape: Tape | None = None) -> None:
-        from belt_gate import l1_checks
-
-        cwd = Path(self.config.invocation_params.dir)
-        l1_checks.extend_snapshot(settings or self.settings, snap, cwd=cwd, tape=tape)
-
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput[SNAPSHOT_KEY] = json.dumps(self.snapshot) if self.snapshot is not None else ""
 
     def cases(self) -> list[Case]:
-        from belt_gate import l1_checks
-        from belt_gate.plan import EntityPlan, build_plan
+        from belt_gate.plan import Case, snapshot_plan
 
-        snap = self.snapshot
-        if snap is None:
-            from belt_gate.plan import Case
-
+        if self.snapshot is None:
             return [Case("chain_set")]
-        entities = [EntityPlan.from_json(e) for e in snap["entities"]]
-        return build_plan(snap["chains"], entities, **l1_checks.plan_args(snap))
+        return snapshot_plan(self.snapshot)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(

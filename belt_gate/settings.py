@@ -34,10 +34,12 @@ from belt_gate.envio import (
     read_text,
 )
 from belt_gate.errors import SettingsError
+from belt_gate.numbers import Tolerance
 from belt_gate.promote_settings import promotion_settings
 from belt_gate.redact import MASK, redact_text, redact_url, register_secret
 
 if TYPE_CHECKING:
+    from belt_gate.audit_spec import AuditSpec
     from belt_gate.localise import Budget
 
 MODES = ("parity", "expansion")
@@ -106,21 +108,6 @@ class RpcUrls(dict[int, str]):
 
 
 @dataclass(frozen=True)
-class Tolerance:
-    rel: Decimal = Decimal(0)
-    abs: int = 0
-
-    @property
-    def exact(self) -> bool:
-        return self.rel == 0 and self.abs == 0
-
-    def allowed(self, baseline: int) -> int:
-        """max(ceil(rel × baseline), abs): the prior system's model; exact unless configured."""
-        rel = int((self.rel * baseline).to_integral_value(rounding="ROUND_CEILING"))
-        return max(rel, self.abs)
-
-
-@dataclass(frozen=True)
 class EntitySettings:
     """`[entities.X]` of belt.toml: a mode, a tolerance, and the fields carrying the entity's block or time."""
 
@@ -158,7 +145,8 @@ class Settings:
     localise_budget: Budget | None = None
     store_failures: Path | None = None
     entities: Mapping[str, EntitySettings] = field(default_factory=dict)
-    audits: tuple[Mapping[str, Any], ...] = ()
+    #: the [[audit]] tables, parsed once here (belt_gate/audit_spec.py)
+    audits: tuple[AuditSpec, ...] = ()
     blue_headers: Mapping[str, str] = field(default_factory=SecretHeaders, repr=False)
     green_headers: Mapping[str, str] = field(default_factory=SecretHeaders, repr=False)
     #: promotion (belt_gate.promote): swap the alias after a certified session; exactly one swap target
@@ -186,6 +174,14 @@ class Settings:
                 text = redact_text(repr(v))
             shown.append(f"{f.name}={text}")
         return f"Settings({', '.join(shown)})"
+
+    def target(self, belt: str) -> tuple[str, Mapping[str, str]]:
+        """A belt's URL (or recorded snapshot file) and the headers it is asked with."""
+        return (self.blue, self.blue_headers) if belt == "blue" else (self.green, self.green_headers)
+
+    def recorded(self, belt: str) -> bool:
+        """Is this belt a recorded snapshot file, not a live URL? (Asked here and nowhere else.)"""
+        return not is_url(self.target(belt)[0])
 
     def entity_mode(self, name: str, inferred: Mode) -> Mode:
         override = self.entities.get(name)
@@ -639,11 +635,11 @@ def build_settings(
                     f"{config_path}: entities.{name}.{key} needs the Envio schema.graphql to check the field "
                     "(--belt-schema, or schema.graphql next to config.yaml)"
                 )
-    audits = tuple(merged.get("audits", ()))
-    if audits:
-        from belt_gate.rules.audit import parse_audits
+    audits: tuple[AuditSpec, ...] = ()
+    if merged.get("audits"):
+        from belt_gate.audit_spec import parse_audits  # eth_utils hashes the events: only with audits
 
-        parse_audits(audits, source=f"{config_path}: [[audit]]")
+        audits = parse_audits(tuple(merged["audits"]), source=f"{config_path}: [[audit]]")
     blue_schema = load_schema(p) if (p := path("blue_schema")) else None
     green_schema = load_schema(p) if (p := path("green_schema")) else None
 

@@ -22,22 +22,20 @@ from belt_gate.errors import BeltGateError, EndpointError
 from belt_gate.plan import EntityPlan, entity_plans
 from belt_gate.redact import redact_text, redact_url
 from belt_gate.rules.schema import schema_changes
-from belt_gate.settings import Settings, is_url
+from belt_gate.settings import Settings
 from belt_gate.sources.graphql import (
     PROGRESS_FIELDS_CHAIN_METADATA,
     PROGRESS_FIELDS_META,
     AggregateAsk,
-    GraphQLClient,
     Numeric,
     RowsAsk,
     normalise_progress,
 )
+from belt_gate.sources.l1 import read as read_l1_checks
 from belt_gate.sources.recorded import (
     BeltSource,
     LiveSource,
-    RecordedSource,
     Tape,
-    new_recording,
     write_recording,
 )
 
@@ -75,17 +73,10 @@ def _msg(exc: BaseException) -> str:
     return redact_text(f"{type(exc).__name__}: {exc}")
 
 
-def open_source(settings: Settings, belt: str, tape: Tape | None = None) -> tuple[BeltSource, dict[str, Any] | None]:
-    target = settings.blue if belt == "blue" else settings.green
-    if not is_url(target):
-        return RecordedSource(belt, Path(target)), None
-    headers = settings.blue_headers if belt == "blue" else settings.green_headers
-    client = GraphQLClient(belt, target, headers=headers, timeout=settings.timeout)
-    if tape is not None:
-        recording = tape.recording(belt)
-    else:
-        recording = new_recording(belt, redact_url(target)) if settings.record else None
-    return LiveSource(client, recording), recording
+def open_source(settings: Settings, belt: str, tape: Tape) -> tuple[BeltSource, dict[str, Any] | None]:
+    """A belt's source on the run's tape and the recording its answers go into (None: not recording)."""
+    target, headers = settings.target(belt)
+    return tape.source(belt, target, headers, settings.timeout), tape.recording(belt)
 
 
 async def _read_belt(state: BeltState) -> None:
@@ -524,12 +515,13 @@ async def settle(blue: BeltState, green: BeltState, chains: Sequence[int], timeo
         await asyncio.gather(_read_progress(blue), _read_progress(green))
 
 
-async def take(
-    settings: Settings, *, extra: Callable[[dict[str, Any]], None] | None = None, tape: Tape | None = None
-) -> dict[str, Any]:
-    """The whole snapshot as a JSON-able dict. `tape`: where the chains' answers are recorded or replayed
-    from (the plugin hands the same one to the L1 checks in `extra`)."""
+async def take(settings: Settings, *, tape: Tape | None = None, cwd: Path | None = None) -> dict[str, Any]:
+    """The whole snapshot as a JSON-able dict, the L1 checks' part included. `tape`: where the chains' and
+    the belts' answers are recorded or replayed from (default: opened from the settings); `cwd`: the
+    directory the settings were built in (default: the current one; it tells a named golden folder)."""
     started = time.perf_counter()
+    if tape is None:
+        tape = Tape.open(settings)
     timings: dict[str, float] = {}
     blue_src, blue_rec = open_source(settings, "blue", tape)
     green_src, green_rec = open_source(settings, "green", tape)
@@ -626,8 +618,15 @@ async def take(
             for e in entities
         },
     }
-    if extra is not None:
-        extra(snap)
+    t0 = time.perf_counter()
+    snap["golden"], snap["audit"] = await read_l1_checks(
+        settings,
+        tape,
+        cwd=Path.cwd() if cwd is None else cwd,
+        cutoffs=cutoffs,
+        chain_columns={e.name: e.chain_column for e in entities},
+    )
+    timings["l1_checks"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - started
     snap["timings"] = {k: round(v, 4) for k, v in timings.items()}
     if settings.record:

@@ -6,21 +6,14 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
+from belt_gate.numbers import Tolerance
 from belt_gate.plan import Case
-from belt_gate.rules import chains, content, counts, schema
+from belt_gate.rules import audit, chains, content, counts, golden, schema
 from belt_gate.rules.inputs import Missing, need, need_map
 from belt_gate.rules.localised import with_findings
 from belt_gate.rules.verdict import Verdict
-from belt_gate.settings import Tolerance
 
-__all__ = ["Verdict", "evaluate", "register"]
-
-_EXTRA: dict[str, Callable[[Case, Mapping[str, Any]], Verdict]] = {}
-
-
-def register(rule: str, fn: Callable[[Case, Mapping[str, Any]], Verdict]) -> None:
-    """Let another rule family (golden, audit) evaluate its own cases."""
-    _EXTRA[rule] = fn
+__all__ = ["RULES", "Verdict", "evaluate"]
 
 
 def _chains_of(belt: Mapping[str, Any]) -> list[int] | None:
@@ -138,67 +131,94 @@ def _sample_verdict(label: str, fp: Mapping[str, Any], snap: Mapping[str, Any]) 
     )
 
 
-def _evaluate(case: Case, snap: Mapping[str, Any]) -> Verdict:
-    belts = need_map(snap, "belts", "the snapshot")
-    blue, green = need_map(belts, "blue", "the belts"), need_map(belts, "green", "the belts")
-    if case.rule == "chain_set":
-        return chains.chain_set(
-            need(snap, "mode", "the snapshot"),
-            need(snap, "expected", "the snapshot"),
-            _chains_of(blue),
-            _chains_of(green),
-            _belt_errors(snap),
-        )
-    if case.rule == "progress":
-        assert case.chain is not None
-        key = str(case.chain)
-        blue_chains = _chains_of(blue)
-        l1 = need_map(snap, "l1", "the snapshot")
-        heads = need_map(l1, "heads", "the snapshot's l1")
-        return chains.progress(
-            case.chain,
-            (blue.get("progress") or {}).get(key),
-            (green.get("progress") or {}).get(key),
-            blue_has_chain=blue_chains is None or case.chain in blue_chains,
-            l1_head=heads.get(key),
-            head_error=need_map(l1, "errors", "the snapshot's l1").get(key),
-            head_tolerance=need(snap, "head_tolerance", "the snapshot"),
-            errors=_belt_errors(snap),
-            has_rpc=case.chain in need(l1, "rpc", "the snapshot's l1"),
-        )
-    if case.rule in ("counts", "content"):
-        label = f"{case.entity}@{case.chain}" if case.chain is not None else str(case.entity)
-        fp = need_map(snap, "fingerprints", "the snapshot").get(label)
-        if fp is None:
-            return Verdict.unknown(f"{case.rule} {label}: not in the snapshot (nothing was read)")
-        if fp.get("new_chain"):
-            green_chains = _chains_of(green)
-            if green_chains is None:
-                return Verdict.unknown(
-                    _with_cause(
-                        f"{label}: chain {case.chain} is expected in green, but green's chains are unknown", snap
-                    )
-                )
-            if case.chain not in green_chains:
-                return Verdict.fail(
-                    f"{label}: green does not index expected chain {case.chain} (no progress "
-                    "row, and blue lacks it too): nothing to compare (silent skip)"
-                )
-            return Verdict.ok(
-                f"{label}: chain {case.chain} is new in green (expected, no blue baseline): "
-                "judged by its progress against the chain head and its golden/audit tests"
+def _chain_set(case: Case, snap: Mapping[str, Any]) -> Verdict:
+    blue, green = snap["belts"]["blue"], snap["belts"]["green"]
+    return chains.chain_set(
+        need(snap, "mode", "the snapshot"),
+        need(snap, "expected", "the snapshot"),
+        _chains_of(blue),
+        _chains_of(green),
+        _belt_errors(snap),
+    )
+
+
+def _progress(case: Case, snap: Mapping[str, Any]) -> Verdict:
+    blue, green = snap["belts"]["blue"], snap["belts"]["green"]
+    assert case.chain is not None
+    key = str(case.chain)
+    blue_chains = _chains_of(blue)
+    l1 = need_map(snap, "l1", "the snapshot")
+    heads = need_map(l1, "heads", "the snapshot's l1")
+    return chains.progress(
+        case.chain,
+        (blue.get("progress") or {}).get(key),
+        (green.get("progress") or {}).get(key),
+        blue_has_chain=blue_chains is None or case.chain in blue_chains,
+        l1_head=heads.get(key),
+        head_error=need_map(l1, "errors", "the snapshot's l1").get(key),
+        head_tolerance=need(snap, "head_tolerance", "the snapshot"),
+        errors=_belt_errors(snap),
+        has_rpc=case.chain in need(l1, "rpc", "the snapshot's l1"),
+    )
+
+
+def _slice(case: Case, snap: Mapping[str, Any]) -> Verdict:
+    """counts and content of one (entity, chain) slice."""
+    green = snap["belts"]["green"]
+    label = f"{case.entity}@{case.chain}" if case.chain is not None else str(case.entity)
+    fp = need_map(snap, "fingerprints", "the snapshot").get(label)
+    if fp is None:
+        return Verdict.unknown(f"{case.rule} {label}: not in the snapshot (nothing was read)")
+    if fp.get("new_chain"):
+        green_chains = _chains_of(green)
+        if green_chains is None:
+            return Verdict.unknown(
+                _with_cause(f"{label}: chain {case.chain} is expected in green, but green's chains are unknown", snap)
             )
-        if case.rule == "counts":
-            verdict = _fingerprint_verdict(case, label, fp, snap)
-            return with_findings(verdict, (snap.get("localised") or {}).get(label))  # issue 14: the rows
-        return _sample_verdict(label, fp, snap)
-    if case.rule == "schema":
-        assert case.entity is not None
-        doc = need_map(snap, "schema", "the snapshot")
-        return schema.schema(case.entity, doc.get("changes"), doc.get("error"))
-    if case.rule == "enums":
-        doc = need_map(snap, "enums", "the snapshot")
-        return schema.enums(doc.get("blue"), doc.get("green"), need(doc, "live", "the snapshot's enums"))
-    if case.rule in _EXTRA:
-        return _EXTRA[case.rule](case, snap)
-    return Verdict.unknown(f"unknown rule {case.rule!r}: nothing unknown passes")
+        if case.chain not in green_chains:
+            return Verdict.fail(
+                f"{label}: green does not index expected chain {case.chain} (no progress "
+                "row, and blue lacks it too): nothing to compare (silent skip)"
+            )
+        return Verdict.ok(
+            f"{label}: chain {case.chain} is new in green (expected, no blue baseline): "
+            "judged by its progress against the chain head and its golden/audit tests"
+        )
+    if case.rule == "counts":
+        verdict = _fingerprint_verdict(case, label, fp, snap)
+        return with_findings(verdict, (snap.get("localised") or {}).get(label))  # issue 14: the rows
+    return _sample_verdict(label, fp, snap)
+
+
+def _schema(case: Case, snap: Mapping[str, Any]) -> Verdict:
+    assert case.entity is not None
+    doc = need_map(snap, "schema", "the snapshot")
+    return schema.schema(case.entity, doc.get("changes"), doc.get("error"))
+
+
+def _enums(case: Case, snap: Mapping[str, Any]) -> Verdict:
+    doc = need_map(snap, "enums", "the snapshot")
+    return schema.enums(doc.get("blue"), doc.get("green"), need(doc, "live", "the snapshot's enums"))
+
+
+#: rule name -> the function that judges one of its cases
+RULES: dict[str, Callable[[Case, Mapping[str, Any]], Verdict]] = {
+    "chain_set": _chain_set,
+    "progress": _progress,
+    "counts": _slice,
+    "content": _slice,
+    "schema": _schema,
+    "enums": _enums,
+    "golden": golden.evaluate_golden,
+    "golden_coverage": golden.evaluate_coverage,
+    "audit": audit.evaluate_audit,
+}
+
+
+def _evaluate(case: Case, snap: Mapping[str, Any]) -> Verdict:
+    belts = need_map(snap, "belts", "the snapshot")  # every rule is judged against both belts' state
+    need_map(belts, "blue", "the belts"), need_map(belts, "green", "the belts")
+    rule = RULES.get(case.rule)
+    if rule is None:
+        return Verdict.unknown(f"unknown rule {case.rule!r}: nothing unknown passes")
+    return rule(case, snap)

@@ -1,4 +1,4 @@
-"""L1 window audits: pure planning and verdicts, no I/O, no pytest.
+"""L1 window audits: pure verdicts, no I/O, no pytest (the specs and their windows: belt_gate/audit_spec.py).
 
 Settings map (chain, contract address(es), event) -> entity (`[[audit]]` tables). Per (chain, entity),
 K block windows are chosen from a seed below the cutoff (stratified: one window in each of K equal slices
@@ -16,169 +16,12 @@ is not a non-negative integer (None, bool, float, text) fails closed.
 
 from __future__ import annotations
 
-import random
-import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from belt_gate.errors import SettingsError
-from belt_gate.golden import EventAbi, parse_event
+from belt_gate.audit_spec import AuditSpec, Window
+from belt_gate.plan import Case
 from belt_gate.rules.verdict import Verdict
-
-DEFAULT_WINDOWS = 3
-DEFAULT_WIDTH = 1000
-DEFAULT_BLOCK_FIELD = "blockNumber"
-_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_KEYS = frozenset({"chain", "address", "event", "entity", "block_field", "windows", "width", "start_block"})
-
-
-@dataclass(frozen=True)
-class AuditPair:
-    """One (contract address(es), event) whose logs become rows of `entity` on `chain`."""
-
-    chain: int
-    addresses: tuple[str, ...]  # lowercase
-    event: EventAbi
-    entity: str
-
-
-@dataclass(frozen=True)
-class AuditSpec:
-    """Everything audited for one entity on one chain (all its pairs are counted together)."""
-
-    chain: int
-    entity: str
-    pairs: tuple[AuditPair, ...]
-    windows: int = DEFAULT_WINDOWS
-    width: int = DEFAULT_WIDTH
-    block_field: str = DEFAULT_BLOCK_FIELD
-    start_block: int = 0
-
-    def key(self, index: int) -> str:
-        return f"{self.entity}#w{index}"
-
-    @property
-    def ids(self) -> tuple[tuple[int, str], ...]:
-        return tuple((self.chain, self.key(i)) for i in range(self.windows))
-
-
-@dataclass(frozen=True)
-class Window:
-    index: int
-    from_block: int
-    to_block: int  # inclusive
-
-    def __str__(self) -> str:
-        return f"blocks {self.from_block}..{self.to_block}"
-
-
-def _int(raw: Mapping[str, Any], key: str, where: str, default: int | None = None, minimum: int = 0) -> int:
-    value = raw.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise SettingsError(f"{where}: {key} must be an integer >= {minimum}, got {value!r}")
-    return value
-
-
-def parse_audits(raw: Sequence[Mapping[str, Any]], *, source: str = "[[audit]]") -> tuple[AuditSpec, ...]:
-    """Validate `[[audit]]` tables: chain, address (one or a list), event (signature or ABI fragment),
-    entity; optional block_field (default blockNumber), windows (K, default 3), width (blocks, default
-    1000), start_block (default 0). Pairs of the same (chain, entity) are grouped; their windows and
-    width must agree."""
-    grouped: dict[tuple[int, str], list[tuple[AuditPair, int, int, str, int]]] = {}
-    for n, table in enumerate(raw, 1):
-        where = f"{source} {n}"
-        if not isinstance(table, Mapping):
-            raise SettingsError(f"{where}: must be a table")
-        unknown = sorted(str(k) for k in table if k not in _KEYS)
-        if unknown:
-            raise SettingsError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(_KEYS))})")
-        chain = _int(table, "chain", where)
-        address = table.get("address")
-        addresses = (address,) if isinstance(address, str) else address
-        if (
-            not isinstance(addresses, list | tuple)
-            or not addresses
-            or not all(isinstance(a, str) and _ADDRESS.match(a) for a in addresses)
-        ):
-            raise SettingsError(f"{where}: address must be a 0x-hex contract address or a list of them")
-        try:
-            event = parse_event(table.get("event"))  # type: ignore[arg-type]
-        except ValueError as exc:
-            raise SettingsError(f"{where}: event: {exc}") from None
-        if event.topic0 is None:
-            raise SettingsError(f"{where}: event: an anonymous event cannot be counted by topic0")
-        entity = table.get("entity")
-        if not isinstance(entity, str) or not _IDENT.match(entity):
-            raise SettingsError(f"{where}: entity must be an entity name, got {entity!r}")
-        block_field = table.get("block_field", DEFAULT_BLOCK_FIELD)
-        if not isinstance(block_field, str) or not _IDENT.match(block_field):
-            raise SettingsError(f"{where}: block_field must be a field name, got {block_field!r}")
-        windows = _int(table, "windows", where, DEFAULT_WINDOWS, 1)
-        width = _int(table, "width", where, DEFAULT_WIDTH, 1)
-        start = _int(table, "start_block", where, 0)
-        pair = AuditPair(chain, tuple(sorted(a.lower() for a in addresses)), event, entity)
-        grouped.setdefault((chain, entity), []).append((pair, windows, width, block_field, start))
-    specs = []
-    for (chain, entity), items in sorted(grouped.items()):
-        shapes = {(w, wd, bf) for _, w, wd, bf, _ in items}
-        if len(shapes) > 1:
-            raise SettingsError(
-                f"{source}: {entity} on chain {chain}: windows, width and block_field must"
-                " agree between its audit tables"
-            )
-        windows, width, block_field = shapes.pop()
-        specs.append(
-            AuditSpec(
-                chain, entity, tuple(p for p, *_ in items), windows, width, block_field, min(s for *_, s in items)
-            )
-        )
-    return tuple(specs)
-
-
-def audit_ids(specs: Iterable[AuditSpec]) -> list[tuple[int, str]]:
-    """(chain, "Entity#wI") per window: known offline, so collection never needs the network."""
-    return [i for spec in specs for i in spec.ids]
-
-
-def choose_windows(
-    seed: int | str,
-    spec_or_chain: AuditSpec | int,
-    entity: str = "",
-    *,
-    cutoff: int,
-    start_block: int = 0,
-    k: int = DEFAULT_WINDOWS,
-    width: int = DEFAULT_WIDTH,
-) -> tuple[Window, ...]:
-    """K windows in [start_block, cutoff], deterministic for (seed, chain, entity, start, cutoff, k, width).
-
-    Stratified: slice i of K equal slices holds window i (never overlapping when the span has >= K
-    blocks); each window is `width` blocks or the slice, whichever is smaller. Every window ends at or
-    below `cutoff`. Empty when cutoff < start_block (nothing to audit: the verdict fails)."""
-    if isinstance(spec_or_chain, AuditSpec):
-        spec = spec_or_chain
-        chain, entity, start_block, k, width = spec.chain, spec.entity, spec.start_block, spec.windows, spec.width
-    else:
-        chain = spec_or_chain
-    if k < 1 or width < 1:
-        raise ValueError("k and width must be >= 1")
-    lo = max(0, start_block)
-    if cutoff < lo:
-        return ()
-    span = cutoff - lo + 1
-    rng = random.Random(f"belt-gate-audit:{seed}:{chain}:{entity}:{lo}:{cutoff}:{k}:{width}")
-    out = []
-    for i in range(k):
-        s_lo = lo + (i * span) // k
-        s_hi = lo + ((i + 1) * span) // k - 1
-        if s_hi < s_lo:  # fewer blocks than windows: single blocks, repeating
-            s_lo = s_hi = lo + (i % span)
-        w = min(width, s_hi - s_lo + 1)
-        start = rng.randint(s_lo, s_hi - w + 1)
-        out.append(Window(i, start, start + w - 1))
-    return tuple(out)
 
 
 def _count(value: object) -> int | None:
@@ -296,13 +139,53 @@ def witnessed(*log_counts: Iterable[object]) -> bool:
     return any(_count(c) not in (None, 0) for counts in log_counts for c in counts)
 
 
-__all__ = [
-    "AuditPair",
-    "AuditSpec",
-    "Window",
-    "audit_ids",
-    "audit_window",
-    "choose_windows",
-    "parse_audits",
-    "witnessed",
-]
+def evaluate_audit(case: Case, snap: Mapping[str, Any]) -> Verdict:
+    """One audit window of the snapshot: L1's log count against green's rows in it."""
+    a = snap.get("audit")
+    if a is None:
+        return Verdict.unknown(f"{case.id}: the snapshot holds no audit data (fail closed)")
+    if a.get("fatal"):
+        return Verdict.unknown(f"audits could not run: {a['fatal']} (fail closed)", kind="ERROR")
+    assert case.key is not None and case.chain is not None
+    entity, _, idx = case.key.rpartition("#w")
+    try:
+        specs = [AuditSpec.from_json(s) for s in a.get("specs", [])]
+    except ValueError as exc:
+        return Verdict.unknown(f"audit {case.key} on chain {case.chain}: the snapshot's audit specs: {exc}")
+    spec = next((s for s in specs if s.chain == case.chain and s.entity == entity), None)
+    item = a.get("windows", {}).get(f"{case.chain}:{case.key}")
+    if spec is None or item is None:
+        return Verdict.unknown(f"audit {case.key} on chain {case.chain}: not in the snapshot (fail closed)")
+    w = item.get("window")
+    window = None if w is None else Window(int(w[0]), int(w[1]), int(w[2]))
+    if window is None and item.get("cutoff") is None:
+        return Verdict.unknown(
+            f"audit {entity} on chain {case.chain}, window {idx}: no cutoff block to place"
+            f" the window below: {item.get('cutoff_reason')} (fail closed)",
+            kind="NO WINDOW",
+            chain=case.chain,
+            entity=entity,
+        )
+    l1 = a.get("l1", {}).get(str(case.chain)) or {}
+    l1_counts_by_key: dict[str, list[int]] = l1.get("counts") or {}
+    chain_counts = [c for k, cs in l1_counts_by_key.items() for c in cs]
+    golden = snap.get("golden") or {}
+    probes = ((golden.get("l1") or {}).get(str(case.chain)) or {}).get("probes") or {}
+    golden_counts = [len(p.get("logs_by_hash") or []) for p in probes.values() if p]
+    return audit_window(
+        spec,
+        window,
+        l1_counts_by_key.get(f"{case.chain}:{case.key}") if not l1.get("error") else None,
+        (a.get("green_counts") or {}).get(f"{case.chain}:{case.key}"),
+        l1_endpoint=str(l1.get("endpoint") or "(no RPC)"),
+        belt="green",
+        belt_endpoint=str(a.get("green_endpoint") or "green"),
+        l1_witness=witnessed(chain_counts, golden_counts),
+        seed=a.get("seed", ""),
+        cutoff=item.get("cutoff"),
+        l1_error=l1.get("error") or (None if l1 else f"no RPC for chain {case.chain}"),
+        belt_error=a.get("green_error"),
+    )
+
+
+__all__ = ["audit_window", "evaluate_audit", "witnessed"]

@@ -21,10 +21,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from belt_gate.numbers import NotANumber, parse_number, same_value
+from belt_gate.numbers import NotANumber, Tolerance, parse_number, same_value
 from belt_gate.rules.inputs import Missing, need, need_map
 from belt_gate.rules.verdict import Verdict
-from belt_gate.settings import Tolerance
 
 _ROW_COUNT = re.compile(r"[0-9]{1,30}")
 _PARTS = ("sum", "min", "max")

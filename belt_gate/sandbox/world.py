@@ -223,6 +223,7 @@ class WorldState:
             "green_chains": sorted(green.chains) if green else [],
             "belts": {n: b.url for n, b in self.belts.items()},
             "faults": list(self.faults),
+            "golden_events": golden_events(),
             "state_file": str(self.state_file),
             "pids": self.pids(),
             "ready_seconds": self.ready_seconds,
@@ -837,13 +838,50 @@ def _wait_closed(ports: Iterable[int], *, timeout: float) -> None:
             time.sleep(0.02)
 
 
+#: Sandbox entities golden capture knows: entity -> (sandbox contract, event parameter -> entity field).
+GOLDEN_ENTITIES: dict[str, tuple[str, dict[str, str]]] = {
+    "NftTransfer": ("SandboxNFT", {}),
+    "Erc1155Transfer": ("SandboxMulti", {"id": "tokenId"}),
+}
+
+
+def golden_events() -> dict[str, dict[str, Any]]:
+    """The event each sandbox entity is made of, as `state.json` publishes it for `belt-gate golden capture`."""
+    from belt_gate.sandbox.chains import CONTRACTS, EVENT_SIGNATURES
+
+    return {
+        name: {"event": EVENT_SIGNATURES[contract][0], "addresses": [CONTRACTS[contract].lower()], "params": params}
+        for name, (contract, params) in GOLDEN_ENTITIES.items()
+    }
+
+
+def sandbox_event_map(entities: Sequence[str]) -> dict[str, Any]:
+    """entity -> golden_capture.EntityEvent of the sandbox's own contracts."""
+    from belt_gate.golden import parse_event
+    from belt_gate.golden_capture import EntityEvent
+
+    table = golden_events()
+    unknown = [name for name in entities if name not in table]
+    if unknown:
+        raise SettingsError(f"no sandbox event mapping for {', '.join(unknown)}")
+    return {
+        name: EntityEvent(
+            name,
+            parse_event(table[name]["event"]),
+            addresses=tuple(table[name]["addresses"]),
+            params=table[name]["params"],
+        )
+        for name in entities
+    }
+
+
 def capture_golden(
     state: WorldState, out_dir: Path, chains: Iterable[int], *, belt: str = "green", per_chain: int = 2
 ) -> Path:
     """Golden fixtures for `chains`: `per_chain` NftTransfer rows of `belt`, each confirmed on the chain's
     own anvil (never a fault proxy); nothing is written that L1 does not confirm."""
     from belt_gate.envio import load_schema
-    from belt_gate.golden_cli import capture_from_belt, sandbox_event_map
+    from belt_gate.golden_capture import capture_from_belt
 
     source = state.belt(belt)
     schema = load_schema(source.schema)
@@ -877,11 +915,13 @@ __all__ = [
     "WorldOptions",
     "WorldState",
     "capture_golden",
+    "golden_events",
     "is_ours",
     "load_state",
     "parse_world_fault",
     "remove_enum_value",
     "running",
+    "sandbox_event_map",
     "wait_ready",
     "with_faults",
 ]

@@ -118,9 +118,10 @@ class LiveSource:
 class RecordedSource:
     """Answers from a recording file; anything not recorded is an EndpointError (fail closed)."""
 
-    def __init__(self, belt: str, path: Path) -> None:
+    def __init__(self, belt: str, path: Path, doc: Mapping[str, Any] | None = None) -> None:
+        """`doc`: the recording already read from `path` (default: read it now)."""
         self.belt = belt
-        doc = read_recording(belt, path)
+        doc = read_recording(belt, path) if doc is None else doc
         # named as the recorded run named it, so a replay's verdicts read as the run's did
         self.endpoint = str(doc.get("endpoint") or f"recording {path.name}")
         self.requests = 0
@@ -315,6 +316,7 @@ class Tape:
         self._recordings = dict(recordings or {})  # belt -> the recording being made (live belts)
         self._files = dict(files or {})  # belt -> a recording being replayed
         self._file_names = dict(file_names or {})
+        self._paths: dict[str, Path] = {}
         self._chains: dict[int, _Exchanges] = {}
         green = self._recordings.get("green")
         rpc = (self._files.get("green") or {}).get(RPC_SECTION)
@@ -332,14 +334,28 @@ class Tape:
         recordings: dict[str, dict[str, Any]] = {}
         files: dict[str, Mapping[str, Any]] = {}
         names: dict[str, str] = {}
-        for belt, target in (("blue", settings.blue), ("green", settings.green)):
-            if target.startswith(("http://", "https://")):
+        paths: dict[str, Path] = {}
+        for belt in ("blue", "green"):
+            target, _ = settings.target(belt)
+            if not settings.recorded(belt):
                 if settings.record:
                     recordings[belt] = new_recording(belt, recorded_name(target))
                 continue
-            files[belt] = read_recording(belt, Path(target))
-            names[belt] = f"recording {Path(target).name}"
-        return cls(recordings=recordings, files=files, file_names=names)
+            paths[belt] = Path(target)
+            files[belt] = read_recording(belt, paths[belt])
+            names[belt] = f"recording {paths[belt].name}"
+        tape = cls(recordings=recordings, files=files, file_names=names)
+        tape._paths = paths
+        return tape
+
+    def source(self, belt: str, target: str, headers: Mapping[str, str], timeout: float) -> BeltSource:
+        """The snapshot's source of a belt: its recording when it is replayed (read once, by `open`), else
+        its live endpoint, recorded into this tape's recording of it when the run records."""
+        doc = self._files.get(belt)
+        if doc is not None:
+            return RecordedSource(belt, self._paths.get(belt, Path(target)), doc)
+        client = GraphQLClient(belt, target, headers=headers, timeout=timeout)
+        return LiveSource(client, self._recordings.get(belt))
 
     # -- belts
     def recording(self, belt: str) -> dict[str, Any] | None:

@@ -23,13 +23,14 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol, TypeVar
+from collections.abc import Callable, Coroutine, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 from urllib.parse import urljoin
 
 import httpx
 
+from belt_gate.chain_facts import Block, GoldenProbe, Heads, ItemError, Log, LogQuery, ProbeResult, ProbeTarget, Receipt
 from belt_gate.errors import RpcError
 from belt_gate.redact import install_log_filter, redact_text, redact_url
 from belt_gate.sources.deadline import Budget, budget_for, describe, new_budget, retry_after
@@ -66,129 +67,7 @@ _SUGGESTED = re.compile(r"\[\s*(0x[0-9a-fA-F]+|\d+)\s*,\s*(0x[0-9a-fA-F]+|\d+)\s
 
 
 # ---------------------------------------------------------------------------------------------------
-# Values
-
-
-@dataclass(frozen=True)
-class ItemError:
-    """A JSON-RPC error object (or a malformed result) for one call of a batch."""
-
-    code: int | None
-    message: str
-
-    def __str__(self) -> str:
-        return f"RPC error {self.code}: {self.message}" if self.code is not None else self.message
-
-
-@dataclass(frozen=True)
-class Log:
-    address: str  # lowercase 0x-hex
-    topics: tuple[str, ...]  # lowercase
-    data: str  # lowercase 0x-hex
-    block_number: int
-    block_hash: str
-    tx_hash: str
-    log_index: int
-    removed: bool = False
-
-    @property
-    def topic0(self) -> str | None:
-        return self.topics[0] if self.topics else None
-
-
-@dataclass(frozen=True)
-class Block:
-    number: int
-    hash: str
-    parent_hash: str
-    timestamp: int
-    logs_bloom: str | None = None
-
-
-@dataclass(frozen=True)
-class Receipt:
-    tx_hash: str
-    block_number: int
-    block_hash: str
-    status: int | None
-    logs: tuple[Log, ...]
-
-    def log_at(self, log_index: int) -> Log | None:
-        return next((log for log in self.logs if log.log_index == log_index), None)
-
-
-@dataclass(frozen=True)
-class Heads:
-    head: int
-    safe: int | None  # None: the provider does not support the tag
-    finalized: int | None
-
-
-class ProbeTarget(Protocol):
-    """What golden_probe needs of a golden event (belt_gate.golden.GoldenEvent has these)."""
-
-    @property
-    def tx_hash(self) -> str: ...
-    @property
-    def block_number(self) -> int: ...
-    @property
-    def block_hash(self) -> str: ...
-    @property
-    def address(self) -> str: ...
-
-
-@dataclass(frozen=True)
-class ProbeResult:
-    """L1's answers about one golden event, as given (None = the RPC answered null)."""
-
-    tx_hash: str
-    block_number: int
-    block_hash: str
-    receipt: Receipt | None
-    canonical: Block | None  # eth_getBlockByNumber(block_number)
-    logs_by_hash: tuple[Log, ...] | None  # eth_getLogs({blockHash, address}); None if it errored
-    logs_error: str | None = None  # the JSON-RPC error for logs_by_hash (e.g. unknown block hash)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able form (the snapshot ships it to xdist workers)."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> ProbeResult:
-        def log(x: Mapping[str, Any]) -> Log:
-            return Log(**{**x, "topics": tuple(x["topics"])})
-
-        r = d.get("receipt")
-        c = d.get("canonical")
-        lb = d.get("logs_by_hash")
-        return cls(
-            tx_hash=d["tx_hash"],
-            block_number=d["block_number"],
-            block_hash=d["block_hash"],
-            receipt=None if r is None else Receipt(**{**r, "logs": tuple(log(x) for x in r["logs"])}),
-            canonical=None if c is None else Block(**c),
-            logs_by_hash=None if lb is None else tuple(log(x) for x in lb),
-            logs_error=d.get("logs_error"),
-        )
-
-
-@dataclass(frozen=True)
-class GoldenProbe:
-    chain_id: int
-    endpoint: str  # redacted
-    results: Mapping[tuple[str, int], ProbeResult]  # (tx hash lowercase, log block number) -> result
-    round_trips: int
-
-    def for_event(self, target: ProbeTarget) -> ProbeResult | None:
-        return self.results.get((target.tx_hash.lower(), target.block_number))
-
-
-@dataclass(frozen=True)
-class LogQuery:
-    address: str | Sequence[str] | None
-    topic0: str | None
-    from_block: int
-    to_block: int
+# Values (the chain facts themselves live in belt_gate/chain_facts.py)
 
 
 @dataclass(frozen=True)

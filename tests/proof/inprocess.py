@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from belt_gate import l1_checks, snapshot
-from belt_gate.plan import EntityPlan, build_plan
+from belt_gate import snapshot
+from belt_gate.plan import snapshot_plan
 from belt_gate.rules import evaluate
 from belt_gate.rules.verdict import Outcome, Verdict
 from belt_gate.settings import build_settings
@@ -47,14 +47,13 @@ class Run:
 def take(cli: Mapping[str, Any], cwd: Path) -> dict[str, Any]:
     """The controller's snapshot (with the L1 checks' part), as shipped to a worker (through JSON)."""
     settings = build_settings(dict(cli), {}, cwd=cwd, env={})
-    snap = asyncio.run(snapshot.take(settings, extra=lambda s: l1_checks.extend_snapshot(settings, s, cwd=cwd)))
+    snap = asyncio.run(snapshot.take(settings, cwd=cwd))
     return dict(json.loads(json.dumps(snap)))
 
 
 def judge(snap: dict[str, Any]) -> Run:
     """Every planned case of a snapshot, evaluated as a worker does."""
-    entities = [EntityPlan.from_json(e) for e in snap["entities"]]
-    cases = build_plan(snap["chains"], entities, **l1_checks.plan_args(snap))
+    cases = snapshot_plan(snap)
     return Run({c.id: evaluate(c, snap) for c in cases}, snap)
 
 

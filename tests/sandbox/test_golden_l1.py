@@ -14,18 +14,20 @@ from typing import Any
 
 import pytest
 
+from belt_gate.audit_spec import choose_windows, parse_audits
+from belt_gate.chain_facts import LogQuery
 from belt_gate.envio import load_schema
 from belt_gate.errors import RpcError
 from belt_gate.golden import load_golden, parse_event
 from belt_gate.golden_capture import CaptureRefused, EntityEvent, capture
-from belt_gate.rules.audit import audit_window, choose_windows, parse_audits, witnessed
+from belt_gate.rules.audit import audit_window, witnessed
 from belt_gate.rules.golden import golden_entity, golden_l1
 from belt_gate.sandbox import chains, procs, traffic
 from belt_gate.sandbox.chains import CONTRACTS, Chain
 from belt_gate.sandbox.indexer import index_chain
 from belt_gate.sandbox.rpc_proxy import start_rpc_proxy
 from belt_gate.sandbox.store import connect
-from belt_gate.sources.rpc import LogQuery, RpcClient
+from belt_gate.sources.rpc import RpcClient
 from tests.support.builders import hasura_rows
 
 pytestmark = pytest.mark.sandbox

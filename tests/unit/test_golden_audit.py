@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from belt_gate.audit_spec import AuditSpec, Window, audit_ids, choose_windows, parse_audits
 from belt_gate.errors import SettingsError
-from belt_gate.rules.audit import AuditSpec, Window, audit_ids, audit_window, choose_windows, parse_audits, witnessed
+from belt_gate.rules.audit import audit_window, witnessed
 
 TRANSFER = "Transfer(address indexed from, address indexed to, uint256 indexed tokenId)"
 NFT = "0x5fbdb2315678afecb367f032d93f642f64180aa3"

@@ -8,9 +8,9 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
+from belt_gate.chain_facts import Block, Log, ProbeResult, Receipt
 from belt_gate.golden import GoldenEvent, parse_fixture
 from belt_gate.rules.golden import chains_needing_golden, golden_coverage, golden_entity, golden_l1
-from belt_gate.sources.rpc import Block, Log, ProbeResult, Receipt
 
 TRANSFER = "Transfer(address indexed from, address indexed to, uint256 indexed tokenId)"
 TOPIC0 = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"

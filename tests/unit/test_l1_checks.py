@@ -1,9 +1,10 @@
-"""l1_checks glue: the parsed-event cache follows the snapshot it was read from; the golden folder counts as
-named against the directory the settings were built in; a run without golden fixtures or audits does not
-import eth_abi."""
+"""The L1 checks' glue (sources/l1.py, rules/golden.py): the read-event cache follows the snapshot it was
+read from; the golden folder counts as named against the directory the settings were built in; a run
+without golden fixtures or audits does not import eth_abi."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import textwrap
@@ -12,8 +13,11 @@ from typing import Any
 
 import pytest
 
-from belt_gate import l1_checks
+from belt_gate.golden import event_to_json, parse_event_entry
+from belt_gate.rules.golden import snapshot_event
 from belt_gate.settings import Settings
+from belt_gate.sources import l1
+from belt_gate.sources.recorded import Tape
 
 TRANSFER = "Transfer(address indexed from, address indexed to, uint256 indexed tokenId)"
 
@@ -30,14 +34,14 @@ def snapshot(token: int) -> dict[str, Any]:
         "entity": "NftTransfer",
         "entity_id": "8453_12_7",
         "fields": {"tokenId": str(token)},
-        "source": f"golden/{token}.yaml",
     }
-    return {"golden": {"events": {"8453:e": event}}}
+    parsed = parse_event_entry(event, f"golden/{token}.yaml")
+    return {"golden": {"events": {"8453:e": {**event_to_json(parsed), "id": "8453:e"}}}}
 
 
 def token_of(token: int) -> Any:
     """A snapshot made, read and dropped: the next one may be given the same id()."""
-    return l1_checks._event(snapshot(token), "8453:e").fields["tokenId"]
+    return snapshot_event(snapshot(token), "8453:e").fields["tokenId"]
 
 
 def test_parsed_events_are_never_those_of_an_earlier_snapshot() -> None:
@@ -46,16 +50,22 @@ def test_parsed_events_are_never_those_of_an_earlier_snapshot() -> None:
 
 def test_parsed_events_are_cached_per_snapshot() -> None:
     snap = snapshot(1)
-    first = l1_checks._event(snap, "8453:e")
-    assert l1_checks._event(snap, "8453:e") is first
+    first = snapshot_event(snap, "8453:e")
+    assert snapshot_event(snap, "8453:e") is first
     other = snapshot(2)
-    assert l1_checks._event(other, "8453:e").fields["tokenId"] == "2"
-    assert l1_checks._event(snap, "8453:e").fields["tokenId"] == "1"
+    assert snapshot_event(other, "8453:e").fields["tokenId"] == "2"
+    assert snapshot_event(snap, "8453:e").fields["tokenId"] == "1"
     assert first.source == "golden/1.yaml" and first.id == "8453:e"
 
 
 def settings(golden: Path) -> Settings:
     return Settings(blue="blue.json", green="green.json", golden=golden)
+
+
+def golden_part(settings: Settings, cwd: Path | None = None) -> dict[str, Any]:
+    """The snapshot's golden part as `snapshot.take` reads it (cwd: by default the current directory)."""
+    cwd = Path.cwd() if cwd is None else cwd
+    return asyncio.run(l1.read(settings, Tape(), cwd=cwd, cutoffs={}, chain_columns={}))[0]
 
 
 def test_the_default_golden_folder_is_judged_against_the_settings_directory(
@@ -65,40 +75,38 @@ def test_the_default_golden_folder_is_judged_against_the_settings_directory(
     invoked.mkdir()
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)  # e.g. a conftest or rootdir change: not the directory pytest was run in
-    snap: dict[str, Any] = {}
-    l1_checks.extend_snapshot(settings(invoked / "golden"), snap, cwd=invoked)
-    assert snap["golden"]["error"] is None  # ./golden absent: no golden tests, not an invalid folder
-    named: dict[str, Any] = {}
-    l1_checks.extend_snapshot(settings(invoked / "fixtures"), named, cwd=invoked)
-    assert "golden folder" in named["golden"]["error"] and "does not exist" in named["golden"]["error"]
-    elsewhere_default: dict[str, Any] = {}
-    l1_checks.extend_snapshot(settings(elsewhere / "golden"), elsewhere_default, cwd=invoked)
-    assert "does not exist" in elsewhere_default["golden"]["error"]  # ./golden of another dir was named
+    assert golden_part(settings(invoked / "golden"), invoked)["error"] is None  # ./golden absent: no golden tests
+    named = golden_part(settings(invoked / "fixtures"), invoked)
+    assert "golden folder" in named["error"] and "does not exist" in named["error"]
+    elsewhere_default = golden_part(settings(elsewhere / "golden"), invoked)
+    assert "does not exist" in elsewhere_default["error"]  # ./golden of another dir was named
 
 
 def test_without_a_directory_the_current_one_decides(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    snap: dict[str, Any] = {}
-    l1_checks.extend_snapshot(settings(tmp_path / "golden"), snap)
-    assert snap["golden"]["error"] is None
+    assert golden_part(settings(tmp_path / "golden"))["error"] is None
 
 
 def test_a_run_without_golden_fixtures_or_audits_does_not_import_eth_abi(tmp_path: Path) -> None:
     script = textwrap.dedent(f"""
         import sys
         from pathlib import Path
+        import asyncio
         import belt_gate.plugin, belt_gate.snapshot, belt_gate.report
-        from belt_gate import l1_checks
-        from belt_gate.plan import Case
+        from belt_gate.plan import Case, l1_plan_args
         from belt_gate.rules import evaluate
         from belt_gate.settings import Settings
+        from belt_gate.sources import l1
+        from belt_gate.sources.recorded import Tape
 
         cwd = Path({str(tmp_path)!r})
         snap = {{"mode": "expansion", "expected": [1, 2], "cutoffs": {{}},
                  "belts": {{"blue": {{"progress": {{"1": {{}}}}}}, "green": {{"progress": {{}}}}}}}}
-        l1_checks.extend_snapshot(Settings(blue="b", green="g", golden=cwd / "golden"), snap, cwd=cwd)
+        settings = Settings(blue="b", green="g", golden=cwd / "golden")
+        read = l1.read(settings, Tape(), cwd=cwd, cutoffs={{}}, chain_columns={{}})
+        snap["golden"], snap["audit"] = asyncio.run(read)
         assert snap["golden"]["error"] is None, snap["golden"]
-        args = l1_checks.plan_args(snap)
+        args = l1_plan_args(snap)
         assert args["coverage_chains"] == [2], args
         verdict = evaluate(Case("golden_coverage", chain=2), snap)
         assert not verdict.passed, verdict

@@ -11,8 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from belt_gate.chain_facts import ItemError, LogQuery
 from belt_gate.errors import RpcError
-from belt_gate.sources.rpc import ItemError, LogQuery, RpcClient, backoff_delay, is_range_error, split_range
+from belt_gate.sources.rpc import RpcClient, backoff_delay, is_range_error, split_range
 
 URL = "http://user:hunter22@127.0.0.1:1/v2/AbCdEf0123456789AbCdEf0123?apikey=s3cr3tvalue"
 TOPIC = "0x" + "dd" * 32

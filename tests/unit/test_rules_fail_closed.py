@@ -14,10 +14,11 @@ import pytest
 
 from belt_gate.dialect import Dialect
 from belt_gate.envio import Mode
-from belt_gate.l1_checks import evaluate_coverage, plan_args
 from belt_gate.plan import Case, EntityPlan
+from belt_gate.plan import l1_plan_args as plan_args
 from belt_gate.rules import chains, content, counts, evaluate
 from belt_gate.rules.counts import Heights
+from belt_gate.rules.golden import evaluate_coverage
 from belt_gate.rules.verdict import Outcome, Verdict
 from belt_gate.settings import Tolerance
 from belt_gate.snapshot import BeltState, fingerprint_plans, read_fingerprints
@@ -399,13 +400,13 @@ def test_content_at_a_cutoff_that_compares_nothing_fails_too() -> None:
 def test_a_golden_entity_missing_from_the_answer_is_could_not_check_and_null_is_missing() -> None:
     from pathlib import Path
 
-    from belt_gate.golden import event_to_mapping, load_golden
-    from belt_gate.l1_checks import evaluate_golden
+    from belt_gate.golden import event_to_json, load_golden
+    from belt_gate.rules.golden import evaluate_golden
 
     event = load_golden(Path(__file__).resolve().parents[2] / "golden").by_chain(1)[0]
     snap = snapshot()
     snap["mode"] = "expansion"  # golden entities are read from green only
-    golden: dict[str, Any] = {"events": {event.id: {**event_to_mapping(event), "source": "1.yaml"}}}
+    golden: dict[str, Any] = {"events": {event.id: event_to_json(event)}}
     golden.update(ids=[[1, event.id]], l1={}, endpoints={"green": EP})
     case = Case("golden", 1, key=event.id)
     snap["golden"] = {**golden, "rows": {"green": {"rows": {}}}}  # the answer lacks the field
