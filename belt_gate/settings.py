@@ -332,8 +332,7 @@ def _number(value: Any, what: str, kind: Callable[[str], Any], minimum: float = 
 
 
 def _seconds(value: Any, what: str, *, minimum: float = 0.001) -> float:
-    """A time in seconds: finite and at least `minimum` (a deadline of no time can never be met; only a
-    wait may be zero, meaning "do not wait")."""
+    """A time in seconds: finite and at least `minimum` (a deadline or a wait of no time is refused)."""
     return float(_number(value, what, float, minimum))
 
 
@@ -550,6 +549,20 @@ def _belt_target(value: Any, name: str, cwd: Path) -> None:
         raise SettingsError(f"--belt-{name}: {redact_url(value)!r} is neither an http(s) URL nor a file")
 
 
+def _check_recording(path: Path, name: str) -> None:
+    """A recorded belt is read now, so a malformed file is refused before any request is sent (the replay
+    reads it again; sources/recorded.py holds the format's one reader)."""
+    from belt_gate.sources.recorded import ERRORS_SECTION, read_recording
+
+    try:
+        doc = read_recording(name, path)
+    except UnicodeDecodeError:
+        raise SettingsError(f"--belt-{name}: {path} is not UTF-8 text, so not a belt_gate recording") from None
+    for key in ("answers", ERRORS_SECTION):
+        if not isinstance(doc.get(key, {}), dict):
+            raise SettingsError(f"--belt-{name}: {path} is not a belt_gate recording: its {key!r} is not an object")
+
+
 def _recorded_file(value: str, cwd: Path) -> Path:
     p = cwd / value
     return (p if p.is_file() else Path(value)).resolve()
@@ -657,6 +670,9 @@ def build_settings(
         if value is not None:
             _belt_target(value, name, cwd)
     _refuse_same_belt(str(blue), str(green), cwd, resolver)
+    for name, value in (("blue", merged.get("blue")), ("green", green), ("alias", alias)):
+        if isinstance(value, str) and not is_url(value):
+            _check_recording(_recorded_file(value, cwd), name)
 
     expected = parse_chain_list(merged["expected_chains"], "expected chains") if merged.get("expected_chains") else ()
     if mode == "expansion" and not expected and envio is not None:
@@ -710,8 +726,8 @@ def build_settings(
         golden=golden,
         seed=_number(merged.get("seed", 0), "--belt-seed", int),
         sample=_number(merged.get("sample", 5), "--belt-sample", int, 1),  # 0 would compare no row, silently
-        # zero means "do not wait" (compare where the belts stand now); a negative or endless wait means nothing
-        settle_timeout=_seconds(merged.get("settle_timeout", 30), "--belt-settle-timeout", minimum=0),
+        # a time like any other: finite and positive (a short wait compares about where the belts stand now)
+        settle_timeout=_seconds(merged.get("settle_timeout", 30), "--belt-settle-timeout"),
         timeout=_seconds(merged.get("timeout", 30), "--belt-timeout"),
         reorg_margin=_number(merged.get("reorg_margin", 0), "--belt-reorg-margin", int),
         head_tolerance=_number(merged.get("head_tolerance", 10), "--belt-head-tolerance", int),

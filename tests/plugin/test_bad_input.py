@@ -11,9 +11,11 @@ import socketserver
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
+from belt_gate.settings import build_settings
 from tests.support.runs import run as run_subprocess
 
 pytest_plugins = ["pytester"]
@@ -210,3 +212,46 @@ def test_a_real_process_exits_4_with_one_line(pytester: pytest.Pytester, servers
     assert result.ret == pytest.ExitCode.USAGE_ERROR and "Traceback" not in result.stderr.str()
     assert not (pytester.path / "nowhere").exists()
     assert sum(len(c.connections) for c in servers.values()) == 0
+
+
+@pytest.mark.parametrize("value", ["0", "-0", "-2.5"])
+def test_a_settle_timeout_of_no_time_is_refused(
+    pytester: pytest.Pytester, servers: dict[str, Counter], value: str
+) -> None:
+    """Non-positive times are refused, the settle wait's too (0 used to mean "do not wait")."""
+    line = refuse(pytester, servers, *belts(servers), f"--belt-settle-timeout={value}")
+    assert line == "--belt-settle-timeout: must be at least 0.001"
+    pytester.makefile(".toml", belt="[belt]\nsettle_timeout = 0\n")
+    line = refuse(pytester, servers, *belts(servers), "--belt-config=belt.toml")
+    assert line == "--belt-settle-timeout: must be at least 0.001"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"{not json", "cannot read recording {path}: Expecting property name"),
+        (BINARY, "{path} is not UTF-8 text, so not a belt_gate recording"),
+        (b"[]", "{path} is not a belt_gate recording (belt-gate-recording/1)"),
+        (b'{"format": "belt-gate-certificate/2"}', "{path} is not a belt_gate recording (belt-gate-recording/1)"),
+        (b'{"format": "belt-gate-recording/1", "answers": []}', "its 'answers' is not an object"),
+        (b'{"format": "belt-gate-recording/1", "answers": {}, "errors": "x"}', "its 'errors' is not an object"),
+    ],
+    ids=["not-json", "binary", "array", "other-format", "answers-list", "errors-text"],
+)
+def test_a_malformed_recorded_belt_is_refused_up_front(
+    pytester: pytest.Pytester, servers: dict[str, Counter], content: bytes, message: str
+) -> None:
+    """A recorded file given as a belt is read when the settings are built, not when the snapshot asks it:
+    one line naming the option and the file, before blue (live here) is asked anything."""
+    (pytester.path / "green.json").write_bytes(content)
+    line = refuse(pytester, servers, f"--belt-blue={servers['blue'].url()}", "--belt-green=green.json")
+    path = (pytester.path / "green.json").resolve()
+    assert line.startswith("--belt-green: ") and message.format(path=path) in line, line
+
+
+def test_a_well_formed_recording_passes_the_settings(tmp_path: Path) -> None:
+    """The control: a recording of the right shape is accepted by the settings (its answers are judged later)."""
+    (tmp_path / "blue.json").write_text('{"format": "belt-gate-recording/1", "answers": {}, "errors": {}}')
+    (tmp_path / "green.json").write_text('{"format": "belt-gate-recording/1", "answers": {}}')
+    settings = build_settings({"blue": "blue.json", "green": "green.json"}, {}, cwd=tmp_path, env={})
+    assert (settings.blue, settings.green) == ("blue.json", "green.json")

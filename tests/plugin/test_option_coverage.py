@@ -20,7 +20,7 @@ Where each option is shown (tests in test_plugin_options.py: PO, test_l1_plugin.
     record               PO test_record_then_replay_offline
     golden               L1 tests (golden ids); OC test_schema_files_and_golden_folder (named folder missing)
     seed, sample         OC test_seed_picks_the_sampled_ids_and_sample_their_number
-    settle_timeout       OC test_settle_timeout_waits_for_both_belts_at_one_block (0 against 20 s)
+    settle_timeout       OC test_settle_timeout_waits_for_both_belts_at_one_block (0.1 s against 20 s)
     timeout              OC test_timeout_decides_when_an_endpoint_is_not_answering
     reorg_margin         OC test_reorg_margin_lowers_the_cutoff_with_an_rpc_from_option_or_env
     head_tolerance       OC test_head_tolerance_decides_a_green_only_chain
@@ -146,7 +146,7 @@ def modes(doc: dict[str, Any]) -> dict[str, str]:
 
 def test_alias_is_blue_when_no_blue_is_given(pytester: pytest.Pytester, belts: Belts) -> None:
     result = run(
-        pytester, f"--belt-alias={belts.url('blue')}", f"--belt-green={belts.url('lag')}", "--belt-settle-timeout=0"
+        pytester, f"--belt-alias={belts.url('blue')}", f"--belt-green={belts.url('lag')}", "--belt-settle-timeout=0.1"
     )
     got = outcomes(result)
     doc = cert(pytester)
@@ -168,7 +168,7 @@ def test_schema_files_and_golden_folder(pytester: pytest.Pytester, belts: Belts)
         pytester,
         f"--belt-blue={belts.url('blue')}",
         f"--belt-green={belts.url('lag')}",
-        "--belt-settle-timeout=0",
+        "--belt-settle-timeout=0.1",
         "--belt-schema=ghost.graphql",
         f"--belt-blue-schema={SCHEMA}",
         "--belt-green-schema=lossy.graphql",
@@ -196,7 +196,7 @@ def test_envio_project_zero_config(pytester: pytest.Pytester, belts: Belts) -> N
     )
     pytester.makefile(".graphql", schema=SCHEMA.read_text() + GHOST)
     result = run(
-        pytester, f"--belt-blue={belts.url('blue')}", f"--belt-green={belts.url('lag')}", "--belt-settle-timeout=0"
+        pytester, f"--belt-blue={belts.url('blue')}", f"--belt-green={belts.url('lag')}", "--belt-settle-timeout=0.1"
     )
     got = outcomes(result)
     doc = cert(pytester)
@@ -222,7 +222,7 @@ def test_envio_project_zero_config(pytester: pytest.Pytester, belts: Belts) -> N
         "Action@10 at the current state (no timestamp for cutoff block 30: no --belt-rpc 10=URL): 36 rows, "
         "fingerprints equal (blue at block 40, green at block 30: equal at different heights, consistent)"
     )
-    # C compares the current state (no cutoff note); --belt-settle-timeout=0 does not wait for green to
+    # C compares the current state (no cutoff note); --belt-settle-timeout=0.1 does not wait for green to
     # catch up, so chain 10 is read unsettled: equal rows at different heights pass, naming both heights
     assert doc["cutoffs"]["10"]["green"] == 30 and doc["cutoffs"]["10"]["settled"] is False
     assert got["counts[Loan@10]"] == "PASSED"
@@ -248,7 +248,7 @@ def test_envio_config_option_and_per_entity_mode_override(pytester: pytest.Pytes
         pytester,
         f"--belt-blue={belts.url('blue')}",
         f"--belt-green={belts.url('lag')}",
-        "--belt-settle-timeout=0",
+        "--belt-settle-timeout=0.1",
         "--belt-envio-config=proj/config.yaml",
         "--belt-config=belt.toml",
     )
@@ -337,12 +337,12 @@ def _stand(db: Path, chain: int, block: int, *, repaid: bool) -> None:
 
 @contextlib.contextmanager
 def catching_up(
-    upstream: str, db: Path, chain: int, behind: int, caught_up: int
+    upstream: str, db: Path, chain: int, behind: int, caught_up: int, on_read: int = 2
 ) -> Iterator[tuple[str, dict[str, int]]]:
     """A pass-through HTTP proxy in front of a belt whose `chain` stands at `behind`, its Loan {chain}_1 not
-    yet repaid. When progress is read a second time (a run waiting for the belts to settle), the belt has
-    caught up, as its indexer would meanwhile: `chain` at `caught_up`, the loan repaid. A run that reads
-    progress only once sees the belt behind in every request. `seen["progress"]`: progress reads."""
+    yet repaid. When progress is read the `on_read`th time (a run waiting for the belts to settle), the belt
+    has caught up, as its indexer would meanwhile: `chain` at `caught_up`, the loan repaid. A run that reads
+    progress fewer times sees the belt behind in every request. `seen["progress"]`: progress reads."""
     seen = {"progress": 0}
     lock = threading.Lock()
     _stand(db, chain, behind, repaid=False)
@@ -353,7 +353,7 @@ def catching_up(
             if b"BeltProgress" in body:  # a progress read of its own (snapshot.py's first read, settle polls)
                 with lock:
                     seen["progress"] += 1
-                    if seen["progress"] == 2:
+                    if seen["progress"] == on_read:
                         _stand(db, chain, caught_up, repaid=True)
             answer = httpx.post(upstream, content=body, headers={"content-type": "application/json"}, timeout=30)
             self.send_response(answer.status_code)
@@ -380,15 +380,19 @@ def catching_up(
 def test_settle_timeout_waits_for_both_belts_at_one_block(pytester: pytest.Pytester, belts: Belts) -> None:
     """Blue stands at 40 with Loan 10_1 repaid. Green's chain 10 stands at 30 on the first read, the loan not
     yet repaid, and has caught up (40, repaid) once progress is read again. Loan (mode C) is compared at the
-    current state: with no wait, green is read at 30 and the difference is one the heights could explain
+    current state: with a wait shorter than the catch-up (0.1 s: progress read once more, green still behind;
+    a wait of 0 is refused), green is read at 30 and the difference is one the heights could explain
     (could-not-check); with a settle timeout the run polls progress until both stand at 40, takes the
     cutoffs there and compares at one block (passed)."""
     blue = belts.url("blue")
-    with catching_up(belts.url("settle"), belts.db("settle"), chain=10, behind=30, caught_up=40) as (url, seen):
-        hasty = run(pytester, f"--belt-blue={blue}", f"--belt-green={url}", "--belt-settle-timeout=0")
+    with catching_up(belts.url("settle"), belts.db("settle"), chain=10, behind=30, caught_up=40, on_read=3) as (
+        url,
+        seen,
+    ):
+        hasty = run(pytester, f"--belt-blue={blue}", f"--belt-green={url}", "--belt-settle-timeout=0.1")
     got = outcomes(hasty)
     doc = cert(pytester)
-    assert seen["progress"] == 1, hasty.stdout.str()  # no wait: progress read once
+    assert seen["progress"] == 2, hasty.stdout.str()  # a wait shorter than the catch-up: read once more, behind
     assert doc["cutoffs"]["10"]["green"] == 30 and doc["cutoffs"]["10"]["settled"] is False
     assert verdict(doc, "counts[NftTransfer@10]") == "NftTransfer@10 at block <= 30: 30 rows, fingerprints equal"
     assert got["counts[Loan@10]"] == "FAILED" and outcome(doc, "counts[Loan@10]") == "could-not-check"

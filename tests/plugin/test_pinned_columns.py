@@ -101,7 +101,7 @@ def verdicts(pytester: pytest.Pytester) -> dict[str, Any]:
 def test_without_the_pin_deposit_cannot_be_compared_while_the_belts_stand_apart(
     pytester: pytest.Pytester, belts: dict[str, Served]
 ) -> None:
-    result = run(pytester, belts, "ahead", "--belt-settle-timeout=0")
+    result = run(pytester, belts, "ahead", "--belt-settle-timeout=0.1")
     got = outcomes(result)
     assert got["counts[Deposit@1]"] != "PASSED" and got["counts[Deposit@10]"] != "PASSED", result.stdout.str()
     assert verdicts(pytester)["_entities"] == {"Deposit": "C"}

@@ -79,7 +79,7 @@ def args(belts: dict[str, Served], alias: Alias, green: str = "green", *more: st
         f"--belt-alias-admin={alias.admin_url}",
         "--belt-promote",
         "--belt-verify-window=0.5",
-        "--belt-settle-timeout=0",  # green stands ahead of blue: compare where both stand, no wait
+        "--belt-settle-timeout=0.1",  # green stands ahead of blue: compare where both stand, hardly a wait
         "--belt-report=cert.json",
         *more,
     ]

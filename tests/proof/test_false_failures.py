@@ -88,7 +88,7 @@ def _options(state: WorldState, blue: str, green: str, *, rpc: bool) -> dict[str
         "schema": schema,
         "blue_schema": schema,
         "green_schema": schema,
-        "settle_timeout": "0",  # compare where the belts stand now: they never stand still together
+        "settle_timeout": "0.1",  # compare about where the belts stand now: they never stand still together
     }
     if rpc:
         cli["rpc"] = [f"{c}={u}" for c, u in state.rpc_direct.items()]

@@ -200,8 +200,10 @@ def test_settle_timeout_must_be_finite_and_not_negative(tmp_path: Path, value: s
     assert refused(tmp_path, {"settle_timeout": value}).startswith("--belt-settle-timeout: ")
 
 
-def test_settle_timeout_zero_means_do_not_wait(tmp_path: Path) -> None:
-    assert build(tmp_path, {"settle_timeout": "0"}).settle_timeout == 0
+def test_settle_timeout_zero_is_refused(tmp_path: Path) -> None:
+    """Issue 8: non-positive times are refused ("0 = do not wait" was a wait of no time, like timeout 0)."""
+    assert refused(tmp_path, {"settle_timeout": "0"}) == "--belt-settle-timeout: must be at least 0.001"
+    assert build(tmp_path, {"settle_timeout": "0.001"}).settle_timeout == 0.001
 
 
 def test_toml_times_are_checked_as_options_are(tmp_path: Path) -> None:
