@@ -159,19 +159,37 @@ def pending_count(chain: Chain) -> int:
 # lifecycle
 
 
-def start_chain(chain_id: int, *, run_dir: Path, port: int | None = None, timeout: float = 30.0) -> Chain:
+def start_chain(
+    chain_id: int,
+    *,
+    run_dir: Path,
+    port: int | None = None,
+    timeout: float = 30.0,
+    number: int = 0,
+    timestamp: int = GENESIS_TIMESTAMP,
+    interval: int = BLOCK_INTERVAL,
+) -> Chain:
     """Start one deterministic anvil for `chain_id` on 127.0.0.1 (log in run_dir/anvil-<id>.log). A free
-    port another process takes before anvil binds it is retried on a new port (parallel test workers)."""
+    port another process takes before anvil binds it is retried on a new port (parallel test workers).
+    `number`, `timestamp`, `interval`: the genesis block's number and time, and the seconds between blocks
+    (a chain that starts at a real chain's height, for the seed-scale bulk belt)."""
     for attempt in range(3):
         try:
-            return _start_chain(chain_id, run_dir=run_dir, port=port or procs.free_port(), timeout=timeout)
+            return _start_chain(
+                chain_id,
+                run_dir=run_dir,
+                port=port or procs.free_port(),
+                timeout=timeout,
+                genesis=(number, timestamp, interval),
+            )
         except SandboxError as exc:
             if port is not None or attempt == 2 or "exited before listening" not in str(exc):
                 raise
     raise AssertionError("unreachable")
 
 
-def _start_chain(chain_id: int, *, run_dir: Path, port: int, timeout: float) -> Chain:
+def _start_chain(chain_id: int, *, run_dir: Path, port: int, timeout: float, genesis: tuple[int, int, int]) -> Chain:
+    number, timestamp, interval = genesis
     log = Path(run_dir) / f"anvil-{chain_id}.log"
     argv = [
         str(tools.anvil()),
@@ -191,7 +209,9 @@ def _start_chain(chain_id: int, *, run_dir: Path, port: int, timeout: float) -> 
         "--order",
         "fifo",
         "--timestamp",
-        str(GENESIS_TIMESTAMP),
+        str(timestamp),
+        "--number",
+        str(number),
         "--gas-limit",
         str(GAS_LIMIT),
         "--block-base-fee-per-gas",
@@ -206,7 +226,7 @@ def _start_chain(chain_id: int, *, run_dir: Path, port: int, timeout: float) -> 
         got = int(rpc(chain.rpc_url, "eth_chainId"), 16)
         if got != chain_id:
             raise SandboxError(f"anvil on port {port} says chain id {got}, expected {chain_id}")
-        rpc(chain.rpc_url, "anvil_setBlockTimestampInterval", BLOCK_INTERVAL)
+        rpc(chain.rpc_url, "anvil_setBlockTimestampInterval", interval)
     except BaseException:
         procs.stop(proc.pid)
         raise

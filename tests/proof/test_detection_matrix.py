@@ -1,7 +1,7 @@
 """Detection matrix: each minimal defect class injected into green fails naming the right rule, chain and
 entity, and nothing else fails. Against the real sandbox world (anvil chains, the reference indexer, the
-Hasura-dialect server, the RPC fault proxy) and against the seed-scale bulk belt (12 footprint entities,
-written straight into SQLite and served by the same server). The gate runs in-process (tests/proof/
+Hasura-dialect server, the RPC fault proxy); the same classes at seed scale (3M rows): test_seed_matrix.py.
+The gate runs in-process (tests/proof/
 inprocess.py: settings -> snapshot.take with the L1 checks -> the plan -> every rule), so each assertion
 is about the exact set of failed and could-not-check case ids. PROOF.md tabulates the outcome.
 
@@ -19,9 +19,7 @@ World, belt B: a table missing (Erc1155Transfer), and green indexed chain 8453 t
 
 from __future__ import annotations
 
-import os
 import shutil
-import sqlite3
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -31,14 +29,12 @@ import pytest
 from belt_gate.cli import committed_golden, demo_command
 from belt_gate.errors import SettingsError
 from belt_gate.golden import load_golden
-from belt_gate.rules.verdict import Outcome
 from belt_gate.sandbox import chains as chainlib
-from belt_gate.sandbox.bulk import build_belt, load_footprint
-from belt_gate.sandbox.world import BeltInfo, WorldState, remove_entity, remove_enum_value
+from belt_gate.sandbox.world import BeltInfo, WorldState
 from belt_gate.settings import build_settings
-from tests.proof.inprocess import Run, gate
+from tests.proof.expect import expect
+from tests.proof.inprocess import gate
 from tests.sandbox.conftest import belt_factory, world  # noqa: F401  (the shared sandbox world)
-from tests.support.launchers import serve_belts
 
 pytestmark = pytest.mark.sandbox
 
@@ -62,28 +58,6 @@ def options(state: WorldState, green: BeltInfo, golden: Path | None, **extra: An
         cli["golden"] = str(golden)
     cli.update(extra)
     return cli
-
-
-def expect(run: Run, failed: dict[str, Iterable[str]], unknown: Iterable[str] = (), maybe: Iterable[str] = ()) -> None:
-    """Exactly `failed` failed, each verdict holding its fragments; exactly `unknown` could not be checked
-    (`maybe`: could-not-check or passed, never failed)."""
-    maybe = set(maybe)
-    assert run.failed == set(failed), (
-        f"unexpected failures {sorted(run.failed - set(failed))}, missing {sorted(set(failed) - run.failed)}:\n"
-        + "\n".join(run.message(i) for i in sorted(run.failed ^ set(failed)) if i in run.verdicts)
-    )
-    assert set(unknown) <= run.unknown <= set(unknown) | maybe, (
-        sorted(run.unknown ^ set(unknown)),
-        [run.message(i) for i in sorted(run.unknown - set(unknown) - maybe)],
-    )
-    problems = [
-        f"{i}: {f!r} not in {run.message(i)!r}" for i, frags in failed.items() for f in frags if f not in run.message(i)
-    ]
-    assert not problems, "\n".join(problems)
-    if table := os.environ.get("BELT_PROOF_TABLE"):  # PROOF.md's table is made from these lines
-        with open(table, "a") as out:
-            for i in sorted(run.not_passed):
-                out.write(f"{i}\t{run.verdicts[i].outcome.value}\t{run.message(i)}\n")
 
 
 def golden_copy(state: WorldState, chains: Iterable[int], into: Path) -> Path:
@@ -218,126 +192,3 @@ def test_green_equal_to_blue_is_refused_before_any_request(
     blue = world.summary()["blue"]
     with pytest.raises(SettingsError, match="blue"):
         build_settings({"blue": blue, "green": spell(blue)}, {}, cwd=tmp_path, env={})
-
-
-# ---------------------------------------------------------------------------------------------------
-# the seed-scale bulk belt: the same classes, written into green's SQLite
-
-
-BULK_CHAINS = (1, 10, 8453, 80094)
-BULK_ENTITIES = tuple(load_footprint().entity_names)
-
-
-def _sql(db: Path, *statements: str, some: bool = True) -> None:
-    """Run the statements; with `some`, each must change at least one row."""
-    with sqlite3.connect(db) as c:
-        for statement in statements:
-            changed = c.execute(statement).rowcount
-            assert changed != 0 or not some, statement
-    c.close()
-
-
-def _nth(db: Path, entity: str, chain: int, n: int = 1) -> str:
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as c:
-        rows = c.execute(f'SELECT id FROM "{entity}" WHERE chainId = ? ORDER BY id LIMIT 1 OFFSET ?', (chain, n))
-        (rid,) = rows.fetchone()
-    c.close()
-    return str(rid)
-
-
-def test_bulk_detection_matrix(tmp_path: Path) -> None:
-    blue = build_belt(tmp_path / "blue", rows=6_000, variant="blue", seed=7)
-    green = build_belt(tmp_path / "green", rows=6_000, variant="blue", seed=7)  # parity: blue's four chains
-    db = green.db
-    with sqlite3.connect(db) as c:
-        cols = {e: [r[1] for r in c.execute(f'PRAGMA table_info("{e}")')] for e in ("MiberaTransfer", "BgtBoostEvent")}
-    c.close()
-
-    def dup(entity: str, rid: str) -> str:
-        rest = ", ".join(f'"{x}"' for x in cols[entity] if x != "id")
-        return f"INSERT INTO \"{entity}\" (id, {rest}) SELECT id || '-dup', {rest} FROM \"{entity}\" WHERE id = '{rid}'"
-
-    dropped = _nth(db, "BgtBoostEvent", 8453)
-    duplicated = _nth(db, "MiberaTransfer", 1)
-    corrupted = _nth(db, "MintActivity", 8453)
-    gone, twice = _nth(db, "BgtBoostEvent", 10, 1), _nth(db, "BgtBoostEvent", 10, 3)
-    moved = _nth(db, "Erc1155MintEvent", 8453)
-    _sql(
-        db,
-        f"DELETE FROM \"BgtBoostEvent\" WHERE id = '{dropped}'",
-        dup("MiberaTransfer", duplicated),
-        f"UPDATE \"MintActivity\" SET amountPaid = amountPaid + 1 WHERE id = '{corrupted}'",
-        f"DELETE FROM \"BgtBoostEvent\" WHERE id = '{gone}'",
-        dup("BgtBoostEvent", twice),
-        f"UPDATE \"Erc1155MintEvent\" SET chainId = 10 WHERE id = '{moved}'",
-        "DELETE FROM chain_metadata WHERE chain_id = 80094",
-        "UPDATE chain_metadata SET latest_processed_block = latest_processed_block - 1 WHERE chain_id = 1",
-    )
-    _sql(db, *[f'DELETE FROM "{e}" WHERE chainId = 80094' for e in BULK_ENTITIES], some=False)  # chain skipped
-    footprint = blue.schema.read_text()
-    green_schema = tmp_path / "green.schema.graphql"  # green's Envio schema: an enum value removed
-    green_schema.write_text(remove_enum_value(footprint, "TreasuryKind", "BACKING"))
-    served_schema = tmp_path / "served.schema.graphql"  # what green's server serves: a table missing
-    served_schema.write_text(remove_entity(footprint, "PaddleSupply"))
-    faults = ("schema-remove:MintEvent.collection", "schema-nullable:FriendtechTrade.supply")
-    with serve_belts(
-        {
-            "blue": (blue.db, {"schema": blue.schema}),
-            "green": (db, {"schema": served_schema, "faults": faults}),
-        }
-    ) as belts:
-        run = gate(
-            {
-                "blue": belts["blue"].url,
-                "green": belts["green"].url,
-                "schema": str(blue.schema),
-                "blue_schema": str(blue.schema),
-                "green_schema": str(green_schema),
-                "settle_timeout": "0",
-            },
-            tmp_path,
-        )
-    meta = {c: run.snap["cutoffs"][str(c)] for c in (1, 10)}
-    # a slice of at most 2k = 10 rows is sampled whole: a changed or missing row there fails content too;
-    # a larger slice gives k = 5 seeded rows, which may or may not hold the faulted one (counts finds it)
-    whole = {
-        label
-        for label, entry in run.snap["samples"].items()
-        if entry.get("expected") is not None and "from_id" not in entry and entry.get("expected", 0) <= 10
-    }
-    content_hits = {
-        "MintActivity@8453": "field amountPaid",
-        "Erc1155MintEvent@8453": "field chainId: blue 8453 != green 10",
-    }
-    sampled = {"BgtBoostEvent@8453", "BgtBoostEvent@10"}
-    assert set(content_hits) <= whole and not sampled & whole
-    expect(
-        run,
-        {
-            "counts[BgtBoostEvent@8453]": ["(delta -1, allowed 0)"],
-            "counts[MiberaTransfer@1]": ["(delta +1, allowed 0)"],
-            "counts[MintActivity@8453]": ["fingerprint", "amountPaid differs"],
-            "counts[BgtBoostEvent@10]": ["fingerprint", "differs"],
-            "counts[Erc1155MintEvent@8453]": ["(delta -1, allowed 0)"],
-            "counts[Erc1155MintEvent@10]": ["(delta +1, allowed 0)"],
-            **{f"content[{label}]": [text] for label, text in content_hits.items()},
-            **{
-                f"content[{label}]": ["is in blue but not in green"]
-                for label in sampled
-                if f"content[{label}]" in run.failed
-            },
-            "chain_set": ["green lacks blue's chain(s) [80094] (silent skip)"],
-            "progress[80094]": ["green has no progress row (silent skip)"],
-            "progress[1]": [f"green processed {meta[1]['green']} < blue {meta[1]['blue']}"],
-            **{f"counts[PaddleSupply@{c}]": ["green has no PaddleSupply table"] for c in BULK_CHAINS if c != 80094},
-            "schema[PaddleSupply]": ["TYPE_REMOVED"],
-            "schema[MintEvent]": ["FIELD_REMOVED: Field MintEvent.collection was removed."],
-            "schema[FriendtechTrade]": ["Field FriendtechTrade.supply changed type from numeric! to numeric."],
-            "enums": ["enum TreasuryKind lost value(s) BACKING"],
-        },
-        unknown=[
-            *(f"{r}[{e}@80094]" for r in ("counts", "content") for e in BULK_ENTITIES),
-            *(f"content[PaddleSupply@{c}]" for c in BULK_CHAINS if c != 80094),
-        ],
-    )
-    assert run.verdicts["counts[BgtBoostEvent@1]"].outcome is Outcome.PASSED
