@@ -237,6 +237,7 @@ class Diff:
 
     def to_json(self) -> dict[str, Any]:
         """The diff as `belt-gate-diff/1` JSON: both certificates' summaries and every change."""
+
         def cert(c: Certificate) -> dict[str, Any]:
             return {
                 "name": c.name,
