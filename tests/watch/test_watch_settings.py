@@ -37,9 +37,11 @@ def test_defaults_come_from_belt_toml_pyproject_and_the_environment(tmp_path: Pa
     assert ws.rpc == {8453: "http://127.0.0.1:2001", 10: "http://127.0.0.1:2002/v2/AbCdEf0123456789xyzKEY"}
     assert ws.headers["green"] == {"x-hasura-admin-secret": "watch-admin-777"} and ws.headers["blue"] == {}
     assert ws.head_tolerance == 25
-    # secrets from the environment are known to redact.py from now on
-    assert "watch-admin-777" not in redact_text("echo watch-admin-777")
-    assert "AbCdEf0123456789xyzKEY" not in redact_text("rpc http://127.0.0.1:2002/v2/AbCdEf0123456789xyzKEY")
+    # the settings' secret set (what the command puts in use) hides the environment's secrets
+    assert "watch-admin-777" not in redact_text("echo watch-admin-777", ws.secrets)
+    assert "AbCdEf0123456789xyzKEY" not in redact_text(
+        "rpc http://127.0.0.1:2002/v2/AbCdEf0123456789xyzKEY", ws.secrets
+    )
     assert "watch-admin-777" not in repr(ws) and "xyzKEY" not in repr(ws)
 
 
@@ -65,3 +67,18 @@ def test_belts_by_name_or_url_and_rpcs_over_the_settings(tmp_path: Path) -> None
 def test_bad_input_is_one_settings_error(belts: list[str], rpc: list[str], message: str, tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match=message):
         build_watch_settings(belts, rpc, cwd=tmp_path, env={})
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"BELT_ADMIN_SECRET": "abc"}, "BELT_ADMIN_SECRET is shorter than 4 characters"),
+        ({"BELT_RPC_10": "http://127.0.0.1:2002", "BELT_RPC_010": "http://127.0.0.1:2003"}, "both name chain 10"),
+        ({"BELT_RPC_TEN": "http://127.0.0.1:2002"}, "not a chain id"),
+    ],
+)
+def test_the_environment_is_refused_as_for_certification(env: dict[str, str], message: str, tmp_path: Path) -> None:
+    """Watching reads the environment through the same parser as certification, so it refuses the same
+    things: a secret too short to keep out of the output, two variables for one chain, a name that is no chain."""
+    with pytest.raises(SettingsError, match=message):
+        build_watch_settings(["a=http://127.0.0.1:1/x"], [], cwd=tmp_path, env=env)
