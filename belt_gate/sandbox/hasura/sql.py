@@ -2,7 +2,10 @@
 
 Every value travels as a bound parameter; identifiers come only from the table model (`sdl.Table`),
 never from the request. One `_aggregate` field becomes one SELECT with every requested aggregate
-(count, sum, min, max, avg, ...) as a column of it.
+(count, sum, min, max, avg, ...) as a column of it; over Postgres, the unpaged `_aggregate` root fields
+of one table that ask the same aggregates share one statement: one scan grouped by the column each
+selects by equality, the chain id of a fingerprint (`aggregate_grouped`), else a UNION ALL of the
+fields' own SELECTs (`aggregate_union`).
 
 Two dialects (`SqlBuilder(tables, dialect=...)`): "sqlite" (the reference belts' files) and "postgres"
 (Envio's own tables, and the bulk belts). Statements always use `?` placeholders; the Postgres backend
@@ -405,12 +408,8 @@ class SqlBuilder:
         match: tuple[str, Any] | None = None,
     ) -> tuple[str, list[Any]]:
         """One SELECT computing every aggregate in `aggs` over the rows `args` select."""
-        paged = any(args.get(k) is not None for k in ("limit", "offset", "distinct_on"))
-        if not paged:
-            alias = self._alias()
-            where, params = self._where_match(table, alias, args, match)
-            cols = ", ".join(self._agg_sql(table, alias, a, exact=exact) for a in aggs) or "count(*)"
-            return f"SELECT {cols} FROM {quote(table.sql_table)} {alias} WHERE {where}", params
+        if not paged(args):
+            return self._aggregate_rows(table, args, aggs, exact=exact, match=match)
         inner, params = self.select(table, args, match=match)
         sub = Table(
             table.name,
@@ -420,6 +419,71 @@ class SqlBuilder:
         alias = "__rows_alias"
         cols = ", ".join(self._agg_sql(sub, alias, a, exact=exact) for a in aggs) or "count(*)"
         return f"WITH __rows AS ({inner}) SELECT {cols} FROM __rows {alias}", params
+
+    def _aggregate_rows(
+        self,
+        table: Table,
+        args: Mapping[str, Any],
+        aggs: Sequence[Agg],
+        *,
+        exact: bool = False,
+        match: tuple[str, Any] | None = None,
+        tag: int | None = None,
+    ) -> tuple[str, list[Any]]:
+        alias = self._alias()
+        where, params = self._where_match(table, alias, args, match)
+        cols = ", ".join(self._agg_sql(table, alias, a, exact=exact) for a in aggs) or "count(*)"
+        first = "" if tag is None else f"{int(tag)} AS __i, "
+        return f"SELECT {first}{cols} FROM {quote(table.sql_table)} {alias} WHERE {where}", params
+
+    def aggregate_union(
+        self, table: Table, fields: Sequence[Mapping[str, Any]], aggs: Sequence[Agg]
+    ) -> tuple[str, list[Any]]:
+        """One statement for several unpaged `_aggregate` fields of `table` asking the same aggregates:
+        each field's own SELECT (the one `aggregate` builds), tagged with its position in `fields` as the
+        first column `__i`, joined by UNION ALL. Each branch keeps its own WHERE and plan; what is saved
+        is a statement and a round trip per field."""
+        parts: list[str] = []
+        params: list[Any] = []
+        for i, args in enumerate(fields):
+            if paged(args):
+                raise QueryError("a paged aggregate cannot share a statement")
+            sql, p = self._aggregate_rows(table, args, aggs, tag=i)
+            parts.append(f"({sql})")
+            params += p
+        return " UNION ALL ".join(parts), params
+
+    def aggregate_grouped(
+        self, table: Table, key: Column, fields: Sequence[tuple[Any, Mapping[str, Any]]], aggs: Sequence[Agg]
+    ) -> tuple[str, list[Any]]:
+        """One statement for several unpaged `_aggregate` fields of `table` asking the same aggregates,
+        each selecting `key = value` (a different value each) and its own other conditions: one scan,
+        grouped by `key`. `fields` are (value, args without the key's condition). The first column is the
+        key; a field whose rows are none gets no row (its counts are 0, the rest null)."""
+        alias = self._alias()
+        kexpr = self.col(table, alias, key)
+        conds: list[tuple[str, list[Any]]] = []
+        for _value, args in fields:
+            if paged(args):
+                raise QueryError("a paged aggregate cannot share a statement")
+            conds.append(self.where(table, alias, args.get("where")))
+        values = [self.param(key, v) for v, _args in fields]
+        if all(c == conds[0] for c in conds):  # the same other conditions: key IN (...)
+            where = f"{kexpr} IN ({', '.join('?' for _ in values)}) AND ({conds[0][0]})"
+            params = [*values, *conds[0][1]]
+        else:
+            terms, params = [], []
+            for value, (cond, cparams) in zip(values, conds, strict=True):
+                terms.append(f"({kexpr} = ? AND ({cond}))")
+                params += [value, *cparams]
+            where = " OR ".join(terms)
+        cols = ", ".join(self._agg_sql(table, alias, a) for a in aggs)
+        return f"SELECT {kexpr}, {cols} FROM {quote(table.sql_table)} {alias} WHERE {where} GROUP BY 1", params
+
+
+def paged(args: Mapping[str, Any]) -> bool:
+    """Whether list arguments page or deduplicate the rows (an aggregate over them needs a subquery)."""
+    return any(args.get(k) is not None for k in ("limit", "offset", "distinct_on"))
 
 
 DIALECTS = ("sqlite", "postgres")
@@ -594,4 +658,4 @@ def register_functions(db: sqlite3.Connection) -> None:
     db.create_function("regexp", 2, _regexp, deterministic=True)
 
 
-__all__ = ["DIALECTS", "Agg", "QueryError", "SqlBuilder", "quote", "register_functions", "to_pyformat"]
+__all__ = ["DIALECTS", "Agg", "QueryError", "SqlBuilder", "paged", "quote", "register_functions", "to_pyformat"]
