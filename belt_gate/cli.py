@@ -12,6 +12,11 @@
 Bad options and expected failures print one line on stderr (never a traceback): exit 2 for bad
 usage or settings, 1 for a sandbox that cannot be started, found or stopped, or for a command whose
 extra (`dashboard`, `sandbox`) is not installed. Imports stay lazy so the command starts fast.
+
+Secrets: a command that reads settings puts their secret set in use (`redact.use`: the watch commands
+`WatchSettings.secrets`, rollback `settings.environment_secrets()`); before that, and for the others,
+the environment's own applies (`redact.active`). Every error line is redacted here, where it is printed, and
+`main` puts back the set that was in use before it (so a command run in-process leaves none behind).
 """
 
 from __future__ import annotations
@@ -344,6 +349,18 @@ def _missing_extra(command: str | None, exc: ModuleNotFoundError) -> str | None:
 def main(argv: Sequence[str] | None = None) -> int:
     """The `belt-gate` entry point: dispatch to the command and turn its failures into one line on stderr and an exit
     status (2 for usage and settings errors, 1 for other belt_gate errors and a missing extra, 130 on Ctrl-C)."""
+    from belt_gate import redact
+
+    previous = redact.use(None)  # not settings.environment_secrets(): settings' imports cost 0.3 s
+    try:
+        return _main(argv)
+    finally:
+        redact.use(previous)
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    from belt_gate.redact import redact_text
+
     command: str | None = None
     try:
         args = build_parser().parse_args(list(argv) if argv is not None else None)
@@ -370,7 +387,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return watch_cli.run(args)
         return handler[(args.command, getattr(args, "action", None))](args)
     except UsageFailure as exc:
-        print(str(exc), file=sys.stderr)
+        print(redact_text(str(exc)), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
@@ -386,7 +403,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         if not isinstance(exc, BeltGateError):
             raise
-        print(f"{PROG}: {exc}", file=sys.stderr)
+        print(redact_text(f"{PROG}: {exc}"), file=sys.stderr)
         return 2 if isinstance(exc, SettingsError) else 1
 
 

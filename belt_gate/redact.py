@@ -1,11 +1,32 @@
 """The one place that knows what a secret looks like, and hides it.
 
-Secrets: URL userinfo (a `/`, `?` or `#` inside a password included), query and matrix (`;k=v`) parameters
-whose name smells of a credential, path segments and parameter values that look like API keys (long random
-tokens, e.g. Alchemy/Infura `/v2/<key>`), the values of environment variables that hold secrets, every
-`BELT_RPC_<CHAIN>` value as a whole, and every value registered with `register_secret`. Everything
-belt_gate prints, writes or attaches passes through `redact_text`; log records of belt_gate's, httpx's and
-httpcore's loggers pass through `RedactingFilter` (`install_log_filter`).
+What is hidden: URL userinfo (a `/`, `?` or `#` inside a password included), query and matrix (`;k=v`)
+parameters whose name smells of a credential, path segments and parameter values that look like API keys
+(long random tokens, e.g. Alchemy/Infura `/v2/<key>`), and every value of a `Secrets` set as a whole (a URL
+also by its path-and-query).
+
+The API, all of it:
+
+- `Secrets`: a frozen set of secret values. `Secrets.of(*values)` (values shorter than `MIN_LENGTH` cannot
+  be hidden and are left out), `Secrets.from_environment(env)` (the values of variables whose name says
+  secret, token, key, ... and every `BELT_RPC_<CHAIN>` value as a whole), `a | b`. Its repr says how many,
+  never which. Settings build one (`Settings.secrets`, `WatchSettings.secrets`); parsing activates nothing.
+- `use(secrets)`: the set this process hides by default from now on; it returns the set it replaces, so a
+  caller can put that back. Called where a process starts its work: the plugin's `pytest_configure`
+  (xdist workers get the controller's set in their `workerinput` too), each `belt-gate` command's entry.
+  Until a set is used, `active()` is the environment's own (`Secrets.from_environment(os.environ)`), so
+  code that runs before any settings exist still hides what the environment holds.
+- `redact_text(text, secrets=None)`: free text with every secret hidden; `redact_url(url, secrets=None)`:
+  one URL; `redact_json(value, secrets=None)`: every string of a JSON document, before it is serialised
+  (an escaped secret is not found in the serialised text); `redact_output(text)`: another program's
+  output (also `name=value` and `Bearer` tokens).
+- `RedactingFilter` / `install_log_filter()`: log records of belt_gate's, httpx's and httpcore's loggers.
+
+They are called where a value becomes text that leaves the process or is kept (the sinks): the terminal,
+report and summary writers, the certificate, ledger, recordings and store-failures files, JUnit user
+properties and failure texts, log records, the dashboard's JSON, one-line CLI and usage errors, and the
+reprs of objects that hold secrets (`--showlocals`). A text cut short is redacted before it is cut (half a
+secret is no longer recognised).
 
 A secret value that is a URL is shown as `scheme://host:port/***` (its path, query and userinfo hidden; a
 URL with nothing after host and port as it is), so a failure can still name the endpoint it concerns; any
@@ -17,13 +38,22 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 MASK = "***"
+#: A secret shorter than this cannot be hidden without hiding ordinary words: `Secrets.of` leaves it out
+#: (settings refuse such an admin secret).
+MIN_LENGTH = 4
 _SECRET_PARAM = re.compile(
     r"secret|token|key|pass|pwd|admin|sig|signature|auth|jwt|session|credential|private|bearer", re.I
 )
 _SECRET_ENV = re.compile(r"SECRET|TOKEN|KEY|PASSWORD|PASSWD|AUTH|JWT|CREDENTIAL", re.I)
+#: A secret-named variable's value shorter than this is taken for a flag or a name, not a secret.
+_SECRET_ENV_MIN = 6
 #: Environment variables whose values are secret as a whole whatever they look like (an RPC URL's path may
 #: carry a provider key of any length).
 _WHOLE_SECRET_ENV = re.compile(r"^BELT_RPC_")
@@ -34,14 +64,64 @@ _URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s'\"<>)\]]*[^\s'\"<>)\].,:;!?]
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.\-]*://)(.*)$", re.S)
 _PARAM = re.compile(r"(^|[;&])([^=;&]*)=([^;&]*)")
 
-_registered: set[str] = set()
+
+@dataclass(frozen=True)
+class Secrets:
+    """Secret values, each hidden as a whole wherever it shows; a URL's path-and-query too (a log line may
+    show it without the host). Its repr says how many values it holds, never which."""
+
+    values: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, *values: str | None) -> Secrets:
+        """The values given, less empty ones and those shorter than `MIN_LENGTH`."""
+        return cls(frozenset(v for v in values if v and len(v) >= MIN_LENGTH))
+
+    @classmethod
+    def from_environment(cls, env: Mapping[str, str]) -> Secrets:
+        """What an environment holds that is secret by its name: the values of variables named like a
+        secret, token, key, password, ... (6 characters or more), and every `BELT_RPC_<CHAIN>` value as a
+        whole (as set and stripped)."""
+        named = (v for k, v in env.items() if _SECRET_ENV.search(k) and len(v) >= _SECRET_ENV_MIN)
+        whole = (w for k, v in env.items() if _WHOLE_SECRET_ENV.match(k) for w in (v, v.strip()))
+        return cls.of(*named, *whole)
+
+    def __or__(self, other: Secrets) -> Secrets:
+        return Secrets(self.values | other.values)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __repr__(self) -> str:
+        return f"Secrets(<{len(self.values)} values>)"
+
+    @cached_property
+    def ordered(self) -> tuple[str, ...]:
+        """Every value and the path-and-query of each that is a URL, longest first (a longer value is
+        replaced before a shorter one inside it)."""
+        values = set(self.values) | {t for v in self.values for t in _url_tails(v)}
+        return tuple(sorted(values, key=lambda v: (-len(v), v)))
+
+    @cached_property
+    def whole(self) -> frozenset[str]:
+        """`ordered` as a set, for membership."""
+        return frozenset(self.ordered)
 
 
-def register_secret(value: str | None) -> None:
-    """Remember a secret value (an admin secret, a `BELT_RPC_<CHAIN>` URL, ...) so it is masked everywhere,
-    as a whole. A URL's path-and-query is remembered too (a log line may show it without the host)."""
-    if value and len(value) >= 4:
-        _registered.add(value)
+_used: Secrets | None = None
+
+
+def use(secrets: Secrets | None) -> Secrets | None:
+    """Make `secrets` the set `redact_text`, `redact_url` and the log filter hide by default in this
+    process; return the set it replaces (None: none was used yet, the environment's applied)."""
+    global _used
+    previous, _used = _used, secrets
+    return previous
+
+
+def active() -> Secrets:
+    """The set in use, or before any `use`, the environment's own (read now)."""
+    return _used if _used is not None else Secrets.from_environment(os.environ)
 
 
 def _url_tails(value: str) -> set[str]:
@@ -84,17 +164,6 @@ def _safe_form(value: str) -> str:
     return f"{parts.scheme}://{netloc}/{MASK}"
 
 
-def secret_values() -> tuple[str, ...]:
-    """The secret values known now (registered, those of secret-named environment variables, every
-    `BELT_RPC_<CHAIN>` value, and the path-and-query of each such value that is a URL), longest first.
-    Reading the environment costs; a caller redacting many texts in a row takes this once."""
-    values = {v for k, v in os.environ.items() if _SECRET_ENV.search(k) and len(v) >= 6}
-    values |= {v for k, v in os.environ.items() if _WHOLE_SECRET_ENV.match(k) and len(v) >= 4}
-    values |= _registered
-    values |= {t for v in list(values) for t in _url_tails(v)}
-    return tuple(sorted(values, key=lambda v: (-len(v), v)))
-
-
 def _secret_param(name: str) -> bool:
     return bool(_SECRET_PARAM.search(unquote(name)))
 
@@ -135,10 +204,10 @@ def _split_userinfo(url: str) -> tuple[str, bool]:
     return url, False
 
 
-def redact_url(url: str) -> str:
+def redact_url(url: str, secrets: Secrets | None = None) -> str:
     """Mask userinfo, credential-like query and matrix parameters and key-like path segments of one URL;
-    a URL registered (or set in `BELT_RPC_<CHAIN>`) as a secret shows only its scheme, host and port."""
-    whole = set(secret_values())
+    a URL that is one of the `secrets` (default: `active()`) shows only its scheme, host and port."""
+    whole = (active() if secrets is None else secrets).whole
     if url in whole or url.rstrip("/") in whole:
         return _safe_form(url)
     return _redact_url(url)
@@ -166,11 +235,11 @@ def _redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, "/".join(segments), query, ""))
 
 
-def redact_text(text: str, secrets: tuple[str, ...] | None = None) -> str:
-    """Mask every known secret value (`secrets`, default: read now) and every URL's secrets in free text.
-    Known values go first: a URL secret as a whole must be found before its query is rewritten."""
+def redact_text(text: str, secrets: Secrets | None = None) -> str:
+    """Mask every value of `secrets` (default: `active()`) and every URL's secrets in free text. The
+    values go first: a URL secret as a whole must be found before its query is rewritten."""
     out = text
-    for value in secret_values() if secrets is None else secrets:
+    for value in (active() if secrets is None else secrets).ordered:
         if value in out:
             safe = _safe_form(value)
             if safe.startswith(value):  # scheme://host:port: leave it where it is already shown safely
@@ -178,6 +247,25 @@ def redact_text(text: str, secrets: tuple[str, ...] | None = None) -> str:
             else:
                 out = out.replace(value, safe)
     return _URL.sub(lambda m: _redact_url(m.group(0)), out)
+
+
+def redact_json(value: Any, secrets: Secrets | None = None) -> Any:
+    """A JSON-able value with every string in it (keys too) passed through `redact_text`, before it is
+    serialised: the serialised text escapes a `"`, a `\\` or a non-ASCII character inside a secret, and an
+    escaped secret is no longer found. Tuples become lists; a value JSON does not know is shown as its
+    `str`, redacted (as `json.dumps(..., default=str)` would show it)."""
+    secrets = active() if secrets is None else secrets
+    if isinstance(value, str):
+        return redact_text(value, secrets)
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, Mapping):
+        return {
+            (redact_text(k, secrets) if isinstance(k, str) else k): redact_json(v, secrets) for k, v in value.items()
+        }
+    if isinstance(value, (list, tuple)):
+        return [redact_json(v, secrets) for v in value]
+    return redact_text(str(value), secrets)
 
 
 class RedactingFilter(logging.Filter):
@@ -233,12 +321,16 @@ install_log_filter()
 
 __all__ = [
     "MASK",
+    "MIN_LENGTH",
     "RedactingFilter",
+    "Secrets",
+    "active",
     "install_log_filter",
+    "redact_json",
+    "redact_output",
     "redact_text",
     "redact_url",
-    "register_secret",
-    "secret_values",
+    "use",
 ]
 
 

@@ -30,9 +30,13 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run `belt-gate rollback`; errors the caller reports (BeltGateError) are one line."""
+    from belt_gate import redact
     from belt_gate.errors import SettingsError, SwapError
     from belt_gate.promote.caddy import upstream_address
     from belt_gate.promote.flow import rollback
+    from belt_gate.settings import environment_secrets
+
+    redact.use(environment_secrets())  # no settings of its own: what the environment holds is hidden
 
     if not str(args.alias_admin).startswith(("http://", "https://")):
         raise SettingsError(f"--alias-admin must be an http(s) URL of Caddy's admin API, not {args.alias_admin!r}")

@@ -4,7 +4,8 @@ BELT_ALIAS) > pytest ini > belt.toml > Envio files.
 Nothing else in belt_gate reads options, ini values or environment variables. Secrets come only from
 the environment (admin secrets: BELT_BLUE_ADMIN_SECRET, BELT_GREEN_ADMIN_SECRET or BELT_ADMIN_SECRET;
 RPC URLs with keys may come from BELT_RPC_<CHAIN>, endpoints from BELT_BLUE/BELT_GREEN/BELT_ALIAS) and
-are registered with redact.py at once.
+are gathered in `Settings.secrets` (`environment_secrets`). Building settings registers nothing anywhere:
+the caller activates the set for its process (`redact.use(settings.secrets)`).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from belt_gate.envio import (
 from belt_gate.errors import SettingsError
 from belt_gate.numbers import Tolerance
 from belt_gate.promote_settings import promotion_settings
-from belt_gate.redact import MASK, redact_text, redact_url, register_secret
+from belt_gate.redact import MASK, Secrets, active, redact_text, redact_url
 
 if TYPE_CHECKING:
     from belt_gate.audit_spec import AuditSpec
@@ -101,10 +102,16 @@ class SecretHeaders(dict[str, str]):
 
 
 class RpcUrls(dict[int, str]):
-    """chain -> RPC URL (which may carry a key): its repr shows the URLs redacted."""
+    """chain -> RPC URL (which may carry a key): its repr shows the URLs redacted (with `secrets`, the
+    settings' own, and the set in use)."""
+
+    def __init__(self, urls: Mapping[int, str] | None = None, *, secrets: Secrets | None = None) -> None:
+        super().__init__(urls or {})
+        self.secrets = secrets or Secrets()
 
     def __repr__(self) -> str:
-        return repr({k: redact_text(v) for k, v in self.items()})
+        secrets = self.secrets | active()
+        return repr({k: redact_text(v, secrets) for k, v in self.items()})
 
 
 @dataclass(frozen=True)
@@ -149,6 +156,8 @@ class Settings:
     audits: tuple[AuditSpec, ...] = ()
     blue_headers: Mapping[str, str] = field(default_factory=SecretHeaders, repr=False)
     green_headers: Mapping[str, str] = field(default_factory=SecretHeaders, repr=False)
+    #: what redact.py must hide in this run's output (from the environment; `environment_secrets`)
+    secrets: Secrets = field(default_factory=Secrets, repr=False, compare=False)
     #: promotion (belt_gate.promote): swap the alias after a certified session; exactly one swap target
     promote: bool = False
     alias_admin: str | None = None
@@ -160,18 +169,19 @@ class Settings:
     def __repr__(self) -> str:
         """Every URL redacted, header values masked, schemas summarised: safe under --showlocals/--fulltrace."""
         shown = []
+        secrets = self.secrets | active()
         for f in fields(self):
             v = getattr(self, f.name)
             if f.name in ("blue", "green", "alias"):
-                text = repr(redact_text(v) if v else v)
+                text = repr(redact_text(v, secrets) if v else v)
             elif f.name == "rpc":
-                text = repr({k: redact_text(u) for k, u in v.items()})
+                text = repr({k: redact_text(u, secrets) for k, u in v.items()})
             elif f.name.endswith("_headers"):
                 text = repr({k: MASK for k in v})
             elif isinstance(v, EnvioSchema):
                 text = f"<EnvioSchema: {len(v.entities)} entities>"
             else:
-                text = redact_text(repr(v))
+                text = redact_text(repr(v), secrets)
             shown.append(f"{f.name}={text}")
         return f"Settings({', '.join(shown)})"
 
@@ -192,16 +202,17 @@ class Settings:
         return override.tolerance if override else Tolerance()
 
     def digest(self) -> str:
-        """A stable hash of what decides verdicts (redacted URLs; no secrets)."""
+        """A stable hash of what decides verdicts (URLs redacted with these settings' own secrets, so the
+        same settings give the same digest in every process)."""
         doc = {
-            "blue": redact_url(self.blue),
-            "green": redact_url(self.green),
+            "blue": redact_url(self.blue, self.secrets),
+            "green": redact_url(self.green, self.secrets),
             "mode": self.mode,
             "expected_chains": self.expected_chains,
             "config_chains": self.config_chains,
             "growing_chains": self.growing_chains,
             "entities": self.schema.entity_names if self.schema else None,
-            "rpc": {str(k): redact_url(v) for k, v in sorted(self.rpc.items())},
+            "rpc": {str(k): redact_url(v, self.secrets) for k, v in sorted(self.rpc.items())},
             "seed": self.seed,
             "sample": self.sample,
             "reorg_margin": self.reorg_margin,
@@ -216,14 +227,15 @@ class Settings:
         return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def describe(self) -> dict[str, Any]:
+        secrets = self.secrets | active()
         return {
-            "blue": redact_text(self.blue),
-            "green": redact_text(self.green),
+            "blue": redact_text(self.blue, secrets),
+            "green": redact_text(self.green, secrets),
             "mode": self.mode,
-            "alias": redact_text(self.alias) if self.alias else None,
+            "alias": redact_text(self.alias, secrets) if self.alias else None,
             "expected_chains": list(self.expected_chains),
             "growing_chains": list(self.growing_chains),
-            "rpc": {str(k): redact_text(v) for k, v in sorted(self.rpc.items())},
+            "rpc": {str(k): redact_text(v, secrets) for k, v in sorted(self.rpc.items())},
             "seed": self.seed,
             "sample": self.sample,
             "digest": self.digest(),
@@ -462,31 +474,35 @@ def load_belt_toml(path: Path) -> dict[str, Any]:
 
 
 def _env_endpoints(env: Mapping[str, str]) -> dict[str, str]:
-    """blue / green / alias from BELT_BLUE, BELT_GREEN, BELT_ALIAS, each registered as a secret whole."""
-    out = {}
-    for var, key in ENV_ENDPOINTS.items():
-        value = env.get(var, "").strip()
-        if value:
-            register_secret(value)
-            out[key] = value
-    return out
+    """blue / green / alias from BELT_BLUE, BELT_GREEN, BELT_ALIAS (each a secret whole: `environment_secrets`)."""
+    return {key: env[var].strip() for var, key in ENV_ENDPOINTS.items() if env.get(var, "").strip()}
 
 
-def _register_env_secrets(env: Mapping[str, str]) -> dict[int, str]:
-    """Register every admin secret and every BELT_RPC_<CHAIN> value (each as a whole) with redact.py, before
-    anything could print one; return the RPC URLs from the environment."""
+_ADMIN_SECRET_VAR = re.compile(r"BELT_(?:\w+_)?ADMIN_SECRET")
+
+
+def environment_secrets(env: Mapping[str, str] | None = None) -> Secrets:
+    """What the environment (default: os.environ) holds that output must never show, each value as a whole:
+    every admin secret (`BELT_ADMIN_SECRET`, `BELT_<BELT>_ADMIN_SECRET`), the endpoints `BELT_BLUE`,
+    `BELT_GREEN`, `BELT_ALIAS`, and what redact.py takes for secret by its name (every `BELT_RPC_<CHAIN>`
+    value, variables named like a token or key). A value: nothing is registered; the caller `redact.use`s it.
+    Known before anything is parsed, so a refusal of the settings is redacted with it too."""
+    env = os.environ if env is None else env
+    admin = (v for k, v in env.items() if _ADMIN_SECRET_VAR.fullmatch(k))
+    endpoints = (env.get(var, "").strip() for var in ENV_ENDPOINTS)
+    return Secrets.from_environment(env) | Secrets.of(*admin, *endpoints)
+
+
+def _env_rpc(env: Mapping[str, str]) -> dict[int, str]:
+    """The RPC URLs of BELT_RPC_<CHAIN>; an admin secret too short to hide, or two variables naming one
+    chain, are refused."""
     for var in ADMIN_SECRET_VARS:
         value = env.get(var)
-        if value:
-            if len(value) < MIN_SECRET_LENGTH:
-                raise SettingsError(
-                    f"{var} is shorter than {MIN_SECRET_LENGTH} characters: belt_gate cannot keep it out of its output"
-                )
-            register_secret(value)
+        if value and len(value) < MIN_SECRET_LENGTH:
+            raise SettingsError(
+                f"{var} is shorter than {MIN_SECRET_LENGTH} characters: belt_gate cannot keep it out of its output"
+            )
     rpc_vars = sorted(k for k, v in env.items() if k.startswith("BELT_RPC_") and v.strip())
-    for key in (k for k in env if k.startswith("BELT_RPC_")):
-        register_secret(env[key])
-        register_secret(env[key].strip())
     out: dict[int, str] = {}
     named: dict[int, str] = {}
     for key in rpc_vars:
@@ -603,7 +619,7 @@ def build_settings(
     `resolver`: host name -> addresses, to tell whether green is blue (default: the system resolver)."""
     env = os.environ if env is None else env
     cwd = cwd or Path.cwd()
-    env_rpc = _register_env_secrets(env)
+    env_rpc, secrets = _env_rpc(env), environment_secrets(env)
     _refuse_empty(cli)
     layers: list[Mapping[str, Any]] = []
     if config_path is not None:
@@ -697,7 +713,7 @@ def build_settings(
                 if chain_sources(envio, c) != chain_sources(blue_envio, c)
             )
         )
-    rpc = RpcUrls()
+    rpc = RpcUrls(secrets=secrets)
     if envio is not None:
         rpc.update({c.chain_id: c.rpc_url for c in envio.chains if c.rpc_url and is_url(c.rpc_url)})
     rpc.update(env_rpc)
@@ -735,6 +751,7 @@ def build_settings(
         audits=audits,
         blue_headers=_headers(env, "blue"),
         green_headers=_headers(env, "green"),
+        secrets=secrets,
         localise_budget=_localise_budget(merged.get("localise_budget")),
         store_failures=path("store_failures"),
         **promotion_settings(merged, path, config_path=config_path, cwd=cwd),
@@ -758,6 +775,8 @@ class WatchSettings:
     ledger: Path | None = None
     report: Path | None = None
     head_tolerance: int = 10
+    #: what redact.py must hide in the command's output (from the environment; `environment_secrets`)
+    secrets: Secrets = field(default_factory=Secrets, repr=False, compare=False)
 
 
 def _pyproject_ini(cwd: Path) -> dict[str, Any]:
@@ -809,8 +828,8 @@ def build_watch_settings(
     """Settings for the watch commands: `belts` are `NAME=URL` or `NAME` (taken from the settings: blue,
     green, alias); none given: every belt the settings name. `rpc` are `CHAIN=URL`, over the settings'.
     Sources, highest first: these arguments > pyproject's pytest ini > belt.toml (`config_path`, else
-    ./belt.toml) > the Envio config.yaml's RPCs; secrets only from the environment, registered with
-    redact.py at once, as for certification."""
+    ./belt.toml) > the Envio config.yaml's RPCs; secrets only from the environment, gathered in
+    `WatchSettings.secrets` as for certification (nothing is registered)."""
     env = os.environ if env is None else env
     cwd = cwd or Path.cwd()
     toml_path = (
@@ -822,7 +841,7 @@ def build_watch_settings(
     merged.update(_pyproject_ini(cwd))
     known = {k: str(merged[k]) for k in ("blue", "green", "alias") if isinstance(merged.get(k), str) and merged[k]}
     chosen = _watched_belts(belts, known)
-    env_rpc = _register_env_secrets(env)
+    env_rpc = _env_rpc(env)
     urls: dict[int, str] = {}
     envio_path = merged.get("envio_config")
     envio_file = (cwd / str(envio_path)) if envio_path else cwd / "config.yaml"
@@ -835,8 +854,7 @@ def build_watch_settings(
     headers: dict[str, SecretHeaders] = {}
     for name in chosen:
         headers[name] = _headers(env, name.replace("-", "_").replace(".", "_"))
-        for secret in headers[name].values():
-            register_secret(secret)
+    secrets = environment_secrets(env) | Secrets.of(*(secret for h in headers.values() for secret in h.values()))
 
     def path(key: str) -> Path | None:
         v = merged.get(key)
@@ -846,9 +864,10 @@ def build_watch_settings(
     return WatchSettings(
         belts=chosen,
         headers=headers,
-        rpc=RpcUrls(urls),
+        rpc=RpcUrls(urls, secrets=secrets),
         alias_admin=str(admin) if isinstance(admin, str) and admin else None,
         ledger=path("ledger"),
         report=path("report"),
         head_tolerance=_number(merged.get("head_tolerance", 10), "head_tolerance", int),
+        secrets=secrets,
     )

@@ -366,7 +366,7 @@ class Report:
     def to_json(self) -> dict[str, Any]:
         """The whole round as JSON (`format`, time, tolerance, belts), every string redacted: what leaves the
         process."""
-        from belt_gate.redact import redact_text
+        from belt_gate.redact import redact_json
 
         doc = {
             "format": FORMAT,
@@ -374,18 +374,8 @@ class Report:
             "within": self.within,
             "belts": [b.to_json(self.at, self.within) for b in self.belts],
         }
-        redacted: dict[str, Any] = _redacted(doc, redact_text)
+        redacted: dict[str, Any] = redact_json(doc)
         return redacted
-
-
-def _redacted(value: Any, redact: Any) -> Any:
-    if isinstance(value, str):
-        return redact(value)
-    if isinstance(value, dict):
-        return {k: _redacted(v, redact) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_redacted(v, redact) for v in value]
-    return value
 
 
 class Watcher:

@@ -87,9 +87,11 @@ def add_parsers(sub: Any) -> None:
 
 
 def _specs(args: argparse.Namespace, default: list[str] | None = None) -> tuple[list[BeltSpec], WatchSettings]:
+    from belt_gate import redact
     from belt_gate.settings import build_watch_settings
 
     ws = build_watch_settings(args.belt or default or [], args.rpc, config_path=args.config)
+    redact.use(ws.secrets)  # the command's output hides these (cli.main puts the previous set back)
     specs = [BeltSpec(name, url, ws.headers.get(name, {})) for name, url in ws.belts.items()]
     return specs, ws
 
@@ -122,8 +124,11 @@ def _eta(c: ChainStatus) -> str:
 
 
 def table(report: Report) -> Any:
-    """The report as a rich Table (one row per belt and chain)."""
+    """The report as a rich Table (one row per belt and chain); its free texts (failures, notes) are redacted
+    here, where they become the terminal's."""
     from rich.table import Table
+
+    from belt_gate.redact import redact_text
 
     t = Table(title=f"belt sync · within {report.within} blocks · {time.strftime('%H:%M:%S')}", expand=False)
     for col in ("belt", "chain", "processed / head", "%", "remaining", "fetched ahead", "events", "rate", "ETA"):
@@ -131,11 +136,13 @@ def table(report: Report) -> Any:
     t.add_column("state")
     for b in report.belts:
         if b.state != "ok":
-            t.add_row(b.name, "", "", "", "", "", "", "", "", f"[red]{b.state.upper()}[/]: {b.message}")
+            t.add_row(
+                b.name, "", "", "", "", "", "", "", "", f"[red]{b.state.upper()}[/]: {redact_text(str(b.message))}"
+            )
         for c in b.chains:
             head = f"{_num(c.processed)} / {_num(c.head)} ({c.head_source})"
             pct = "—" if c.percent is None else f"{c.percent:.1f}"
-            state = f"stale ({b.state})" if c.stale else c.state + (f": {c.note}" if c.note else "")
+            state = f"stale ({b.state})" if c.stale else c.state + (f": {redact_text(c.note)}" if c.note else "")
             colour = "green" if c.state == "synced" and not c.stale else "yellow" if c.state == "syncing" else "red"
             t.add_row(
                 b.name,

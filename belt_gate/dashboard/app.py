@@ -8,7 +8,8 @@ Belts are read by one background task every `interval` seconds, not per page loa
 pages cost the belts nothing more, and every rate comes from one consistent history. Each answer says
 when its numbers were read (`at`, per belt `read_at`) and when it was served (`served_at`), so the page
 can tell fresh from stale itself; a poller that stopped or hangs shows as stale, never as fresh. The whole
-JSON passes through `redact_text` on the way out.
+JSON passes through `redact_json` on the way out (the one place the alias, certificate and ledger views
+are redacted).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 
 from belt_gate.dashboard.extras import alias_view, certificate_view, ledger_view
-from belt_gate.redact import redact_text
+from belt_gate.redact import redact_json, redact_text
 from belt_gate.status import BeltSpec, Watcher
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,7 @@ async def _poll_forever(config: DashboardConfig, state: _State) -> None:
                 state.rounds += 1
                 state.error = None
             except Exception as exc:  # the page must say the poller is failing, not freeze on old numbers
-                state.error = redact_text(f"{type(exc).__name__}: {exc}")[:300]
+                state.error = redact_text(f"{type(exc).__name__}: {exc}")[:300]  # redacted before it is cut
                 log.warning("dashboard round failed: %s", state.error)
             await asyncio.sleep(max(config.interval - (time.monotonic() - began), 0.05))
     finally:
@@ -114,7 +115,7 @@ def create_app(config: DashboardConfig) -> Starlette:
         doc["served_at"] = now
         doc["interval"] = config.interval
         doc["poller"] = {"rounds": state.rounds, "error": state.error, "started": state.started}
-        text = redact_text(json.dumps(doc, sort_keys=True))
+        text = json.dumps(redact_json(doc), sort_keys=True)
         return Response(text, media_type="application/json", headers={"cache-control": "no-store"})
 
     async def health(request: Request) -> Response:

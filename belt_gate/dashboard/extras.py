@@ -2,7 +2,8 @@
 
 Read-only. The alias is read through `belt_gate.promote` (Caddy's admin API, never changed here); the
 certificate and the ledger are files. Every failure is a value (`{"state": "error", "message": ...}`),
-never an exception: the page shows it as such.
+never an exception: the page shows it as such. Not redacted here: `app.py` redacts the whole JSON where
+it is served.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from belt_gate.errors import BeltGateError
-from belt_gate.redact import redact_text, redact_url
 
 LEDGER_ENTRIES = 5
 _LEDGER_KEYS = ("time", "action", "target", "from", "to", "result", "reason", "certificate_sha256")
@@ -29,7 +29,7 @@ def alias_view(admin_url: str | None, belts: Mapping[str, str]) -> dict[str, Any
         with CaddyAlias(admin_url, timeout=3.0) as alias:
             upstream = alias.current_upstream()
     except BeltGateError as exc:
-        return {"state": "error", "admin": redact_url(admin_url), "message": redact_text(str(exc))}
+        return {"state": "error", "admin": admin_url, "message": str(exc)}
     serves = None
     for name, url in belts.items():
         try:
@@ -38,7 +38,7 @@ def alias_view(admin_url: str | None, belts: Mapping[str, str]) -> dict[str, Any
                 break
         except BeltGateError:
             continue
-    return {"state": "ok", "admin": redact_url(admin_url), "upstream": upstream, "belt": serves}
+    return {"state": "ok", "admin": admin_url, "upstream": upstream, "belt": serves}
 
 
 def certificate_view(path: Path | None) -> dict[str, Any] | None:

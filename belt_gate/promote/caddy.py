@@ -286,7 +286,7 @@ class CaddyAlias:
         if r.status_code != 200:
             raise SwapError(
                 f"{self._where()} answered {r.status_code} to GET /config/ "
-                f"({redact_text(r.text[:200])}); what the alias serves now is unknown"
+                f"({redact_text(r.text)[:200]}); what the alias serves now is unknown"
             )
         etag = r.headers.get("etag") or f'"/config/ {fnv1a32(r.content)}"'
         try:
@@ -408,7 +408,7 @@ class CaddyAlias:
         if r.status_code != 200:
             raise SwapError(
                 f"{self._where()} answered {r.status_code} to the switch "
-                f"({redact_text(r.text[:200])}); {self._serves_now(client)}"
+                f"({redact_text(r.text)[:200]}); {self._serves_now(client)}"
             )
 
     def _serves_now(self, client: httpx.Client) -> str:

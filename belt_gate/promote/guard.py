@@ -2,7 +2,8 @@
 
 Reads the certificate (never pytest's exit status alone) and what the plugin knows of the session; a
 missing or malformed field is a refusal (fail closed). The live half (the alias serves blue, green
-answers) is in `flow.py`.
+answers) is in `flow.py`. Reasons are plain text: `flow.py` redacts them where it prints them and the
+ledger where it writes them.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from belt_gate.endpoint_identity import InvalidEndpoint, location, resolve
-from belt_gate.redact import redact_text
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ def session_refusals(doc: Mapping[str, Any], facts: SessionFacts, *, blue: str, 
     same = same_address(blue, green)
     if same:
         reasons.append(f"green is blue ({same})")
-    return [redact_text(r) for r in dict.fromkeys(reasons)]
+    return list(dict.fromkeys(reasons))
 
 
 def same_address(blue: str, green: str) -> str | None:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from belt_gate.errors import SwapError
-from belt_gate.redact import redact_text
+from belt_gate.redact import redact_json
 
 DONE = "done"
 REFUSED = "refused"
@@ -42,7 +42,7 @@ class Ledger:
     def append(self, entry: Mapping[str, Any]) -> dict[str, Any]:
         """Add one line (with `time` and `by`), redacted; return what was written."""
         line: dict[str, Any] = {"time": now_iso(), **entry, "by": {"pid": os.getpid(), "host": socket.gethostname()}}
-        text = redact_text(json.dumps(line, sort_keys=True, default=str))
+        text = json.dumps(redact_json(line), sort_keys=True)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)

@@ -21,7 +21,7 @@ from typing import Literal
 
 from belt_gate.errors import EndpointError
 from belt_gate.numbers import NotANumber, parse_number
-from belt_gate.redact import redact_text, redact_url
+from belt_gate.redact import redact_url
 from belt_gate.sources.graphql import GraphQLClient
 
 #: our name -> the field of each source (None: that source has no such field)
@@ -189,9 +189,9 @@ class BeltReader:
                 rows = parse_rows(source, present, data.get(source))
             except ValueError as exc:
                 raise client.fail(str(exc), f"{source} progress") from None
-        except EndpointError as exc:
+        except EndpointError as exc:  # its text is redacted already (sources/graphql.py)
             self._shape = None
-            message = redact_text(str(exc))
+            message = str(exc)
             return BeltRead(self.name, self.endpoint, at, failure=ReadFailure(_kind(message), message))
         return BeltRead(self.name, self.endpoint, at, source=source, rows=rows)
 
@@ -228,8 +228,8 @@ class HeadReader:
         at = time.time()
         try:
             return HeadRead(self.chain_id, self._client.endpoint, at, head=self._client.heads().head)
-        except EndpointError as exc:
-            message = redact_text(str(exc))
+        except EndpointError as exc:  # its text is redacted already (sources/rpc.py)
+            message = str(exc)
             return HeadRead(self.chain_id, self._client.endpoint, at, failure=ReadFailure(_kind(message), message))
 
     def close(self) -> None:

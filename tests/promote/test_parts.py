@@ -290,3 +290,27 @@ def test_a_plain_dial_alias_is_refused_for_promotion_and_its_dry_run_is_the_guar
         with pytest.raises(SwapError, match=re.escape("serves 127.0.0.1:4003, not the expected 127.0.0.1:4002")):
             alias.apply(plan)
         assert alias.current_upstream() == "127.0.0.1:4003"
+
+
+def test_a_ledger_line_hides_a_secret_json_would_escape(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Redacted as values, before serialising: in the JSON text the quote is escaped and the secret not found."""
+    from belt_gate import redact
+
+    monkeypatch.setattr(redact, "_used", redact.Secrets.of('led"ger-s3cret-61'))
+    path = tmp_path / "belt-ledger.jsonl"
+    written = Ledger(path).append({"action": "promote", "reason": 'swap said led"ger-s3cret-61', "at": tmp_path})
+    assert written["reason"] == "swap said ***" and written["at"] == str(tmp_path)
+    assert "s3cret-61" not in path.read_text()
+
+
+def test_a_rollback_error_line_is_redacted_where_it_is_printed(capsys: pytest.CaptureFixture[str]) -> None:
+    from belt_gate import redact
+
+    before = redact.use(None)
+    try:
+        assert main(["rollback", "--alias-admin=ftp://ops:pw-cli-31337@127.0.0.1:1"]) == 2
+        assert redact.use(None) is None  # main put back the set in use before it
+    finally:
+        redact.use(before)
+    err = capsys.readouterr().err
+    assert "pw-cli-31337" not in err and "ftp://***@127.0.0.1:1" in err, err

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -14,18 +15,19 @@ from belt_gate import redact
 from belt_gate.redact import (
     MASK,
     RedactingFilter,
+    Secrets,
+    active,
     install_log_filter,
     redact_text,
     redact_url,
-    register_secret,
-    secret_values,
+    use,
 )
 
 
 @pytest.fixture(autouse=True)
 def _clean_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Each test sees only the secrets it registers (the registry is process-wide)."""
-    monkeypatch.setattr(redact, "_registered", set())
+    """Each test sees only the secrets it puts in use (the set in use is process-wide)."""
+    monkeypatch.setattr(redact, "_used", None)
     for name in [k for k in __import__("os").environ if k.startswith("BELT_RPC_")]:
         monkeypatch.delenv(name)
     yield
@@ -78,7 +80,7 @@ def test_punctuation_after_a_url_is_kept() -> None:
 
 
 def test_a_registered_value_is_secret_as_a_whole() -> None:
-    register_secret("adm1n-c4nary")
+    use(Secrets.of("adm1n-c4nary"))
     assert redact_text("header x-hasura-admin-secret: adm1n-c4nary.") == f"header x-hasura-admin-secret: {MASK}."
 
 
@@ -87,7 +89,7 @@ def test_a_registered_url_shows_only_scheme_host_and_port() -> None:
     wherever it shows, whole or as a path."""
     url = "https://rpc.example.org:8443/v2/k3yshort"
     assert "k3yshort" in redact_url(url)  # not key-like by looks alone
-    register_secret(url)
+    use(Secrets.of(url))
     assert redact_url(url) == f"https://rpc.example.org:8443/{MASK}"
     text = redact_text(f"chain 1 RPC {url}: HTTP 502 (path /v2/k3yshort)")
     assert "k3yshort" not in text and "https://rpc.example.org:8443/" in text
@@ -95,14 +97,14 @@ def test_a_registered_url_shows_only_scheme_host_and_port() -> None:
 
 def test_a_registered_url_with_a_query_is_hidden_before_the_query_is_rewritten() -> None:
     url = "http://127.0.0.1:8545/v2/k3yshort?apikey=abc123"
-    register_secret(url)
+    use(Secrets.of(url))
     for text in (redact_text(f"x {url} y"), redact_text(f"GET {url.replace('apikey=abc123', 'apikey=zz')}")):
         assert "k3yshort" not in text and "abc123" not in text, text
 
 
 def test_belt_rpc_environment_values_are_secret_as_a_whole(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BELT_RPC_42161", "http://127.0.0.1:9545/v2/sh0rt")
-    assert "http://127.0.0.1:9545/v2/sh0rt" in secret_values()
+    assert "http://127.0.0.1:9545/v2/sh0rt" in active().ordered
     assert redact_url("http://127.0.0.1:9545/v2/sh0rt") == f"http://127.0.0.1:9545/{MASK}"
     assert "sh0rt" not in redact_text("error: http://127.0.0.1:9545/v2/sh0rt/ timed out")
 
@@ -121,7 +123,7 @@ def test_secret_named_environment_values_are_hidden(monkeypatch: pytest.MonkeyPa
 
 
 def test_a_short_value_is_not_registered() -> None:
-    register_secret("abc")
+    use(Secrets.of("abc"))
     assert redact_text("abc abc") == "abc abc"
 
 
@@ -166,3 +168,46 @@ def test_installed_filter_covers_httpx_httpcore_and_belt_gate_loggers(caplog: py
         logging.getLogger(name).debug("connect to http://127.0.0.1:1/v1?apikey=%s", "s3cr3t9")
     assert len(caplog.records) == 5
     assert "s3cr3t9" not in caplog.text and caplog.text.count("apikey=***") == 5
+
+
+# -- the secret set: a value built from settings, put in use explicitly -----------------------------------
+
+
+def test_building_settings_registers_nothing_and_the_set_they_hold_hides_what_it_must(tmp_path: Path) -> None:
+    from belt_gate.settings import build_settings, build_watch_settings
+
+    rpc = "http://127.0.0.1:8545/v2/k3yInPath"  # a short path key: no key by its looks, secret by its source
+    green = "http://127.0.0.1:9/sh0rtpath/v1/graphql"
+    env = {"BELT_RPC_10": rpc, "BELT_GREEN": green, "BELT_ADMIN_SECRET": "adm1n", "BELT_X_ADMIN_SECRET": "xadm1n"}
+    text = f"asked {rpc} and {green} with adm1n / xadm1n; a log line shows /v2/k3yInPath"
+    settings = build_settings({"blue": "http://127.0.0.1:8/v1/graphql"}, {}, cwd=tmp_path, env=env)
+    watch = build_watch_settings(["x=http://127.0.0.1:7/v1/graphql"], [], cwd=tmp_path, env=env)
+    assert redact._used is None  # nothing was put in use by building either
+    assert redact_text(text) == text  # the process's environment holds none of them
+    assert settings.secrets.values == {rpc, green, "adm1n", "xadm1n"} <= watch.secrets.values
+    assert "adm1n" not in repr(settings.secrets) and repr(settings.secrets) == "Secrets(<4 values>)"
+
+    assert use(settings.secrets) is None
+    shown = redact_text(text)
+    for secret in ("k3yInPath", "sh0rtpath", "adm1n"):
+        assert secret not in shown, shown
+    assert "http://127.0.0.1:8545/***" in shown and "http://127.0.0.1:9/***" in shown and "/***" in shown
+    assert redact_url(green) == "http://127.0.0.1:9/***"
+    assert use(None) == settings.secrets  # use gives back the set it replaces
+    assert redact_text(text) == text
+
+
+def test_the_environment_applies_until_a_set_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BELT_RPC_5", "http://127.0.0.1:1/v2/envk3y")
+    monkeypatch.setenv("MY_API_TOKEN", "t0ken-value")
+    assert "envk3y" not in redact_text("at http://127.0.0.1:1/v2/envk3y") and active() == Secrets.from_environment(
+        __import__("os").environ
+    )
+    use(Secrets.of("other-s3cret"))  # a set in use is the whole set: the environment is read no more
+    assert redact_text("t0ken-value other-s3cret") == f"t0ken-value {MASK}"
+
+
+def test_secrets_of_leaves_out_what_cannot_be_hidden() -> None:
+    assert Secrets.of(None, "", "abc", "abcd").values == {"abcd"}
+    assert (Secrets.of("abcd") | Secrets.of("efgh")).values == {"abcd", "efgh"}
+    assert Secrets.of("http://h.io:1/v2/k3y").ordered == ("http://h.io:1/v2/k3y", "/v2/k3y")

@@ -13,7 +13,7 @@ import pytest
 from belt_gate import redact
 from belt_gate.envio import Mode
 from belt_gate.errors import SettingsError
-from belt_gate.settings import Settings, build_settings
+from belt_gate.settings import Settings, build_settings, environment_secrets
 
 BLUE = "http://127.0.0.1:8/v1/graphql"
 GREEN = "http://127.0.0.1:9/v1/graphql"
@@ -39,7 +39,7 @@ type Plain @entity {
 
 @pytest.fixture(autouse=True)
 def _clean_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(redact, "_registered", set())
+    monkeypatch.setattr(redact, "_used", None)
     for name in [k for k in __import__("os").environ if k.startswith(("BELT_RPC_", "BELT_")) and "SECRET" in k]:
         monkeypatch.delenv(name)
     yield
@@ -135,7 +135,7 @@ def test_bad_chain_ids_in_rpc_variables_are_refused_and_the_url_not_shown(tmp_pa
     url = f"http://127.0.0.1:8545/v2/{KEY}"
     text = refused(tmp_path, env={f"BELT_RPC_{chain}": url})
     assert f"BELT_RPC_{chain}" in text and "is not a chain id" in text and KEY not in text
-    assert url in redact.secret_values()  # registered before the refusal
+    assert url in environment_secrets({f"BELT_RPC_{chain}": url}).values  # known before anything is parsed
 
 
 def test_toml_chain_ids_must_be_positive(tmp_path: Path) -> None:
@@ -320,10 +320,10 @@ def test_rpc_variables_and_admin_secrets_are_registered_as_secrets(tmp_path: Pat
     rpc = f"http://127.0.0.1:8545/v2/{KEY}"
     env = {"BELT_RPC_10": rpc, "BELT_BLUE_ADMIN_SECRET": "blue-s3cret", "BELT_ADMIN_SECRET": "any-s3cret"}
     settings = build(tmp_path, env=env)
-    known = redact.secret_values()
+    known = settings.secrets.ordered
     assert {rpc, "blue-s3cret", "any-s3cret"} <= set(known)
     assert settings.rpc == {10: rpc}
-    assert KEY not in redact.redact_text(f"asked {rpc} and /v2/{KEY}")
+    assert KEY not in redact.redact_text(f"asked {rpc} and /v2/{KEY}", settings.secrets)
     assert settings.blue_headers == {"x-hasura-admin-secret": "blue-s3cret"}
     assert settings.green_headers == {"x-hasura-admin-secret": "any-s3cret"}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from belt_gate.redact import register_secret
+from belt_gate import redact
 from belt_gate.sources.progress import BeltRead, ChainRow, HeadRead, ReadFailure, parse_rows
 from belt_gate.status import Rates, Report, Tracker, eta_seconds
 
@@ -152,8 +152,8 @@ def test_parse_rows_reads_both_sources_exactly_and_refuses_what_is_not_progress(
         parse_rows("chain_metadata", cm, None)
 
 
-def test_report_json_is_redacted() -> None:
-    register_secret("model-secret-8080")
+def test_report_json_is_redacted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(redact, "_used", redact.Secrets.of("model-secret-8080"))
     t = Tracker()
     failing = t.observe(
         BeltRead(
@@ -168,3 +168,23 @@ def test_report_json_is_redacted() -> None:
     text = str(doc)
     assert "model-secret-8080" not in text and "pw@" not in text
     assert doc["format"] == "belt-gate-status/1" and doc["belts"][0]["state"] == "error"
+
+
+def test_the_terminal_table_is_redacted_where_it_is_printed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The failure texts of reads are shown as they came (sources/ redact their own errors); the table is
+    where they become the terminal's, and it hides what the set in use holds."""
+    from rich.console import Console
+
+    from belt_gate.watch_cli import table
+
+    monkeypatch.setattr(redact, "_used", redact.Secrets.of("table-s3cret-41"))
+    t = Tracker()
+    failing = t.observe(
+        BeltRead("g", "http://127.0.0.1:1/v1/graphql", 0.0, failure=ReadFailure("error", "echo table-s3cret-41")), {}
+    )
+    noted = t.observe(read(0.0, row(processed=100)), rpc(None, fail="rpc said table-s3cret-41"))
+    assert failing.message is not None and "table-s3cret-41" in failing.message  # the model keeps what it got
+    console = Console(record=True, width=250)
+    console.print(table(Report(1.0, 10, (failing, noted))))
+    shown = console.export_text()
+    assert "table-s3cret-41" not in shown and shown.count("***") == 2, shown

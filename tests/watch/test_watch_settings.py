@@ -37,9 +37,11 @@ def test_defaults_come_from_belt_toml_pyproject_and_the_environment(tmp_path: Pa
     assert ws.rpc == {8453: "http://127.0.0.1:2001", 10: "http://127.0.0.1:2002/v2/AbCdEf0123456789xyzKEY"}
     assert ws.headers["green"] == {"x-hasura-admin-secret": "watch-admin-777"} and ws.headers["blue"] == {}
     assert ws.head_tolerance == 25
-    # secrets from the environment are known to redact.py from now on
-    assert "watch-admin-777" not in redact_text("echo watch-admin-777")
-    assert "AbCdEf0123456789xyzKEY" not in redact_text("rpc http://127.0.0.1:2002/v2/AbCdEf0123456789xyzKEY")
+    # the settings' secret set (what the command puts in use) hides the environment's secrets
+    assert "watch-admin-777" not in redact_text("echo watch-admin-777", ws.secrets)
+    assert "AbCdEf0123456789xyzKEY" not in redact_text(
+        "rpc http://127.0.0.1:2002/v2/AbCdEf0123456789xyzKEY", ws.secrets
+    )
     assert "watch-admin-777" not in repr(ws) and "xyzKEY" not in repr(ws)
 
 
