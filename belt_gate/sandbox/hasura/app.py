@@ -48,6 +48,8 @@ from graphql import (
     GraphQLSchema,
     InlineFragmentNode,
     IntValueNode,
+    ListValueNode,
+    ObjectValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
     StringValueNode,
@@ -343,7 +345,7 @@ class Context:
             assert key is not None
             part = members[start : start + _BATCH]
             asks = [(v, {**a, "where": {k: c for k, c in a["where"].items() if k != key.name}}) for v, _n, a in part]
-            rows = self._batch(*self._build(self.sql.aggregate_grouped, table, key, asks, aggs))
+            rows = self.run_batch(*self._build(self.sql.aggregate_grouped, table, key, asks, aggs))
             if rows is None:
                 rest += [(n, a) for _v, n, a in part]
                 continue
@@ -353,7 +355,7 @@ class Context:
                 self.prefetched[id(node)] = dict(zip(aggs, got, strict=True)) if got is not None else _no_rows(aggs)
         for start in range(0, len(rest), _BATCH):
             chunk = rest[start : start + _BATCH]
-            rows = self._batch(*self._build(self.sql.aggregate_union, table, [args for _n, args in chunk], aggs))
+            rows = self.run_batch(*self._build(self.sql.aggregate_union, table, [args for _n, args in chunk], aggs))
             for row in rows or ():
                 self.prefetched[id(chunk[int(row[0])][0])] = dict(zip(aggs, row[1:], strict=True))
 
@@ -364,7 +366,7 @@ class Context:
         except QueryError:
             return None, []
 
-    def _batch(self, sql: str | None, params: list[Any]) -> list[Any] | None:
+    def run_batch(self, sql: str | None, params: list[Any]) -> list[Any] | None:
         """The rows of one batched statement, or None when it could not be built or fails (under a
         savepoint, so the request's transaction goes on)."""
         if sql is None:
@@ -644,6 +646,7 @@ class GraphQLService:
         root = self.schema.query_type
         assert root is not None
         self._aggregate_roots = {f"{t.name}_aggregate": t for t in self.tables if f"{t.name}_aggregate" in root.fields}
+        self._list_roots = {t.name: t for t in self.tables if t.name in root.fields}
 
     def execute(self, body: Any) -> dict[str, Any]:
         if not isinstance(body, dict) or not isinstance(body.get("query"), str):
@@ -712,8 +715,12 @@ class GraphQLService:
         wanted_of: dict[tuple[str, str], tuple[list[Agg], bool]] = {}
         shapes: dict[int, tuple[str, str]] = {}
         plans: dict[tuple[str, str], _Plan] = {}
+        lists: list[FieldNode] = []
         for sel in chosen[0].selection_set.selections:
             if not isinstance(sel, FieldNode) or sel.directives or _response_key(sel) not in once:
+                continue
+            if sel.name.value in self._list_roots:
+                lists.append(sel)
                 continue
             table = self._aggregate_roots.get(sel.name.value)
             if table is None:
@@ -748,6 +755,16 @@ class GraphQLService:
                     if plan is None:
                         plan = plans[shape] = _aggregate_plan(self.schema, table, sel, fragments)
                     answers[_response_key(sel)] = _fill(plan, table, values)
+        for sel in lists:
+            table = self._list_roots[sel.name.value]
+            with suppress(_NotAhead, GraphQLError, QueryError):
+                row_plan = _row_plan(self.schema, table, sel, fragments)
+                sql, params = context.sql.select(table, get_argument_values(root.fields[sel.name.value], sel, None))
+                rows = context.run_batch(sql, params)
+                if rows is not None:
+                    answers[_response_key(sel)] = [
+                        {key: t if i is None else _leaf(t, row[i]) for key, i, t in row_plan} for row in rows
+                    ]
         return answers
 
 
@@ -850,6 +867,29 @@ def _aggregate_plan(
             else:
                 raise _NotAhead
         plan[key] = inner
+    return plan
+
+
+def _row_plan(
+    schema: GraphQLSchema, table: Table, field: FieldNode, fragments: Mapping[str, FragmentDefinitionNode]
+) -> list[tuple[str, int | None, Any]]:
+    """What each row of a root list field answers, (response key, column position in `SqlBuilder.select`'s
+    SELECT, its GraphQL type), or (key, None, type name) for `__typename`; columns only (no relations)."""
+    obj = _named(schema.query_type.fields[field.name.value].type) if schema.query_type else None
+    if not isinstance(obj, GraphQLObjectType):
+        raise _NotAhead
+    position = {c.name: i for i, c in enumerate(table.columns)}
+    plan: list[tuple[str, int | None, Any]] = []
+    for key, nodes in _collect(field.selection_set, fragments, obj.name).items():
+        name = nodes[0].name.value
+        if any(n.selection_set is not None or n.arguments for n in nodes):
+            raise _NotAhead
+        if name == "__typename":
+            plan.append((key, None, obj.name))
+        elif name in position and name in obj.fields:
+            plan.append((key, position[name], obj.fields[name].type))
+        else:
+            raise _NotAhead
     return plan
 
 
@@ -1009,15 +1049,18 @@ def _dedup_root_fields(document: DocumentNode) -> DocumentNode:
     definitions = []
     changed = False
     for d in document.definitions:
-        if isinstance(d, OperationDefinitionNode) and len(d.selection_set.selections) > _DEDUP_ABOVE:
+        if isinstance(d, OperationDefinitionNode):
+            large = len(d.selection_set.selections) > _DEDUP_ABOVE
             seen: set[str] = set()
             kept = []
             for sel in d.selection_set.selections:
-                key = _shape(document, sel)
+                key = _shape(document, sel) if large else str(id(sel))
                 if key not in seen:
                     seen.add(key)
-                    kept.append(sel)
-            if len(kept) < len(d.selection_set.selections):
+                    kept.append(_with_short_lists(sel))
+            if len(kept) < len(d.selection_set.selections) or any(
+                a is not b for a, b in zip(kept, d.selection_set.selections, strict=False)
+            ):
                 changed = True
                 d = OperationDefinitionNode(
                     operation=d.operation,
@@ -1028,6 +1071,46 @@ def _dedup_root_fields(document: DocumentNode) -> DocumentNode:
                 )
         definitions.append(d)
     return DocumentNode(definitions=tuple(definitions)) if changed else document
+
+
+_LIST_DEDUP_ABOVE = 8
+
+
+def _with_short_lists(sel: Any) -> Any:
+    """A root field whose argument lists (a sample's `_or` of 100 slices) keep one element per shape
+    (`_shape`'s classes): each element validates alone, so elements alike validate alike."""
+    if not isinstance(sel, FieldNode) or not sel.arguments:
+        return sel
+    args = tuple(replace(a, value=_short_value(a.value)) for a in sel.arguments)
+    if all(a.value is b.value for a, b in zip(args, sel.arguments, strict=True)):
+        return sel
+    return replace(sel, arguments=args)
+
+
+def _short_value(node: Any) -> Any:
+    if isinstance(node, ObjectValueNode):
+        fields = tuple(replace(f, value=_short_value(f.value)) for f in node.fields)
+        if all(a.value is b.value for a, b in zip(fields, node.fields, strict=True)):
+            return node
+        return replace(node, fields=fields)
+    if isinstance(node, ListValueNode):
+        values = [_short_value(v) for v in node.values]
+        if len(values) > _LIST_DEDUP_ABOVE:
+            seen: set[str] = set()
+            kept = []
+            for original, v in zip(node.values, values, strict=True):
+                text = original.loc.source.body[original.loc.start : original.loc.end] if original.loc else None
+                key = (
+                    _SMALL_INT.sub("0", _STRING.sub(_string_class, text)) if text and '"""' not in text else str(id(v))
+                )
+                if key not in seen:
+                    seen.add(key)
+                    kept.append(v)
+            values = kept
+        if len(values) == len(node.values) and all(a is b for a, b in zip(values, node.values, strict=True)):
+            return node
+        return replace(node, values=tuple(values))
+    return node
 
 
 def _root_alias_conflicts(document: DocumentNode) -> list[GraphQLError]:
