@@ -90,12 +90,17 @@ class Story:
         golden = self._golden()
 
         _say(f"\n[2/5] a faulty green ({FAULT}: one event missing): certify and promote")
-        world = World(self.state.state_dir)
-        faulty = world.start_belt("demo-faulty-green", faults=(FAULT,))
-        try:
-            rc = self._certify_and_promote(golden, green=faulty.url, green_schema=str(faulty.schema), label="faulty")
-        finally:
-            world.stop_belt("demo-faulty-green")
+        if self.state.belts["green"].indexer == "envio":
+            rc = self._faulty_envio_green(golden)
+        else:
+            world = World(self.state.state_dir)
+            faulty = world.start_belt("demo-faulty-green", faults=(FAULT,))
+            try:
+                rc = self._certify_and_promote(
+                    golden, green=faulty.url, green_schema=str(faulty.schema), label="faulty"
+                )
+            finally:
+                world.stop_belt("demo-faulty-green")
         self._expect(rc != 0, f"the faulty green's run exited {rc}")
         self._expect_alias(blue_addr, alias_url, "still blue: the faulty green was refused")
 
@@ -121,6 +126,22 @@ class Story:
             why = f" ({e['reason'][:90]})" if e.get("result") != "done" and e.get("reason") else ""
             moved = f" {e['from']} -> {e['to']}" if e.get("from") else ""
             _say(f"  {e['time']}  {e['action']:<9} {e['result']:<8}{moved}{why}")
+
+    def _faulty_envio_green(self, golden: Path | None) -> int:
+        """On a real Envio world: green's own Postgres rows, copied without the faulty event, served."""
+        from belt_gate.sandbox.envio.world import copy_without_event, stop_copy
+        from belt_gate.sandbox.faults import parse_fault
+
+        fault = parse_fault(FAULT)
+        assert fault.entity is not None and fault.chain is not None
+        copy = copy_without_event(self.state, "green", "demo_faulty_green", fault.entity, fault.chain, fault.index)
+        _say(
+            f"  faulty green {copy.url}: Envio green's rows in Postgres schema {copy.pg_schema}, without {copy.dropped}"
+        )
+        try:
+            return self._certify_and_promote(golden, green=copy.url, green_schema=str(copy.schema_file), label="faulty")
+        finally:
+            stop_copy(self.state, copy)
 
     def _golden(self) -> Path | None:
         from belt_gate.cli import committed_golden

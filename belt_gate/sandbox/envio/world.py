@@ -17,6 +17,8 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from belt_gate.errors import SandboxError
@@ -128,6 +130,86 @@ def _waiter(
     return wait
 
 
+@dataclass(frozen=True)
+class CopiedBelt:
+    """A frozen copy of an Envio belt's Postgres schema, served by its own Hasura-dialect server."""
+
+    url: str
+    schema_file: Path
+    pid: int
+    port: int
+    pg_schema: str
+    dropped: str  # the id of the row left out
+
+
+def copy_without_event(state: Any, source: str, name: str, entity: str, chain: int, n: int = 1) -> CopiedBelt:
+    """Copy belt `source`'s Postgres schema (its tables and Envio's views) into schema `name` without the
+    `n`-th (0-based, in block and log order) `entity` row of `chain`, and serve the copy: a faulty belt
+    made of a real Envio belt's rows, for the demo (`drop:ENTITY@CHAIN#n` on a real Envio green)."""
+    from psycopg import sql
+
+    from belt_gate.sandbox.postgres import Cluster, connect
+
+    if not state.postgres or source not in state.envio:
+        raise SandboxError(f"belt {source!r} is not a real Envio belt of this world")
+    dsn = Cluster.from_dict(state.postgres).dsn(DATABASE)
+    src = str(state.envio[source]["pg_schema"])
+    with connect(dsn) as db, db.transaction():
+        db.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+        db.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(name)))
+        tables = db.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s AND table_type = 'BASE TABLE'",
+            (src,),
+        ).fetchall()
+        for (table,) in tables:
+            new, old = sql.Identifier(name, table), sql.Identifier(src, table)
+            db.execute(sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING ALL)").format(new, old))
+            db.execute(sql.SQL("INSERT INTO {} SELECT * FROM {}").format(new, old))
+        db.execute("SELECT set_config('search_path', %s, true)", (src,))
+        views = db.execute(
+            "SELECT c.relname, pg_get_viewdef(c.oid, true) FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relkind = 'v' ORDER BY c.oid",
+            (src,),
+        ).fetchall()
+        db.execute("SELECT set_config('search_path', %s, true)", (name,))
+        for view, definition in views:
+            db.execute(sql.SQL("CREATE VIEW {} AS ").format(sql.Identifier(name, view)) + sql.SQL(definition))
+        table = sql.Identifier(name, entity)
+        row = db.execute(
+            sql.SQL(
+                'SELECT id FROM {} WHERE "chainId" = %s ORDER BY "blockNumber", "logIndex" OFFSET %s LIMIT 1'
+            ).format(table),
+            (chain, n),
+        ).fetchone()
+        if row is None:
+            raise SandboxError(f"belt {source!r} has no {entity} event #{n} on chain {chain} to leave out")
+        db.execute(sql.SQL("DELETE FROM {} WHERE id = %s").format(table), (row[0],))
+    schema_file = state.run_dir / "belts" / f"{name}.schema.graphql"
+    schema_file.write_text(state.belts[source].schema.read_text(encoding="utf-8"), encoding="utf-8")
+    port = procs.free_port()
+    server = procs.spawn(
+        server_argv(str(schema_file), name, port), state.run_dir / "belts" / f"{name}.log", env={DSN_VAR: dsn}
+    )
+    try:
+        procs.wait_for_port(port, pid=server.pid, timeout=60, what=f"belt {name}")
+    except BaseException:
+        procs.stop(server.pid)
+        raise
+    return CopiedBelt(f"http://127.0.0.1:{port}/v1/graphql", schema_file, server.pid, port, name, str(row[0]))
+
+
+def stop_copy(state: Any, copy: CopiedBelt) -> None:
+    """Stop a copy's server and drop its schema."""
+    from psycopg import sql
+
+    from belt_gate.sandbox.postgres import Cluster, connect
+
+    procs.stop(copy.pid)
+    if state.postgres:
+        with connect(Cluster.from_dict(state.postgres).dsn(DATABASE)) as db:
+            db.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(copy.pg_schema)))
+
+
 def stop_cluster_of(state: Any) -> bool:
     """Stop the world's Postgres cluster, if it has one; True when one was running."""
     from belt_gate.sandbox.postgres import Cluster, running, stop_cluster
@@ -140,4 +222,14 @@ def stop_cluster_of(state: Any) -> bool:
     return was
 
 
-__all__ = ["DATABASE", "DSN_VAR", "flavours_for", "server_argv", "spawn_envio_belts", "stop_cluster_of"]
+__all__ = [
+    "DATABASE",
+    "DSN_VAR",
+    "CopiedBelt",
+    "copy_without_event",
+    "flavours_for",
+    "server_argv",
+    "spawn_envio_belts",
+    "stop_cluster_of",
+    "stop_copy",
+]
