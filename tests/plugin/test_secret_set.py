@@ -1,0 +1,65 @@
+"""The secret set a run hides is put in use explicitly: on the controller from its settings, and on each
+xdist worker also from the controller (its `workerinput`), whatever the worker's own settings found."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.builders import SCHEMA, BeltData
+from tests.support.launchers import Served, serve_belt
+from tests.support.runs import run
+
+pytest_plugins = ["pytester"]
+SECRET = "wk-adm1n-s3cret-9090"
+
+#: On a worker, the admin secret leaves the environment before belt_gate builds its settings there.
+CONFTEST = """
+import os
+import pytest
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    if hasattr(config, "workerinput"):
+        os.environ.pop("BELT_ADMIN_SECRET", None)
+"""
+TEAM_TEST = f"""
+import os
+from belt_gate import redact
+
+def test_a_worker_hides_what_the_controller_hides():
+    assert "BELT_ADMIN_SECRET" not in os.environ  # this worker's own settings never saw it
+    assert os.environ.get("PYTEST_XDIST_WORKER")
+    assert redact.redact_text("sent {SECRET} along") == "sent *** along"
+"""
+
+
+@pytest.fixture(scope="module")
+def belts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Served]]:
+    d = tmp_path_factory.mktemp("secret-belts")
+    with contextlib.ExitStack() as stack:
+        yield {name: stack.enter_context(serve_belt(BeltData().write(d / f"{name}.db"))) for name in ("blue", "green")}
+
+
+def test_xdist_workers_get_the_controllers_secret_set(
+    pytester: pytest.Pytester, belts: dict[str, Served], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BELT_ADMIN_SECRET", SECRET)
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(test_team=TEAM_TEST)
+    result = run(
+        pytester,
+        f"--belt-blue={belts['blue'].url}",
+        f"--belt-green={belts['green'].url}",
+        f"--belt-schema={SCHEMA}",
+        "--belt-report=cert.json",
+        "test_team.py",
+        "-n",
+        "2",
+    )
+    doc = json.loads((pytester.path / "cert.json").read_text())
+    assert doc["other_tests"]["passed"] == 1, result.stdout.str()
+    assert SECRET not in result.stdout.str() + result.stderr.str()
