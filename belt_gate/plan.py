@@ -108,26 +108,3 @@ def chains_needing_golden(expected: Iterable[int], blue: Iterable[int]) -> tuple
     """Chains green must prove against L1 alone (expansion): expected, but not indexed by blue."""
     blue_set = set(blue)
     return tuple(sorted({c for c in expected if c not in blue_set}))
-
-
-def l1_plan_args(snap: Mapping[str, Any]) -> dict[str, Any]:
-    """The golden/audit case ids the plan must generate, from the shipped snapshot alone."""
-    g = snap.get("golden") or {}
-    a = snap.get("audit") or {}
-    golden_ids: list[tuple[int, str]] = [(int(c), str(i)) for c, i in g.get("ids", [])]
-    if g.get("error"):
-        golden_ids.append((0, INVALID_KEY))
-    audit_ids: list[tuple[int, str]] = [(int(c), str(k)) for c, k in a.get("ids", [])]
-    coverage: list[int] = []
-    if snap.get("mode") == "expansion":
-        progress = ((snap.get("belts") or {}).get("blue") or {}).get("progress")
-        # blue unreadable: which expected chains are new is unknown, so each gets a case that says so
-        blue = [] if progress is None else [int(c) for c in progress]
-        coverage = list(chains_needing_golden(snap["expected"], blue))
-    return {"golden_ids": golden_ids, "coverage_chains": coverage, "audit_ids": audit_ids}
-
-
-def snapshot_plan(snap: Mapping[str, Any]) -> list[Case]:
-    """Every case a shipped snapshot implies (the same on the controller and on every worker)."""
-    entities = [EntityPlan.from_json(e) for e in snap["entities"]]
-    return build_plan(snap["chains"], entities, **l1_plan_args(snap))

@@ -16,11 +16,9 @@ if TYPE_CHECKING:
     from belt_gate.plan import Case
     from belt_gate.report import CaseResult, RunRecord
     from belt_gate.settings import Settings
+    from belt_gate.snapshot_model import Snapshot
 
 SNAPSHOT_KEY = "belt_snapshot"
-#: the controller's secret set, shipped to each xdist worker beside the snapshot (redact.py)
-SECRETS_KEY = "belt_secrets"
-_PREVIOUS_SECRETS = pytest.StashKey[Any]()
 RULES = ("chain_set", "progress", "counts", "content", "schema", "enums", "golden", "golden_coverage", "audit")
 
 #: (option, ini key, help). Every option is also a pytest ini key `belt_<name>`.
@@ -112,32 +110,18 @@ def _settings(config: pytest.Config) -> Settings:
 def pytest_configure(config: pytest.Config) -> None:
     if not _active(config):
         return
-    from belt_gate import redact
     from belt_gate.errors import BeltGateError
-    from belt_gate.settings import environment_secrets
 
     try:
         settings = _settings(config)
-    except BeltGateError as exc:  # no settings yet: the environment's secrets are known all the same
-        raise pytest.UsageError(f"belt_gate: {redact.redact_text(str(exc), environment_secrets())}") from None
-    secrets = settings.secrets
-    shipped = getattr(config, "workerinput", {}).get(SECRETS_KEY)
-    if shipped:  # an xdist worker hides what the controller hides, whatever its own settings found
-        secrets |= redact.Secrets.of(*shipped)
-    # This run's output hides these from here on (terminal, JUnit, logs, certificate, recordings, ledger).
-    config.stash[_PREVIOUS_SECRETS] = redact.use(secrets)
+    except BeltGateError as exc:
+        from belt_gate.redact import redact_text
+
+        raise pytest.UsageError(f"belt_gate: {redact_text(str(exc))}") from None
     config.addinivalue_line("markers", "belt_gate: a generated belt_gate certification test")
     for rule in RULES:
         config.addinivalue_line("markers", f"belt_{rule}: belt_gate {rule} tests")
     config.pluginmanager.register(BeltSession(config, settings), "belt_gate_session")
-
-
-def pytest_unconfigure(config: pytest.Config) -> None:
-    """Put back the secret set in use before this run (an in-process run inside another keeps the outer's)."""
-    if _PREVIOUS_SECRETS in config.stash:
-        from belt_gate import redact
-
-        redact.use(config.stash[_PREVIOUS_SECRETS])
 
 
 # -- a team's own checks: plain tests over these fixtures are part of the gate (top-level conftest.py)
@@ -175,7 +159,7 @@ def belt_snapshot(request: pytest.FixtureRequest) -> dict[str, Any]:
     plugin = _belt_session(request.config)
     if plugin.snapshot is None:
         pytest.fail(f"belt_gate took no snapshot: {plugin.snapshot_error}", pytrace=False)
-    return plugin.snapshot
+    return plugin.snapshot.to_json()
 
 
 def _client(config: pytest.Config, belt: str) -> Any:
@@ -282,14 +266,14 @@ class BeltSession:
     def __init__(self, config: pytest.Config, settings: Settings) -> None:
         self.config = config
         self.settings = settings
-        self.snapshot: dict[str, Any] | None = None
+        self.snapshot: Snapshot | None = None
         self.snapshot_error = "not taken"
         self.snapshot_seconds: float | None = None
         self.tracker = RunTracker()
         self.is_worker = hasattr(config, "workerinput")
-        from belt_gate.redact import active
+        from belt_gate.redact import secret_values
 
-        self.secrets = active()  # the set pytest_configure put in use
+        self.secrets = secret_values()  # once per run, not once per item
         self._marks: dict[str, tuple[pytest.MarkDecorator, ...]] = {}
 
     def marks(self, rule: str) -> tuple[pytest.MarkDecorator, ...]:
@@ -319,9 +303,7 @@ class BeltSession:
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         if self.is_worker:
-            raw = self.config.workerinput.get(SNAPSHOT_KEY)  # type: ignore[attr-defined]
-            self.snapshot = json.loads(raw) if raw else None
-            self.snapshot_error = "the controller shipped no snapshot"
+            self._receive(self.config.workerinput.get(SNAPSHOT_KEY))  # type: ignore[attr-defined]
             return
         self._redact_terminal()
         import asyncio
@@ -341,24 +323,39 @@ class BeltSession:
 
             cwd = Path(self.config.invocation_params.dir)
             with endpoint_run():  # one failure budget per endpoint for the whole fetch (sources/deadline.py)
-                self.snapshot = asyncio.run(take(settings, tape=tape, cwd=cwd))
+                doc = asyncio.run(take(settings, tape=tape, cwd=cwd))
+            from belt_gate.snapshot_model import Snapshot
+
+            self.snapshot = Snapshot.from_json(doc)  # fails closed: a malformed part makes the run could-not-check
         except Exception as exc:
             self.snapshot = None
             self.snapshot_error = redact_text(f"{type(exc).__name__}: {exc}")
         finally:
             self.snapshot_seconds = time.perf_counter() - started
 
+    def _receive(self, raw: str | None) -> None:
+        """A worker's snapshot, read from the controller's JSON (typed, failing closed)."""
+        from belt_gate.snapshot_model import Snapshot, SnapshotError
+
+        self.snapshot = None
+        self.snapshot_error = "the controller shipped no snapshot"
+        if not raw:
+            return
+        try:
+            self.snapshot = Snapshot.from_json(json.loads(raw))
+        except (SnapshotError, ValueError) as exc:
+            self.snapshot_error = f"the shipped snapshot is malformed: {exc}"
+
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
-        node.workerinput[SECRETS_KEY] = sorted(self.secrets.values)
-        node.workerinput[SNAPSHOT_KEY] = json.dumps(self.snapshot) if self.snapshot is not None else ""
+        node.workerinput[SNAPSHOT_KEY] = json.dumps(self.snapshot.to_json()) if self.snapshot is not None else ""
 
     def cases(self) -> list[Case]:
-        from belt_gate.plan import Case, snapshot_plan
+        from belt_gate.plan import Case
 
         if self.snapshot is None:
             return [Case("chain_set")]
-        return snapshot_plan(self.snapshot)
+        return self.snapshot.plan()
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(
@@ -424,7 +421,8 @@ class BeltSession:
         if self.settings.store_failures is not None:  # issue 14: the differing rows of each failing test
             from belt_gate.localise import store_failures
 
-            store_failures(self.settings.store_failures, self.certificate.get("verdicts", ()), self.snapshot)
+            snap = None if self.snapshot is None else self.snapshot.to_json()
+            store_failures(self.settings.store_failures, self.certificate.get("verdicts", ()), snap)
         self._after_certificate(session, self.certificate)
 
     def _after_certificate(self, session: pytest.Session, doc: dict[str, Any]) -> None:
@@ -436,13 +434,13 @@ class BeltSession:
 
         tr = self.config.pluginmanager.get_plugin("terminalreporter")
         ends = [r.stop for reports in (tr.stats.values() if tr else ()) for r in reports if hasattr(r, "stop")]
-        belts = self.snapshot.get("belts", {}) if isinstance(self.snapshot, dict) else {}
+        belts = {"blue": self.snapshot.belts.blue, "green": self.snapshot.belts.green} if self.snapshot else {}
         facts = SessionFacts(
             exitstatus=int(session.exitstatus),
             collect_only=bool(self.config.option.collectonly),
             selection=selection_filters(self.config),
             last_test_end=max(ends, default=None),
-            progress_sources={k: str(v.get("progress_source")) for k, v in belts.items() if v.get("progress_source")},
+            progress_sources={k: v.progress_source for k, v in belts.items() if v.progress_source},
         )
         if tr is not None:
             tr.write_sep("=", "belt_gate promote")
@@ -460,8 +458,9 @@ class BeltSession:
 
 
 def selection_filters(config: pytest.Config) -> list[str]:
-    """Every option that narrows which collected tests run: a run with any of them is partial by definition.
-    Not redacted here: the certificate, promotion's lines and the ledger are, where these become text."""
+    """Every option that narrows which collected tests run: a run with any of them is partial by definition."""
+    from belt_gate.redact import redact_text
+
     found = []
     opt = config.option
     if getattr(opt, "keyword", ""):
@@ -478,7 +477,7 @@ def selection_filters(config: pytest.Config) -> list[str]:
         found.append("--collect-only")
     if any("::" in str(arg) for arg in config.args):
         found.append("node ids on the command line")
-    return found
+    return [redact_text(f) for f in found]
 
 
 class RunTracker:

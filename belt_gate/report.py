@@ -16,11 +16,14 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from belt_gate import __version__
 from belt_gate.redact import redact_text
 from belt_gate.settings import Settings
+
+if TYPE_CHECKING:
+    from belt_gate.snapshot_model import Snapshot
 
 FORMAT = "belt-gate-certificate/2"
 OUTCOMES = ("passed", "failed", "could-not-check", "not-run")
@@ -121,7 +124,7 @@ def judge(run: RunRecord) -> tuple[bool, bool, list[str], dict[str, dict[str, An
     return complete, certified, reasons, verdicts
 
 
-def certificate(settings: Settings, snapshot: dict[str, Any] | None, run: RunRecord) -> dict[str, Any]:
+def certificate(settings: Settings, snapshot: Snapshot | None, run: RunRecord) -> dict[str, Any]:
     """The certificate document, redacted as a whole."""
     complete, certified, reasons, verdicts = judge(run)
     planned_rows = [verdicts[i] for i in run.planned]
@@ -147,17 +150,15 @@ def certificate(settings: Settings, snapshot: dict[str, Any] | None, run: RunRec
         "verdicts": sorted(verdicts.values(), key=lambda r: str(r["id"])),
     }
     if snapshot is not None:
-        belts = snapshot.get("belts", {})
-        doc["cutoffs"] = snapshot.get("cutoffs")
-        doc["chains"] = snapshot.get("chains")
-        doc["entities"] = snapshot.get("entities")
-        doc["requests"] = {n: {"requests": b.get("requests"), "seconds": b.get("seconds")} for n, b in belts.items()}
-        doc["progress_sources"] = {n: b.get("progress_source") for n, b in belts.items()}
-        doc["timings"] = snapshot.get("timings")
-        l1 = snapshot.get("l1", {})
-        doc["l1"] = {"heads": l1.get("heads"), "round_trips": l1.get("round_trips")}
-        if snapshot.get("localised") is not None:
-            doc["localised"] = snapshot.get("localised")
+        belts = {"blue": snapshot.belts.blue, "green": snapshot.belts.green}
+        doc["cutoffs"] = snapshot.cutoffs
+        doc["chains"] = list(snapshot.chains)
+        doc["entities"] = [e.to_json() for e in snapshot.entities]
+        doc["requests"] = {n: {"requests": b.requests, "seconds": b.seconds} for n, b in belts.items()}
+        doc["progress_sources"] = {n: b.progress_source for n, b in belts.items()}
+        doc["timings"] = snapshot.timings
+        doc["l1"] = {"heads": snapshot.l1.heads, "round_trips": None}
+        doc["localised"] = snapshot.localised
     return json.loads(redact_text(json.dumps(doc, default=str)))  # type: ignore[no-any-return]
 
 

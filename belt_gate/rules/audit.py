@@ -16,12 +16,13 @@ is not a non-negative integer (None, bool, float, text) fails closed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from belt_gate.audit_spec import AuditSpec, Window
 from belt_gate.plan import Case
 from belt_gate.rules.verdict import Verdict
+from belt_gate.snapshot_model import Snapshot
 
 
 def _count(value: object) -> int | None:
@@ -139,52 +140,46 @@ def witnessed(*log_counts: Iterable[object]) -> bool:
     return any(_count(c) not in (None, 0) for counts in log_counts for c in counts)
 
 
-def evaluate_audit(case: Case, snap: Mapping[str, Any]) -> Verdict:
+def evaluate_audit(case: Case, snap: Snapshot) -> Verdict:
     """One audit window of the snapshot: L1's log count against green's rows in it."""
-    a = snap.get("audit")
+    a = snap.audit
     if a is None:
         return Verdict.unknown(f"{case.id}: the snapshot holds no audit data (fail closed)")
-    if a.get("fatal"):
-        return Verdict.unknown(f"audits could not run: {a['fatal']} (fail closed)", kind="ERROR")
+    if a.fatal:
+        return Verdict.unknown(f"audits could not run: {a.fatal} (fail closed)", kind="ERROR")
     assert case.key is not None and case.chain is not None
     entity, _, idx = case.key.rpartition("#w")
-    try:
-        specs = [AuditSpec.from_json(s) for s in a.get("specs", [])]
-    except ValueError as exc:
-        return Verdict.unknown(f"audit {case.key} on chain {case.chain}: the snapshot's audit specs: {exc}")
-    spec = next((s for s in specs if s.chain == case.chain and s.entity == entity), None)
-    item = a.get("windows", {}).get(f"{case.chain}:{case.key}")
+    spec = next((s for s in a.specs if s.chain == case.chain and s.entity == entity), None)
+    key = f"{case.chain}:{case.key}"
+    item = a.windows.get(key)
     if spec is None or item is None:
         return Verdict.unknown(f"audit {case.key} on chain {case.chain}: not in the snapshot (fail closed)")
-    w = item.get("window")
-    window = None if w is None else Window(int(w[0]), int(w[1]), int(w[2]))
-    if window is None and item.get("cutoff") is None:
+    if item.window is None and item.cutoff is None:
         return Verdict.unknown(
             f"audit {entity} on chain {case.chain}, window {idx}: no cutoff block to place"
-            f" the window below: {item.get('cutoff_reason')} (fail closed)",
+            f" the window below: {item.cutoff_reason} (fail closed)",
             kind="NO WINDOW",
             chain=case.chain,
             entity=entity,
         )
-    l1 = a.get("l1", {}).get(str(case.chain)) or {}
-    l1_counts_by_key: dict[str, list[int]] = l1.get("counts") or {}
-    chain_counts = [c for k, cs in l1_counts_by_key.items() for c in cs]
-    golden = snap.get("golden") or {}
-    probes = ((golden.get("l1") or {}).get(str(case.chain)) or {}).get("probes") or {}
-    golden_counts = [len(p.get("logs_by_hash") or []) for p in probes.values() if p]
+    l1 = a.l1.get(str(case.chain))
+    chain_counts = [c for cs in l1.counts.values() for c in cs] if l1 else []
+    golden_l1 = snap.golden.l1.get(str(case.chain)) if snap.golden else None
+    probes = golden_l1.probes.values() if golden_l1 else ()
+    golden_counts = [len(p.logs_by_hash or ()) for p in probes if p]
     return audit_window(
         spec,
-        window,
-        l1_counts_by_key.get(f"{case.chain}:{case.key}") if not l1.get("error") else None,
-        (a.get("green_counts") or {}).get(f"{case.chain}:{case.key}"),
-        l1_endpoint=str(l1.get("endpoint") or "(no RPC)"),
+        item.window,
+        l1.counts.get(key) if l1 and not l1.error else None,
+        a.green_counts.get(key),
+        l1_endpoint=(l1.endpoint if l1 else None) or "(no RPC)",
         belt="green",
-        belt_endpoint=str(a.get("green_endpoint") or "green"),
+        belt_endpoint=a.green_endpoint or "green",
         l1_witness=witnessed(chain_counts, golden_counts),
-        seed=a.get("seed", ""),
-        cutoff=item.get("cutoff"),
-        l1_error=l1.get("error") or (None if l1 else f"no RPC for chain {case.chain}"),
-        belt_error=a.get("green_error"),
+        seed=a.seed,
+        cutoff=item.cutoff,
+        l1_error=l1.error if l1 else f"no RPC for chain {case.chain}",
+        belt_error=a.green_error,
     )
 
 

@@ -12,10 +12,10 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from belt_gate.chain_facts import Log, ProbeResult
-from belt_gate.golden import GoldenEvent, event_from_json, values_equal
+from belt_gate.golden import GoldenEvent, values_equal
 from belt_gate.plan import INVALID_KEY, Case, chains_needing_golden
-from belt_gate.rules.inputs import need_map
 from belt_gate.rules.verdict import Outcome, Verdict
+from belt_gate.snapshot_model import GoldenL1, GoldenRows, Snapshot
 
 
 def _head(event: GoldenEvent, where: str) -> str:
@@ -214,31 +214,6 @@ def golden_coverage(
 # The snapshot's golden part -> one verdict per case
 
 
-class _EventCache:
-    """Golden events of ONE snapshot's events mapping, read once (the controller validated them), held by
-    reference and matched with `is`: an id() key could name a newer snapshot once the old one is freed
-    (CPython reuses ids), and return its stale events. A new snapshot starts afresh."""
-
-    def __init__(self) -> None:
-        self.events: Mapping[str, Any] | None = None
-        self.parsed: dict[str, GoldenEvent] = {}
-
-    def get(self, events: Mapping[str, Any], event_id: str) -> GoldenEvent:
-        if self.events is not events:
-            self.events, self.parsed = events, {}
-        if event_id not in self.parsed:
-            self.parsed[event_id] = event_from_json(events[event_id])
-        return self.parsed[event_id]
-
-
-_EVENTS = _EventCache()
-
-
-def snapshot_event(snap: Mapping[str, Any], event_id: str) -> GoldenEvent:
-    """The golden event `event_id` of a shipped snapshot (read once per snapshot)."""
-    return _EVENTS.get(snap["golden"]["events"], event_id)
-
-
 def _combine(verdicts: Sequence[Verdict], chain: int, event_id: str) -> Verdict:
     """Failed when any part failed; else could-not-check when any part could not be checked; else passed."""
     bad = [v for v in verdicts if not v.passed]
@@ -250,73 +225,48 @@ def _combine(verdicts: Sequence[Verdict], chain: int, event_id: str) -> Verdict:
     return Verdict.ok(" | ".join(v.message for v in verdicts), kind="ok", **props)
 
 
-def _blue_chains(snap: Mapping[str, Any]) -> list[int] | None:
-    progress = ((snap.get("belts") or {}).get("blue") or {}).get("progress")
-    return None if progress is None else [int(c) for c in progress]
-
-
-def evaluate_golden(case: Case, snap: Mapping[str, Any]) -> Verdict:
+def evaluate_golden(case: Case, snap: Snapshot) -> Verdict:
     """One golden event: on L1 as the fixture says, and held by green (and blue in parity)."""
-    g = snap.get("golden")
+    g = snap.golden
     if g is None:
         return Verdict.unknown(f"{case.id}: the snapshot holds no golden data (fail closed)")
-    if case.key == INVALID_KEY and g.get("error"):
-        return Verdict.fail(f"invalid golden fixtures: {g['error']}", kind="INVALID")
-    if g.get("fatal"):
-        return Verdict.unknown(f"golden checks could not run: {g['fatal']} (fail closed)", kind="ERROR")
+    if case.key == INVALID_KEY and g.error:
+        return Verdict.fail(f"invalid golden fixtures: {g.error}", kind="INVALID")
+    if g.fatal:
+        return Verdict.unknown(f"golden checks could not run: {g.fatal} (fail closed)", kind="ERROR")
     assert case.key is not None and case.chain is not None
-    if case.key not in g.get("events", {}):
+    event = g.events.get(case.key)
+    if event is None:
         return Verdict.unknown(f"golden {case.key}: not in the snapshot (fail closed)", kind="ERROR")
-    try:
-        event = snapshot_event(snap, case.key)
-    except ValueError as exc:
-        return Verdict.unknown(f"golden {case.key}: the snapshot's event is malformed: {exc}", kind="ERROR")
-    l1 = g.get("l1", {}).get(str(case.chain)) or {"endpoint": None, "error": f"no RPC for chain {case.chain}"}
-    endpoint = str(l1.get("endpoint") or "(none)")
-    raw_probe = (l1.get("probes") or {}).get(case.key)
-    verdicts = [
-        golden_l1(
-            event,
-            None if raw_probe is None else ProbeResult.from_dict(raw_probe),
-            endpoint=endpoint,
-            error=l1.get("error"),
-        )
-    ]
-    belts = ["green", "blue"] if snap.get("mode") == "parity" else ["green"]
-    for belt in belts:
-        got = g.get("rows", {}).get(belt) or {"error": "not read"}
-        rows = got.get("rows") or {}
-        error = got.get("error")
+    l1 = g.l1.get(str(case.chain)) or GoldenL1(None, f"no RPC for chain {case.chain}", {})
+    verdicts = [golden_l1(event, l1.probes.get(case.key), endpoint=l1.endpoint or "(none)", error=l1.error)]
+    for belt in ["green", "blue"] if snap.mode == "parity" else ["green"]:
+        got = g.rows.get(belt) or GoldenRows(None, "not read")
+        rows = got.rows or {}
+        error = got.error
         if error is None and case.key not in rows:  # no field in the answer is no answer, not "no entity"
             error = f"{belt}'s answer has no field for this golden entity (a partial answer)"
-        verdicts.append(
-            golden_entity(
-                event,
-                rows.get(case.key),
-                belt=belt,
-                endpoint=str(g.get("endpoints", {}).get(belt) or belt),
-                error=error,
-            )
-        )
+        endpoint = g.endpoints.get(belt) or belt
+        verdicts.append(golden_entity(event, rows.get(case.key), belt=belt, endpoint=endpoint, error=error))
     return _combine(verdicts, case.chain, case.key)
 
 
-def evaluate_coverage(case: Case, snap: Mapping[str, Any]) -> Verdict:
+def evaluate_coverage(case: Case, snap: Snapshot) -> Verdict:
     """Expansion: a chain green adds has at least one golden event (blue's chains must be known)."""
     assert case.chain is not None
-    g = snap.get("golden") or {}
-    if _blue_chains(snap) is None:
-        blue = need_map(need_map(snap, "belts", "the snapshot"), "blue", "the belts")
-        why = blue.get("error") or blue.get("progress_error") or "blue's progress was not read"
+    blue = snap.belts.blue
+    if blue.chains is None:
+        why = blue.why_unreadable or "blue's progress was not read"
         return Verdict.unknown(
             f"chain {case.chain}: blue's chains are unknown, so whether chain {case.chain} is new in green "
             f"(and needs a golden event) cannot be said: {why}",
             chain=case.chain,
         )
-    chains = [int(c) for c, _ in g.get("ids", [])]
-    verdict = golden_coverage(case.chain, chains, golden_dir=str(g.get("dir", "golden")))
-    if not verdict.passed and g.get("error"):
-        return Verdict.fail(f"{verdict.message}; the golden fixtures are invalid: {g['error']}", **verdict.properties)
+    g = snap.golden
+    chains = [c for c, _ in g.ids] if g else []
+    verdict = golden_coverage(case.chain, chains, golden_dir=g.dir if g else "golden")
+    if not verdict.passed and g is not None and g.error:
+        return Verdict.fail(f"{verdict.message}; the golden fixtures are invalid: {g.error}", **verdict.properties)
     return verdict
 
 
@@ -327,5 +277,4 @@ __all__ = [
     "golden_coverage",
     "golden_entity",
     "golden_l1",
-    "snapshot_event",
 ]

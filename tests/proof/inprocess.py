@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from belt_gate import snapshot
-from belt_gate.plan import snapshot_plan
 from belt_gate.rules import evaluate
 from belt_gate.rules.verdict import Outcome, Verdict
 from belt_gate.settings import build_settings
+from belt_gate.snapshot_model import Snapshot
 
 
 @dataclass
@@ -53,8 +53,9 @@ def take(cli: Mapping[str, Any], cwd: Path) -> dict[str, Any]:
 
 def judge(snap: dict[str, Any]) -> Run:
     """Every planned case of a snapshot, evaluated as a worker does."""
-    cases = snapshot_plan(snap)
-    return Run({c.id: evaluate(c, snap) for c in cases}, snap)
+    typed = Snapshot.from_json(snap)  # as a worker reads what the controller shipped
+    cases = typed.plan()
+    return Run({c.id: evaluate(c, typed) for c in cases}, snap)
 
 
 def gate(cli: Mapping[str, Any], cwd: Path) -> Run:

@@ -1,6 +1,6 @@
-"""The L1 checks' glue (sources/l1.py, rules/golden.py): the read-event cache follows the snapshot it was
-read from; the golden folder counts as named against the directory the settings were built in; a run
-without golden fixtures or audits does not import eth_abi."""
+"""The L1 checks' glue (sources/l1.py, snapshot_model.py): golden events are read once per snapshot and are
+never those of an earlier one; the golden folder counts as named against the directory the settings were
+built in; a run without golden fixtures or audits does not import eth_abi."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from belt_gate.golden import event_to_json, parse_event_entry
-from belt_gate.rules.golden import snapshot_event
 from belt_gate.settings import Settings
+from belt_gate.snapshot_model import GoldenFacts
 from belt_gate.sources import l1
 from belt_gate.sources.recorded import Tape
 
@@ -36,7 +36,20 @@ def snapshot(token: int) -> dict[str, Any]:
         "fields": {"tokenId": str(token)},
     }
     parsed = parse_event_entry(event, f"golden/{token}.yaml")
-    return {"golden": {"events": {"8453:e": {**event_to_json(parsed), "id": "8453:e"}}}}
+    return {
+        "golden": {
+            "dir": "golden",
+            "ids": [[8453, "8453:e"]],
+            "events": {"8453:e": {**event_to_json(parsed), "id": "8453:e"}},
+        }
+    }
+
+
+def snapshot_event(snap: dict[str, Any], event_id: str) -> Any:
+    """The event as a worker reads it: the snapshot's golden part, typed once (held per snapshot)."""
+    if "_typed" not in snap:
+        snap["_typed"] = GoldenFacts.from_json(snap["golden"])
+    return snap["_typed"].events[event_id]
 
 
 def token_of(token: int) -> Any:
@@ -93,20 +106,26 @@ def test_a_run_without_golden_fixtures_or_audits_does_not_import_eth_abi(tmp_pat
         from pathlib import Path
         import asyncio
         import belt_gate.plugin, belt_gate.snapshot, belt_gate.report
-        from belt_gate.plan import Case, l1_plan_args
+        from belt_gate.plan import Case
         from belt_gate.rules import evaluate
         from belt_gate.settings import Settings
+        from belt_gate.snapshot_model import Snapshot
         from belt_gate.sources import l1
         from belt_gate.sources.recorded import Tape
 
         cwd = Path({str(tmp_path)!r})
-        snap = {{"mode": "expansion", "expected": [1, 2], "cutoffs": {{}},
-                 "belts": {{"blue": {{"progress": {{"1": {{}}}}}}, "green": {{"progress": {{}}}}}}}}
+        snap = {{"version": 1, "mode": "expansion", "seed": 0, "head_tolerance": 10, "expected": [1, 2],
+                 "chains": [1, 2], "entities": [], "cutoffs": {{}}, "fingerprints": {{}}, "samples": {{}},
+                 "tolerances": {{}}, "schema": {{"changes": []}}, "enums": {{"live": []}},
+                 "l1": {{"heads": {{}}, "errors": {{}}, "rpc": []}},
+                 "belts": {{"blue": {{"endpoint": "b", "progress": {{"1": {{}}}}}},
+                            "green": {{"endpoint": "g", "progress": {{}}}}}}}}
         settings = Settings(blue="b", green="g", golden=cwd / "golden")
         read = l1.read(settings, Tape(), cwd=cwd, cutoffs={{}}, chain_columns={{}})
         snap["golden"], snap["audit"] = asyncio.run(read)
         assert snap["golden"]["error"] is None, snap["golden"]
-        args = l1_plan_args(snap)
+        snap = Snapshot.from_json(snap)
+        args = snap.plan_args()
         assert args["coverage_chains"] == [2], args
         verdict = evaluate(Case("golden_coverage", chain=2), snap)
         assert not verdict.passed, verdict

@@ -15,13 +15,13 @@ import pytest
 from belt_gate.dialect import Dialect
 from belt_gate.envio import Mode
 from belt_gate.plan import Case, EntityPlan
-from belt_gate.plan import l1_plan_args as plan_args
 from belt_gate.rules import chains, content, counts, evaluate
 from belt_gate.rules.counts import Heights
 from belt_gate.rules.golden import evaluate_coverage
 from belt_gate.rules.verdict import Outcome, Verdict
 from belt_gate.settings import Tolerance
 from belt_gate.snapshot import BeltState, fingerprint_plans, read_fingerprints
+from belt_gate.snapshot_model import Snapshot
 from belt_gate.sources.graphql import AggregateAsk, RowsAsk
 
 EXACT = Tolerance()
@@ -243,6 +243,16 @@ def snapshot() -> dict[str, Any]:
     }
     progress = {"8453": {"processed": 90, "head": 90}}
     return {
+        "version": 1,
+        "entities": [
+            {
+                "name": "Mint",
+                "mode": "A",
+                "chain_column": "chainId",
+                "block_column": "blockNumber",
+                "timestamp_column": None,
+            }
+        ],
         "mode": "parity",
         "seed": 0,
         "head_tolerance": 10,
@@ -262,6 +272,10 @@ def snapshot() -> dict[str, Any]:
 
 
 COUNTS, CONTENT, PROGRESS = Case("counts", 8453, "Mint"), Case("content", 8453, "Mint"), Case("progress", 8453)
+
+
+def plan_args(snap: dict[str, Any]) -> dict[str, Any]:
+    return Snapshot.from_json(snap).plan_args()
 
 
 def test_a_complete_snapshot_passes() -> None:
@@ -319,7 +333,7 @@ def test_with_blue_unreachable_coverage_does_not_call_chain_1_new() -> None:
     snap["belts"]["blue"] = {"endpoint": "http://blue", "progress": None, "error": "blue http://blue: refused"}
     snap["golden"] = {"ids": [], "dir": "golden"}
     assert plan_args(snap)["coverage_chains"] == [1, 8453]
-    v = evaluate_coverage(Case("golden_coverage", 1), snap)
+    v = evaluate_coverage(Case("golden_coverage", 1), Snapshot.from_json(snap))
     unknown(v, "blue's chains are unknown", "chain 1", "refused")
     assert "new chain 1" not in v.message
 
@@ -410,6 +424,6 @@ def test_a_golden_entity_missing_from_the_answer_is_could_not_check_and_null_is_
     golden.update(ids=[[1, event.id]], l1={}, endpoints={"green": EP})
     case = Case("golden", 1, key=event.id)
     snap["golden"] = {**golden, "rows": {"green": {"rows": {}}}}  # the answer lacks the field
-    unknown(evaluate_golden(case, snap), "BELT UNAVAILABLE", "has no field for this golden entity")
+    unknown(evaluate_golden(case, Snapshot.from_json(snap)), "BELT UNAVAILABLE", "has no field for this golden entity")
     snap["golden"] = {**golden, "rows": {"green": {"rows": {event.id: None}}}}  # the belt says: no such entity
-    failed(evaluate_golden(case, snap), "MISSING: green has no NftTransfer")
+    failed(evaluate_golden(case, Snapshot.from_json(snap)), "MISSING: green has no NftTransfer")
