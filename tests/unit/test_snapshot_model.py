@@ -194,3 +194,24 @@ def test_what_is_not_an_object_is_refused() -> None:
     for bad in (None, [], "snapshot", 3):
         with pytest.raises(SnapshotError, match="not an object"):
             Snapshot.from_json(bad)
+
+
+def test_a_worker_given_a_malformed_snapshot_plans_one_case_that_could_not_check() -> None:
+    from types import SimpleNamespace
+
+    from belt_gate.plugin import SNAPSHOT_KEY, BeltSession
+    from belt_gate.settings import Settings
+
+    good = json.dumps(Snapshot.from_json(doc()).to_json())
+    broken = json.loads(good)
+    del broken["fingerprints"]["Mint@8453"]["asked"]
+    for raw, planned in ((good, "counts[Mint@8453]"), (json.dumps(broken), None), ("{not json", None), ("", None)):
+        config: Any = SimpleNamespace(workerinput={SNAPSHOT_KEY: raw})
+        worker = BeltSession(config, Settings(blue="blue.json", green="green.json"))
+        worker.pytest_sessionstart(SimpleNamespace())  # type: ignore[arg-type]
+        ids = [c.id for c in worker.cases()]
+        if planned is not None:
+            assert worker.snapshot is not None and planned in ids
+            continue
+        assert worker.snapshot is None and ids == ["chain_set"]
+        assert "malformed" in worker.snapshot_error or "shipped no snapshot" in worker.snapshot_error
