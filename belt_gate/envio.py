@@ -351,7 +351,7 @@ def chain_sources(config: EnvioConfig, chain_id: int) -> frozenset[tuple[str, tu
 
 def _int(value: Any, what: str, source: str, minimum: int = 0) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise SettingsError(f"{source}: {what} must be an integer, got {redact_text(repr(value))}")
+        raise SettingsError(f"{source}: {what} must be an integer, got {value!r}")  # redacted where printed
     if value < minimum:
         raise SettingsError(f"{source}: {what} must be at least {minimum}, got {value}")
     return value

@@ -1,7 +1,8 @@
 """The promotion part of the settings (`--belt-promote` and its options), checked together.
 
 Called by `settings.build_settings` with the merged sources (CLI > ini > belt.toml); kept apart so the
-promotion rules (exactly one swap target, a direct blue, the alias to watch) read in one place.
+promotion rules (exactly one swap target, a direct blue, the alias to watch) read in one place. Refusals
+quote values as given: the plugin redacts the one line it prints (`pytest_configure`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from belt_gate.errors import SettingsError
-from belt_gate.redact import redact_text
 
 
 def _flag(value: Any, what: str) -> bool:
@@ -24,14 +24,14 @@ def _flag(value: Any, what: str) -> bool:
         return True
     if text in ("", "0", "false", "no", "off"):
         return False
-    raise SettingsError(f"{what}: expected true or false, not {redact_text(str(value))!r}")
+    raise SettingsError(f"{what}: expected true or false, not {str(value)!r}")
 
 
 def _seconds(value: Any, what: str) -> float:
     try:
         seconds = float(str(value))
     except ValueError:
-        raise SettingsError(f"{what}: {redact_text(str(value))!r} is not a number of seconds") from None
+        raise SettingsError(f"{what}: {str(value)!r} is not a number of seconds") from None
     if not math.isfinite(seconds) or not 0 <= seconds <= 3600:
         raise SettingsError(f"{what}: must be between 0 and 3600 seconds, not {value!r}")
     return seconds
@@ -49,9 +49,7 @@ def promotion_settings(
     dry_run = _flag(merged.get("dry_run", False), "--belt-dry-run")
     admin = merged.get("alias_admin")
     if admin is not None and not str(admin).startswith(("http://", "https://")):
-        raise SettingsError(
-            f"--belt-alias-admin must be the http(s) URL of Caddy's admin API, not {redact_text(str(admin))!r}"
-        )
+        raise SettingsError(f"--belt-alias-admin must be the http(s) URL of Caddy's admin API, not {str(admin)!r}")
     raw = merged.get("swap_command")
     try:
         command = tuple(str(a) for a in raw) if isinstance(raw, (list, tuple)) else tuple(shlex.split(str(raw or "")))

@@ -63,3 +63,25 @@ def test_xdist_workers_get_the_controllers_secret_set(
     doc = json.loads((pytester.path / "cert.json").read_text())
     assert doc["other_tests"]["passed"] == 1, result.stdout.str()
     assert SECRET not in result.stdout.str() + result.stderr.str()
+
+
+@pytest.mark.parametrize(
+    ("option", "secret"),
+    [
+        ("--belt-alias-admin=ftp://ops:pw-adm1n-777@127.0.0.1:2019", "pw-adm1n-777"),
+        ("--belt-verify-window=tok3n-window-77", "tok3n-window-77"),
+        ("-obelt_dry_run=tok3n-flag-77", "tok3n-flag-77"),
+    ],
+)
+def test_a_refusal_is_redacted_in_the_one_line_the_plugin_prints(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, option: str, secret: str
+) -> None:
+    """The settings quote a refused value as given; the plugin's usage line hides what the environment holds
+    (`BELT_*_TOKEN` values, before any settings exist) and what a URL's userinfo holds."""
+    monkeypatch.setenv("BELT_X_TOKEN", secret)
+    result = run(
+        pytester, "--belt-blue=http://127.0.0.1:8/v1/graphql", "--belt-green=http://127.0.0.1:9/v1/graphql", option
+    )
+    err = result.stderr.str()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR and "belt_gate: " in err, err
+    assert secret not in err + result.stdout.str() and "***" in err, err
