@@ -58,7 +58,7 @@ class CommandTarget:
 
     def describe(self) -> str:
         """The command as output and the ledger name it (redacted)."""
-        return f"swap command {redact_text(shlex.join(self.template))}"
+        return f"swap command {_shown(self.template)}"
 
     def current_upstream(self) -> str | None:
         """Always None: a command cannot be asked what the alias serves, so that is told by the alias's answers."""
@@ -89,7 +89,7 @@ class CommandTarget:
         """The argv that would run and what the guard checks around it; nothing runs yet."""
         argv = self.argv(expected, new)
         change = (
-            f"change: run (no shell, timeout {self.timeout:g}s): {redact_text(shlex.join(argv))}",
+            f"change: run (no shell, timeout {self.timeout:g}s): {_shown(argv)}",
             "guard: the alias answers as blue right before it runs; it must exit 0; then the alias answers as green",
         )
         return SwapPlan("command", expected, new, change, argv)
@@ -98,7 +98,7 @@ class CommandTarget:
         """Run the planned command (no shell, within the timeout); SwapError, saying what the alias may now serve, when
         it cannot start, times out or exits non-zero."""
         argv: list[str] = plan.state
-        shown = redact_text(shlex.join(argv))
+        shown = _shown(argv)
         try:
             done = subprocess.run(
                 argv,
@@ -111,9 +111,9 @@ class CommandTarget:
                 check=False,
             )
         except FileNotFoundError:
-            raise SwapError(f"swap command not found: {redact_text(argv[0])}; nothing changed") from None
+            raise SwapError(f"swap command not found: {_shown(argv[:1])}; nothing changed") from None
         except PermissionError:
-            raise SwapError(f"swap command not executable: {redact_text(argv[0])}; nothing changed") from None
+            raise SwapError(f"swap command not executable: {_shown(argv[:1])}; nothing changed") from None
         except subprocess.TimeoutExpired:
             raise SwapError(
                 f"swap command did not finish in {self.timeout:g}s and was stopped ({shown}); "
@@ -126,6 +126,12 @@ class CommandTarget:
                 f"swap command exited {done.returncode} ({shown}){said}; what the alias serves now is unknown"
             )
         return f"command exited 0 ({shown})"
+
+
+def _shown(argv: Sequence[str]) -> str:
+    """The command line as output names it: each argument redacted before it is quoted (quoting escapes a
+    `'` inside a secret, which would then no longer be found)."""
+    return shlex.join(redact_text(a) for a in argv)
 
 
 def _tail(text: str) -> str:

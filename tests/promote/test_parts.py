@@ -314,3 +314,15 @@ def test_a_rollback_error_line_is_redacted_where_it_is_printed(capsys: pytest.Ca
         redact.use(before)
     err = capsys.readouterr().err
     assert "pw-cli-31337" not in err and "ftp://***@127.0.0.1:1" in err, err
+
+
+def test_a_command_line_hides_a_secret_quoting_would_escape(monkeypatch: pytest.MonkeyPatch) -> None:
+    from belt_gate import redact
+
+    secret = "it's-a-s3cret-62"  # shlex quotes it as 'it'"'"'s-a-s3cret-62'
+    monkeypatch.setattr(redact, "_used", redact.Secrets.of(secret))
+    target = CommandTarget(["railway", "variables", f"--token={secret}", "--set", "UP={to}"])
+    plan = target.plan("127.0.0.1:1", "127.0.0.1:2")
+    for text in (target.describe(), *plan.change):
+        assert "s3cret-62" not in text, text
+    assert "UP=127.0.0.1:2" in plan.change[0] and plan.state[2] == f"--token={secret}"  # what runs is unredacted
