@@ -132,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="the whole story on the sandbox: refuse a faulty green, promote, roll back, promote again"
     )
     _world_options(demo)
+    demo.set_defaults(indexer="envio")  # the demo certifies real Envio belts in Postgres; reference: the quick one
     demo.add_argument("--keep", action="store_true", help="leave the world running afterwards")
     return parser
 
@@ -297,8 +298,12 @@ def demo(args: argparse.Namespace) -> int:
         state = existing
         print(f"using the running sandbox world in {args.state_dir} (the demo brings its own alias)")
     else:
+        from belt_gate.demo import prepare
+
+        options = _options(args)
+        prepare(options)
         print("starting the sandbox world ...", flush=True)
-        state = world.up(_options(args))
+        state = world.up(options)
         started = True
     try:
         print("\n[1/5] the world: blue indexes 4 chains, green 6, the alias serves blue")

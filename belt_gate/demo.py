@@ -8,10 +8,13 @@
 4. `belt-gate rollback`: back to blue (from the ledger), 4 chains;
 5. promoted again: 6 chains; the ledger tells the story.
 
-On a world the demo starts, the world's own alias moves (the world is stopped at the end unless
-`--keep`). On a world that was already running, the demo puts its own Caddy alias in front of the same
-belts, so whoever uses that world's alias is not disturbed. The team checks of the checkout's
-top-level conftest.py run in every certification, as part of the gate.
+The world it starts runs real Envio HyperIndex belts in Postgres by default (blue Envio 2, green Envio 3;
+the faulty green is green's own rows without one event); `--indexer reference` tells the same story
+on the quick Python reference belts in SQLite. On a world the demo starts, the world's own alias
+moves (the world is stopped at the end unless `--keep`). On a world that was already running, the demo
+puts its own Caddy alias in front of the same belts, so whoever uses that world's alias is not
+disturbed. The team checks of the checkout's top-level conftest.py run in every certification, as part
+of the gate.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from belt_gate.sandbox.world import WorldState
+from belt_gate.sandbox.world import WorldOptions, WorldState
 
 FAULT = "drop:NftTransfer@8453"
 VERIFY_WINDOW = "2"
@@ -208,10 +211,23 @@ class Story:
         self._expect(serving == upstream, f"the alias serves {serving}, not {upstream} ({told})")
 
 
+def prepare(options: WorldOptions) -> None:
+    """Before a world of real Envio belts (the demo's default): build the Envio projects on first use."""
+    if options.indexer != "envio":
+        return
+    from belt_gate.sandbox.envio.project import FLAVOURS, build, built
+
+    for key in ("v2", options.green_envio):
+        flavour = FLAVOURS[key]
+        if not built(flavour):
+            _say(f"building {flavour.package} into .envio/ (first use only, about a minute) ...")
+            build(flavour)
+
+
 def run_demo(state: WorldState, *, own_alias: bool, command: Callable[[WorldState], list[str]]) -> int:
     """Tell the story on `state` (the caller starts and stops the world)."""
     with tempfile.TemporaryDirectory(prefix="belt-gate-demo-") as tmp:
         return Story(state, Path(tmp), own_alias=own_alias, command=command).run()
 
 
-__all__ = ["FAULT", "Story", "chains_through", "run_demo"]
+__all__ = ["FAULT", "Story", "chains_through", "prepare", "run_demo"]

@@ -12,8 +12,9 @@ pytest's temp dirs are private to root (mode 0700), the cluster never lives ther
 is a fresh directory under the system temp dir, owned by `postgres`. The server listens on 127.0.0.1
 only (`listen_addresses`), its unix socket in the data directory, and runs with fsync off (throwaway
 data: speed over durability) and JIT off (a fingerprint's one-shot aggregates paid ~20 % for
-compiling). Authentication is `trust` for local connections, so DSNs carry no password - there is no
-secret to leak.
+compiling). Text collates as C (bytes: the same order as C.UTF-8's code points, and as SQLite's),
+which makes a text min/max about a quarter cheaper than through strcoll. Authentication is `trust`
+for local connections, so DSNs carry no password - there is no secret to leak.
 """
 
 from __future__ import annotations
@@ -124,6 +125,7 @@ def start_cluster(*, port: int | None = None, timeout: float = 30.0) -> Cluster:
                 "-E",
                 "UTF8",
                 "--locale=C.UTF-8",
+                "--lc-collate=C",
             ],
             "initdb",
         )
