@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from belt_gate.snapshot_model import Snapshot
 
 SNAPSHOT_KEY = "belt_snapshot"
+#: the controller's secret set, shipped to each xdist worker beside the snapshot (redact.py)
+SECRETS_KEY = "belt_secrets"
+_PREVIOUS_SECRETS = pytest.StashKey[Any]()
 RULES = ("chain_set", "progress", "counts", "content", "schema", "enums", "golden", "golden_coverage", "audit")
 
 #: (option, ini key, help). Every option is also a pytest ini key `belt_<name>`.
@@ -110,18 +113,32 @@ def _settings(config: pytest.Config) -> Settings:
 def pytest_configure(config: pytest.Config) -> None:
     if not _active(config):
         return
+    from belt_gate import redact
     from belt_gate.errors import BeltGateError
+    from belt_gate.settings import environment_secrets
 
     try:
         settings = _settings(config)
-    except BeltGateError as exc:
-        from belt_gate.redact import redact_text
-
-        raise pytest.UsageError(f"belt_gate: {redact_text(str(exc))}") from None
+    except BeltGateError as exc:  # no settings yet: the environment's secrets are known all the same
+        raise pytest.UsageError(f"belt_gate: {redact.redact_text(str(exc), environment_secrets())}") from None
+    secrets = settings.secrets
+    shipped = getattr(config, "workerinput", {}).get(SECRETS_KEY)
+    if shipped:  # an xdist worker hides what the controller hides, whatever its own settings found
+        secrets |= redact.Secrets.of(*shipped)
+    # This run's output hides these from here on (terminal, JUnit, logs, certificate, recordings, ledger).
+    config.stash[_PREVIOUS_SECRETS] = redact.use(secrets)
     config.addinivalue_line("markers", "belt_gate: a generated belt_gate certification test")
     for rule in RULES:
         config.addinivalue_line("markers", f"belt_{rule}: belt_gate {rule} tests")
     config.pluginmanager.register(BeltSession(config, settings), "belt_gate_session")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Put back the secret set in use before this run (an in-process run inside another keeps the outer's)."""
+    if _PREVIOUS_SECRETS in config.stash:
+        from belt_gate import redact
+
+        redact.use(config.stash[_PREVIOUS_SECRETS])
 
 
 # -- a team's own checks: plain tests over these fixtures are part of the gate (top-level conftest.py)
@@ -271,9 +288,9 @@ class BeltSession:
         self.snapshot_seconds: float | None = None
         self.tracker = RunTracker()
         self.is_worker = hasattr(config, "workerinput")
-        from belt_gate.redact import secret_values
+        from belt_gate.redact import active
 
-        self.secrets = secret_values()  # once per run, not once per item
+        self.secrets = active()  # the set pytest_configure put in use
         self._marks: dict[str, tuple[pytest.MarkDecorator, ...]] = {}
 
     def marks(self, rule: str) -> tuple[pytest.MarkDecorator, ...]:
@@ -348,6 +365,7 @@ class BeltSession:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput[SECRETS_KEY] = sorted(self.secrets.values)
         node.workerinput[SNAPSHOT_KEY] = json.dumps(self.snapshot.to_json()) if self.snapshot is not None else ""
 
     def cases(self) -> list[Case]:
@@ -378,11 +396,15 @@ class BeltSession:
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
         self.tracker.collected(ids)
 
+    @pytest.hookimpl(tryfirst=True)
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        _redact_report(report)
         if not self.is_worker and report.failed:
             self.tracker.collect_errors += 1
 
+    @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        _redact_report(report)  # first: before JUnit XML, the terminal's summary and xdist's channel read it
         if not self.is_worker:
             self.tracker.add(report)
 
@@ -457,10 +479,38 @@ class BeltSession:
             render_summary(doc, terminalreporter)
 
 
-def selection_filters(config: pytest.Config) -> list[str]:
-    """Every option that narrows which collected tests run: a run with any of them is partial by definition."""
+def _redact_report(report: pytest.TestReport | pytest.CollectReport) -> None:
+    """Every test's report (a team's tests too) as the reporters will read it: the failure text, captured
+    output and a team test's user properties redacted in place. pytest's repr objects keep their shape, so a
+    traceback still prints (and JUnit XML still reads its crash message) as pytest shows it."""
     from belt_gate.redact import redact_text
 
+    if report.longrepr is not None:
+        report.longrepr = _redacted(report.longrepr, redact_text)
+    if report.sections:
+        report.sections = [(title, redact_text(text)) for title, text in report.sections]
+    if isinstance(report, pytest.TestReport) and not report.nodeid.startswith("belt_gate::"):
+        report.user_properties = [(k, redact_text(v) if isinstance(v, str) else v) for k, v in report.user_properties]
+
+
+def _redacted(value: Any, redact: Any, depth: int = 0) -> Any:
+    """`value` with every string in it redacted: strings, lists and tuples, and the attributes of pytest's
+    own repr objects (tracebacks, entries, locals, crash locations), changed in place."""
+    if isinstance(value, str):
+        return redact(value)
+    if depth > 20:
+        return value
+    if isinstance(value, (list, tuple)):
+        return type(value)(_redacted(v, redact, depth + 1) for v in value)
+    if type(value).__module__.startswith("_pytest.") and hasattr(value, "__dict__"):
+        for name, v in list(vars(value).items()):
+            object.__setattr__(value, name, _redacted(v, redact, depth + 1))
+    return value
+
+
+def selection_filters(config: pytest.Config) -> list[str]:
+    """Every option that narrows which collected tests run: a run with any of them is partial by definition.
+    Not redacted here: the certificate, promotion's lines and the ledger are, where these become text."""
     found = []
     opt = config.option
     if getattr(opt, "keyword", ""):
@@ -477,7 +527,7 @@ def selection_filters(config: pytest.Config) -> list[str]:
         found.append("--collect-only")
     if any("::" in str(arg) for arg in config.args):
         found.append("node ids on the command line")
-    return [redact_text(f) for f in found]
+    return found
 
 
 class RunTracker:

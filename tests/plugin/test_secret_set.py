@@ -85,3 +85,34 @@ def test_a_refusal_is_redacted_in_the_one_line_the_plugin_prints(
     err = result.stderr.str()
     assert result.ret == pytest.ExitCode.USAGE_ERROR and "belt_gate: " in err, err
     assert secret not in err + result.stdout.str() and "***" in err, err
+
+
+LEAKY_TEAM_TEST = f"""
+import logging
+import os
+
+def test_a_team_check_that_shows_the_secret():
+    secret = os.environ["BELT_ADMIN_SECRET"]
+    print("stdout", secret)
+    logging.getLogger("team").warning("log %s", secret)
+    assert secret == "something else", f"failed with {{secret}}"
+"""
+
+
+def test_a_team_tests_failure_and_output_are_redacted_in_junit_and_the_terminal(
+    pytester: pytest.Pytester, belts: dict[str, Served], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BELT_ADMIN_SECRET", SECRET)
+    pytester.makepyfile(test_team=LEAKY_TEAM_TEST)
+    result = run(
+        pytester,
+        f"--belt-blue={belts['blue'].url}",
+        f"--belt-green={belts['green'].url}",
+        f"--belt-schema={SCHEMA}",
+        "--junitxml=junit.xml",
+        "--showlocals",
+        "test_team.py",
+    )
+    junit = (pytester.path / "junit.xml").read_text()
+    assert "test_a_team_check_that_shows_the_secret" in junit and "failed with ***" in junit, junit
+    assert SECRET not in junit + result.stdout.str() + result.stderr.str()
