@@ -21,12 +21,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpcore  # noqa: F401  (kept across in-process runs: see _run)
 import pytest
 
+import belt_gate.report
+import belt_gate.snapshot
+import belt_gate.sources.l1  # noqa: F401
 from belt_gate.sandbox import procs
 from tests.proof.conftest import CHAINS, SCHEMAS, ProofWorld
 from tests.proof.fault_proxy import PROGRESS_SPOILS, SLOT_SPOILS
-from tests.support.runs import outcomes, run
+from tests.support.runs import LEAN, outcomes
 
 pytest_plugins = ["pytester"]
 pytestmark = pytest.mark.proof
@@ -243,6 +247,16 @@ def _rpc_url(world: ProofWorld, chain: int, mode: str) -> tuple[str, str]:
     return world.rpc_url(chain, mode, query=query), world.rpc_url(chain, mode, query="apikey=***")
 
 
+def _run(pytester: pytest.Pytester, *argv: str) -> pytest.RunResult:
+    """A real pytest run of the plugin, in this process: a subprocess' start-up (interpreter, pytest,
+    plugins, belt_gate) cost 2-4 s of every case on the loaded 2-core machine, and nothing a case asserts
+    needs a process of its own (the secrets canary keeps subprocess runs: signals, every byte a process
+    prints). Pytester drops the modules a run imported when it ends, so what belt_gate keeps across runs is
+    imported above first (httpx imports httpcore lazily and caches its exception map; a re-imported
+    httpcore's ReadTimeout would escape it)."""
+    return pytester.runpytest_inprocess("-p", "no:cacheprovider", *LEAN, "-rA", *argv)
+
+
 def _row(case: FaultCase, fault: str, endpoint: str, outcome: str, ret: int, wall: float, argv: list[str]) -> None:
     path = os.environ.get("PROOF_ROWS")
     if path:
@@ -267,7 +281,7 @@ def test_fault(pytester: pytest.Pytester, proof_world: ProofWorld, case: FaultCa
         "--junitxml=junit.xml",
     ]
     started = time.monotonic()
-    result = run(pytester, *argv)
+    result = _run(pytester, *argv)
     wall = time.monotonic() - started
     out = result.stdout.str() + result.stderr.str()
     cert = json.loads((pytester.path / "cert.json").read_text())
