@@ -37,6 +37,7 @@ from belt_gate.sandbox.pgbulk import build_pg_belt  # noqa: E402
 from belt_gate.sandbox.postgres import Cluster, connect, create_database, start_cluster, stop_cluster  # noqa: E402
 
 DSN_VAR = "BELT_BENCH_PG_DSN"
+PHASES = ("parse_s", "validate_s", "sql_s", "statements", "execute_s", "json_s")
 
 
 @contextlib.contextmanager
@@ -73,6 +74,11 @@ def server_side(*logs: Path) -> dict[str, object]:
             "requests": len(lines),
             "server_s": round(sum(x["seconds"] for x in lines), 3),
             "per_request_s": [round(x["seconds"], 3) for x in lines],
+            # each request's seconds by phase: parse, validate, execute (SQL included: sql_s over
+            # `statements` statements), encoding the response
+            "per_request": [
+                {k: round(x[k], 3) if isinstance(x[k], float) else x[k] for k in PHASES if k in x} for x in lines
+            ],
             "request_kb": round(sum(x["request_bytes"] for x in lines) / 1024),
             "response_kb": round(sum(x["response_bytes"] for x in lines) / 1024),
         }

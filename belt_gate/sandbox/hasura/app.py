@@ -648,25 +648,31 @@ class GraphQLService:
         self._aggregate_roots = {f"{t.name}_aggregate": t for t in self.tables if f"{t.name}_aggregate" in root.fields}
         self._list_roots = {t.name: t for t in self.tables if t.name in root.fields}
 
-    def execute(self, body: Any) -> dict[str, Any]:
+    def execute(self, body: Any, stats: dict[str, float] | None = None) -> dict[str, Any]:
+        """One request's answer; `stats`, when given, gets its seconds: parse, validate, sql (statements
+        executed, `statements` of them) and the rest of execution (resolvers, building the JSON)."""
         if not isinstance(body, dict) or not isinstance(body.get("query"), str):
             return _error("the request body must be a JSON object with a string 'query'", "$", "bad-request")
         variables = body.get("variables")
         if variables is not None and not isinstance(variables, dict):
             return _error("'variables' must be an object", "$.variables", "bad-request")
         operation = body.get("operationName")
+        clock = _Clock(stats)
         with _no_gc():
             try:
                 document = parse(body["query"])
             except GraphQLError as exc:
                 return _error(f"not a valid graphql query: {exc.message}", "$.query", "validation-failed")
+            clock.lap("parse_s")
             errors = validate(self.schema, _dedup_root_fields(document), max_errors=20, hide_suggestions=True)
             errors += _root_alias_conflicts(document)
+            clock.lap("validate_s")
             if errors:
                 return {"errors": [_hasura_error(e, validation=True) for e in errors]}
             try:
                 with self.backend.snapshot() as db:
-                    context = Context(db, self.tables, self.backend.dialect, self.backend.errors)
+                    conn = _TimedConnection(db, stats) if stats is not None else db
+                    context = Context(conn, self.tables, self.backend.dialect, self.backend.errors)
                     ahead: dict[str, Any] = {}
                     if self.backend.dialect == "postgres":
                         ahead = self._prefetch(document, operation if isinstance(operation, str) else None, context)
@@ -684,6 +690,7 @@ class GraphQLService:
                         )
             except self.backend.errors as exc:
                 return _error(f"database unavailable: {str(exc).strip()}", "$", "postgres-error")
+            clock.lap("execute_s")
         if result is not None and result.errors:
             validation = result.data is None
             return {"errors": [_hasura_error(e, validation=validation) for e in result.errors]}
@@ -766,6 +773,36 @@ class GraphQLService:
                         {key: t if i is None else _leaf(t, row[i]) for key, i, t in row_plan} for row in rows
                     ]
         return answers
+
+
+class _Clock:
+    """Seconds since the last lap, added to `stats[name]` (nothing when there are no stats)."""
+
+    def __init__(self, stats: dict[str, float] | None) -> None:
+        self.stats = stats
+        self.last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        if self.stats is not None:
+            now = time.perf_counter()
+            self.stats[name] = self.stats.get(name, 0.0) + now - self.last
+            self.last = now
+
+
+class _TimedConnection:
+    """A request's connection that adds each statement's seconds to `stats["sql_s"]`."""
+
+    def __init__(self, db: Connection, stats: dict[str, float]) -> None:
+        self.db = db
+        self.stats = stats
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        began = time.perf_counter()
+        try:
+            return self.db.execute(sql, params)
+        finally:
+            self.stats["sql_s"] = self.stats.get("sql_s", 0.0) + time.perf_counter() - began
+            self.stats["statements"] = self.stats.get("statements", 0) + 1
 
 
 class _NotAhead(Exception):
@@ -1142,8 +1179,11 @@ TIMING_LOG_VAR = "BELT_SANDBOX_TIMING_LOG"
 _timing_lock = threading.Lock()
 
 
-def _log_timing(path: str, seconds: float, request_bytes: int, response_bytes: int) -> None:
-    line = json.dumps({"seconds": round(seconds, 6), "request_bytes": request_bytes, "response_bytes": response_bytes})
+def _log_timing(path: str, seconds: float, request_bytes: int, response_bytes: int, stats: dict[str, float]) -> None:
+    parts = {k: round(v, 6) for k, v in stats.items()}
+    line = json.dumps(
+        {"seconds": round(seconds, 6), "request_bytes": request_bytes, "response_bytes": response_bytes, **parts}
+    )
     with _timing_lock, open(path, "a", encoding="utf-8") as out:
         out.write(line + "\n")
 
@@ -1195,13 +1235,16 @@ def create_app(config: ServerConfig) -> Starlette:
             body = json.loads(raw)
         except ValueError:
             return JSONResponse(_error("invalid json", "$", "invalid-json"))
+        stats: dict[str, float] | None = {} if timing_log is not None else None
         if isinstance(body, list):
-            answer: Any = [await run_in_threadpool(chosen.execute, item) for item in body]
+            answer: Any = [await run_in_threadpool(chosen.execute, item, stats) for item in body]
         else:
-            answer = await run_in_threadpool(chosen.execute, body)
+            answer = await run_in_threadpool(chosen.execute, body, stats)
+        encoding = time.perf_counter()
         response = JSONResponse(answer)
-        if timing_log is not None:
-            _log_timing(timing_log, time.perf_counter() - began, len(raw), len(response.body))
+        if timing_log is not None and stats is not None:
+            stats["json_s"] = time.perf_counter() - encoding
+            _log_timing(timing_log, time.perf_counter() - began, len(raw), len(response.body), stats)
         return response
 
     async def healthz(_request: Request) -> Response:
