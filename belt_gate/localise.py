@@ -38,14 +38,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 from belt_gate.dialect import shared_columns
 from belt_gate.envio import Mode
 from belt_gate.errors import BeltGateError, SettingsError
-from belt_gate.numbers import same_value
+from belt_gate.numbers import Tolerance, same_value
 from belt_gate.redact import redact_text
 from belt_gate.sources.graphql import AggregateAsk, Condition, Numeric, RowsAsk
 
 if TYPE_CHECKING:
     from belt_gate.dialect import Dialect
     from belt_gate.plan import EntityPlan
-    from belt_gate.settings import Settings
     from belt_gate.sources.recorded import BeltSource
 
 FINAL_ROWS = 250  # a window with at most this many rows on both belts is paged, not split
@@ -327,6 +326,19 @@ def diff_rows(
 # which slices, on which axis
 
 
+class _Settings(Protocol):
+    """What localisation reads of `settings.Settings` (a Protocol, so this module needs no settings import)."""
+
+    @property
+    def mode(self) -> str: ...
+    @property
+    def growing_chains(self) -> tuple[int, ...]: ...
+    @property
+    def localise_budget(self) -> Budget | None: ...
+
+    def tolerance(self, name: str) -> Tolerance: ...
+
+
 class _Belt(Protocol):
     name: str
     source: BeltSource
@@ -352,7 +364,7 @@ def _axis(entity: EntityPlan) -> str | None:
     return "id"
 
 
-def differs(settings: Settings, plan: _Plan, entry: Mapping[str, Any]) -> bool:
+def differs(settings: _Settings, plan: _Plan, entry: Mapping[str, Any]) -> bool:
     """Both belts answered this slice's fingerprint and the counts rule will find a difference in it:
     counts apart by more than the tolerance (in expansion where green may grow: rows lost), or, when exact,
     any sum/min/max apart. Errors, absent tables and malformed answers are the rule's, not localised."""
@@ -647,7 +659,7 @@ def _entry(s: _Slice, run: _Run, seconds: float) -> dict[str, Any]:
 
 
 async def run(
-    settings: Settings,
+    settings: _Settings,
     blue: _Belt,
     green: _Belt,
     plans: Sequence[_Plan],
@@ -663,7 +675,7 @@ async def run(
     [windows], only_blue [row], only_green [row] (rows as the belt sent them, every compared column),
     changed [{id, field, blue, green}], found {only_blue, only_green, changed} (totals before the
     MAX_FOUND cap), truncated}. Empty when nothing fails or the budget is 0."""
-    budget: Budget = getattr(settings, "localise_budget", None) or Budget()
+    budget = settings.localise_budget or Budget()
     if budget.off:
         return {}
     out: dict[str, dict[str, Any]] = {}

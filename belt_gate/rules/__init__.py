@@ -62,26 +62,25 @@ def _fingerprint_verdict(case: Case, label: str, fp: Fingerprint, snap: Snapshot
     tolerance = snap.tolerances.get(str(case.entity))
     if tolerance is None:
         raise Missing(f"the tolerances have no {case.entity!r} (for {label})")
-    return counts.fingerprints(
-        label,
-        snap.mode,
-        fp.blue,
-        fp.green,
+    blue, green = snap.belts.blue, snap.belts.green
+    totals = fp.totals or (None, None)
+    how = counts.Comparison(
+        mode=snap.mode,
         tolerance=tolerance,
         cutoff=fp.cutoff,
-        blue_error=fp.blue_error,
-        green_error=fp.green_error,
-        blue_absent=fp.blue_absent,
-        green_absent=fp.green_absent,
         may_grow=_may_grow(case.chain, snap),
-        blue_endpoint=snap.belts.blue.endpoint,
-        green_endpoint=snap.belts.green.endpoint,
         sum_columns=list(fp.asked_sum),
         minmax_columns=list(fp.asked_minmax),
-        totals=fp.totals,
+        at_cutoff=fp.totals is not None,
         cutoff_why=fp.cutoff_why,
         heights=_heights(fp.heights),
         append_only=fp.append_only,
+    )
+    return counts.fingerprints(
+        label,
+        counts.Side(fp.blue, fp.blue_error, fp.blue_absent, blue.endpoint, totals[0]),
+        counts.Side(fp.green, fp.green_error, fp.green_absent, green.endpoint, totals[1]),
+        how,
     )
 
 

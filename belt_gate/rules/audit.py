@@ -17,6 +17,7 @@ is not a non-negative integer (None, bool, float, text) fails closed.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from belt_gate.audit_spec import AuditSpec, Window
@@ -35,25 +36,42 @@ def _count(value: object) -> int | None:
     return None
 
 
+@dataclass(frozen=True)
+class L1Counts:
+    """L1's side of a window: the log count of each (address, event) pair, in pair order (None: not
+    counted), the (redacted) RPC endpoint, whether it returned a log anywhere on this chain in this run
+    (`witness`, see the module), and the error when it could not be asked."""
+
+    counts: Sequence[object] | None
+    endpoint: str
+    witness: bool
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class BeltCount:
+    """The belt's side of a window: its entity count there, its name and endpoint, or why none."""
+
+    count: object
+    belt: str
+    endpoint: str
+    error: str | None = None
+
+
 def audit_window(
     spec: AuditSpec,
     window: Window | None,
-    l1_counts: Sequence[object] | None,
-    belt_count: object,
+    l1: L1Counts,
+    belt_side: BeltCount,
     *,
-    l1_endpoint: str,
-    belt: str,
-    belt_endpoint: str,
-    l1_witness: bool,
     seed: int | str = "",
     cutoff: int | None = None,
-    l1_error: str | None = None,
-    belt_error: str | None = None,
 ) -> Verdict:
-    """L1 log count (summed over the spec's pairs, in pair order) == belt's entity count in `window`.
+    """L1 log count (summed over the spec's pairs) == belt's entity count in `window`.
 
-    `l1_witness`: did this L1 endpoint return at least one log for this chain in this run (see module
-    doc)? `window` None means no window could be chosen (cutoff below start_block)."""
+    `window` None means no window could be chosen (cutoff below start_block)."""
+    l1_counts, l1_endpoint, l1_witness, l1_error = l1.counts, l1.endpoint, l1.witness, l1.error
+    belt_count, belt, belt_endpoint, belt_error = belt_side.count, belt_side.belt, belt_side.endpoint, belt_side.error
     label = f"audit {spec.entity} on chain {spec.chain}"
     at = f"{window} (window {window.index}, seed {seed!r}, cutoff {cutoff})" if window else "no window"
     head = f"{label}, {at}, L1 {l1_endpoint}, {belt} {belt_endpoint}"
@@ -167,20 +185,14 @@ def evaluate_audit(case: Case, snap: Snapshot) -> Verdict:
     golden_l1 = snap.golden.l1.get(str(case.chain)) if snap.golden else None
     probes = golden_l1.probes.values() if golden_l1 else ()
     golden_counts = [len(p.logs_by_hash or ()) for p in probes if p]
-    return audit_window(
-        spec,
-        item.window,
+    l1_side = L1Counts(
         l1.counts.get(key) if l1 and not l1.error else None,
-        a.green_counts.get(key),
-        l1_endpoint=(l1.endpoint if l1 else None) or "(no RPC)",
-        belt="green",
-        belt_endpoint=a.green_endpoint or "green",
-        l1_witness=witnessed(chain_counts, golden_counts),
-        seed=a.seed,
-        cutoff=item.cutoff,
-        l1_error=l1.error if l1 else f"no RPC for chain {case.chain}",
-        belt_error=a.green_error,
+        (l1.endpoint if l1 else None) or "(no RPC)",
+        witnessed(chain_counts, golden_counts),
+        l1.error if l1 else f"no RPC for chain {case.chain}",
     )
+    belt = BeltCount(a.green_counts.get(key), "green", a.green_endpoint or "green", a.green_error)
+    return audit_window(spec, item.window, l1_side, belt, seed=a.seed, cutoff=item.cutoff)
 
 
-__all__ = ["audit_window", "evaluate_audit", "witnessed"]
+__all__ = ["BeltCount", "L1Counts", "audit_window", "evaluate_audit", "witnessed"]

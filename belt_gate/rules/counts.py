@@ -160,35 +160,50 @@ def cutoff_compares_nothing(entry: Mapping[str, Any], entity: str) -> str | None
     return None
 
 
-def fingerprints(
-    label: str,
-    mode: str,
-    blue: Mapping[str, Any] | None,
-    green: Mapping[str, Any] | None,
-    *,
-    tolerance: Tolerance,
-    cutoff: str,
-    blue_error: str | None = None,
-    green_error: str | None = None,
-    blue_absent: bool = False,
-    green_absent: bool = False,
-    may_grow: bool = False,
-    blue_endpoint: str = "",
-    green_endpoint: str = "",
-    sum_columns: Sequence[str] | None = None,
-    minmax_columns: Sequence[str] | None = None,
-    totals: tuple[object, object] | None = None,
-    cutoff_why: str = "",
-    heights: Heights | None = None,
-    append_only: bool = True,
-) -> Verdict:
-    """`label` is e.g. "NftTransfer@8453"; `cutoff` says where both were read ("block <= 900").
+@dataclass(frozen=True)
+class Side:
+    """One belt's part of a slice comparison: its aggregate answer, or why there is none (`error`: it
+    could not be read; `absent`: it serves no such table), how it is named, and (compared at a cutoff)
+    its count-only answer over the whole slice."""
+
+    answer: Mapping[str, Any] | None = None
+    error: str | None = None
+    absent: bool = False
+    endpoint: str = ""
+    total: object = None
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """How a slice is compared. `mode`: parity or expansion; `cutoff`: where both were read ("block <=
+    900"), `cutoff_why` how it was chosen; `may_grow`: expansion where green reads more sources;
+    `sum_columns`/`minmax_columns`: what was asked of both (each must be answered; None: not known);
+    `at_cutoff`: the sides carry their whole-slice totals; `heights`: given for a current-state
+    comparison (see the module)."""
+
+    mode: str
+    tolerance: Tolerance
+    cutoff: str
+    may_grow: bool = False
+    sum_columns: Sequence[str] | None = None
+    minmax_columns: Sequence[str] | None = None
+    at_cutoff: bool = False
+    cutoff_why: str = ""
+    heights: Heights | None = None
+    append_only: bool = True
+
+
+def fingerprints(label: str, blue_side: Side, green_side: Side, how: Comparison) -> Verdict:
+    """`label` is e.g. "NftTransfer@8453".
 
     parity: equal fingerprints (count within the tolerance; every sum/min/max equal when exact).
     expansion: the same where green reads the same sources as blue; where it reads more (`may_grow`),
-    green's count >= blue's - allowed. `sum_columns`/`minmax_columns`: what was asked of both (each must
-    be answered). `totals`: (blue, green) count-only answers over the whole slice, read in the same
-    request, when compared at a cutoff. `heights`: given for a current-state comparison (see the module)."""
+    green's count >= blue's - allowed."""
+    mode, tolerance, cutoff, cutoff_why, heights = how.mode, how.tolerance, how.cutoff, how.cutoff_why, how.heights
+    blue, green = blue_side.answer, green_side.answer
+    blue_error, green_error = blue_side.error, green_side.error
+    blue_absent, green_absent = blue_side.absent, green_side.absent
+    totals = (blue_side.total, green_side.total) if how.at_cutoff else None
     props: dict[str, Any] = {"cutoff": cutoff}
     entity = label.split("@")[0]
     where = f"{label} at {cutoff}"
@@ -203,8 +218,8 @@ def fingerprints(
             f"{side} unreadable: {err}" for side, err in (("green", green_error), ("blue", blue_error)) if err
         ]
         return Verdict.unknown(f"{where}: cannot compare: {'; '.join(unreadable)}", **props)
-    asked = _asked(sum_columns, minmax_columns)
-    sides = {"blue": f"blue {blue_endpoint}".rstrip(), "green": f"green {green_endpoint}".rstrip()}
+    asked = _asked(how.sum_columns, how.minmax_columns)
+    sides = {"blue": f"blue {blue_side.endpoint}".rstrip(), "green": f"green {green_side.endpoint}".rstrip()}
     flats: dict[str, dict[str, Any]] = {}
     for name, raw, absent in (("blue", blue, blue_absent), ("green", green, green_absent)):
         if absent:
@@ -248,7 +263,7 @@ def fingerprints(
             if nothing:
                 return Verdict.fail(f"{where}: {nothing}", **props)
     allowed = tolerance.allowed(b)
-    if mode == "expansion" and may_grow:
+    if mode == "expansion" and how.may_grow:
         diff: tuple[str, dict[str, Any]] | None = None
         if g < b - allowed:
             diff = (f"green {g} < blue {b} - allowed {allowed} (rows lost)", {})
@@ -267,7 +282,7 @@ def fingerprints(
             return Verdict.fail(f"{where}: {text}; both belts at the same height ({heights.text()})", **props, **more)
         ahead = heights.ahead()
         behind_has_more = (ahead == "green" and g < b) or (ahead == "blue" and b < g)
-        if append_only and behind_has_more:
+        if how.append_only and behind_has_more:
             return Verdict.fail(
                 f"{where}: {text}; {ahead} stands higher ({heights.text()}) yet holds fewer rows of an "
                 "append-only entity",

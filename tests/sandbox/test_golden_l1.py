@@ -20,8 +20,10 @@ from belt_gate.envio import load_schema
 from belt_gate.errors import RpcError
 from belt_gate.golden import load_golden, parse_event
 from belt_gate.golden_capture import CaptureRefused, EntityEvent, capture
-from belt_gate.rules.audit import audit_window, witnessed
+from belt_gate.rules import audit
+from belt_gate.rules.audit import BeltCount, L1Counts, witnessed
 from belt_gate.rules.golden import golden_entity, golden_l1
+from belt_gate.rules.verdict import Verdict
 from belt_gate.sandbox import chains, procs, traffic
 from belt_gate.sandbox.chains import CONTRACTS, Chain
 from belt_gate.sandbox.indexer import index_chain
@@ -29,6 +31,14 @@ from belt_gate.sandbox.rpc_proxy import start_rpc_proxy
 from belt_gate.sandbox.store import connect
 from belt_gate.sources.rpc import RpcClient
 from tests.support.builders import hasura_rows
+
+
+def audit_window(spec: Any, window: Any, l1_counts: Any, belt_count: Any, **kw: Any) -> Verdict:
+    """rules.audit.audit_window with L1's and the belt's values (l1_endpoint, belt_error, ...) as keywords."""
+    l1 = L1Counts(l1_counts, kw.pop("l1_endpoint"), kw.pop("l1_witness"), kw.pop("l1_error", None))
+    belt = BeltCount(belt_count, kw.pop("belt"), kw.pop("belt_endpoint"), kw.pop("belt_error", None))
+    return audit.audit_window(spec, window, l1, belt, **kw)
+
 
 pytestmark = pytest.mark.sandbox
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -10,7 +11,9 @@ from hypothesis import strategies as st
 
 from belt_gate.audit_spec import AuditSpec, Window, audit_ids, choose_windows, parse_audits
 from belt_gate.errors import SettingsError
-from belt_gate.rules.audit import audit_window, witnessed
+from belt_gate.rules import audit
+from belt_gate.rules.audit import BeltCount, L1Counts, witnessed
+from belt_gate.rules.verdict import Verdict
 
 TRANSFER = "Transfer(address indexed from, address indexed to, uint256 indexed tokenId)"
 NFT = "0x5fbdb2315678afecb367f032d93f642f64180aa3"
@@ -94,6 +97,13 @@ def test_windows_depend_on_seed_and_nothing_below_start() -> None:
     assert choose_windows(1, s, cutoff=10**6) != choose_windows(2, s, cutoff=10**6)
     assert choose_windows(1, s, cutoff=10**6) == choose_windows(1, s, cutoff=10**6)
     assert choose_windows(1, spec(start_block=100), cutoff=99) == ()
+
+
+def audit_window(spec: Any, window: Any, l1_counts: Any, belt_count: Any, **kw: Any) -> Verdict:
+    """rules.audit.audit_window with L1's and the belt's values (l1_endpoint, belt_error, ...) as keywords."""
+    l1 = L1Counts(l1_counts, kw.pop("l1_endpoint"), kw.pop("l1_witness"), kw.pop("l1_error", None))
+    belt = BeltCount(belt_count, kw.pop("belt"), kw.pop("belt_endpoint"), kw.pop("belt_error", None))
+    return audit.audit_window(spec, window, l1, belt, **kw)
 
 
 KW = {"l1_endpoint": "http://127.0.0.1:1/", "belt": "green", "belt_endpoint": "http://127.0.0.1:2/v1/graphql"}

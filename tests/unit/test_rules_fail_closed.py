@@ -32,6 +32,23 @@ def agg(count: Any = 3, total: Any = "10", lo: Any = "1", hi: Any = "5") -> dict
     return {"aggregate": {"count": count, "sum": {"amount": total}, "min": {"amount": lo}, "max": {"amount": hi}}}
 
 
+def fingerprints(label: str, mode: str, blue: Any, green: Any, **kw: Any) -> Verdict:
+    """counts.fingerprints with each belt's values (blue_error, green_absent, totals, ...) as keywords."""
+    totals = kw.pop("totals", None)
+    sides = {
+        side: counts.Side(
+            answer,
+            kw.pop(f"{side}_error", None),
+            kw.pop(f"{side}_absent", False),
+            kw.pop(f"{side}_endpoint", ""),
+            None if totals is None else totals[i],
+        )
+        for i, (side, answer) in enumerate((("blue", blue), ("green", green)))
+    }
+    how = counts.Comparison(mode, at_cutoff=totals is not None, **kw)
+    return counts.fingerprints(label, sides["blue"], sides["green"], how)
+
+
 def fp(blue: Any, green: Any, **kw: Any) -> Verdict:
     args: dict[str, Any] = {
         "tolerance": EXACT,
@@ -41,7 +58,7 @@ def fp(blue: Any, green: Any, **kw: Any) -> Verdict:
         "minmax_columns": ["amount"],
     }
     args.update(kw)
-    return counts.fingerprints("Mint@8453", "parity", blue, green, **args)
+    return fingerprints("Mint@8453", "parity", blue, green, **args)
 
 
 def unknown(v: Verdict, *fragments: str) -> None:

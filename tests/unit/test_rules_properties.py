@@ -12,11 +12,29 @@ from hypothesis import strategies as st
 from belt_gate.numbers import NotANumber, parse_number, same_value
 from belt_gate.rules import chains, content, counts
 from belt_gate.rules.content import sample_offsets
+from belt_gate.rules.verdict import Verdict
 from belt_gate.settings import Tolerance
 
 EXACT = Tolerance()
 chain_ids = st.sets(st.integers(min_value=1, max_value=10_000_000), min_size=1, max_size=8)
 big = st.integers(min_value=0, max_value=2**200)
+
+
+def fingerprints(label: str, mode: str, blue: Any, green: Any, **kw: Any) -> Verdict:
+    """counts.fingerprints with each belt's values (blue_error, green_absent, totals, ...) as keywords."""
+    totals = kw.pop("totals", None)
+    sides = {
+        side: counts.Side(
+            answer,
+            kw.pop(f"{side}_error", None),
+            kw.pop(f"{side}_absent", False),
+            kw.pop(f"{side}_endpoint", ""),
+            None if totals is None else totals[i],
+        )
+        for i, (side, answer) in enumerate((("blue", blue), ("green", green)))
+    }
+    how = counts.Comparison(mode, at_cutoff=totals is not None, **kw)
+    return counts.fingerprints(label, sides["blue"], sides["green"], how)
 
 
 def agg(count: int, total: int, lo: int, hi: int) -> dict[str, Any]:
@@ -34,7 +52,7 @@ def agg(count: int, total: int, lo: int, hi: int) -> dict[str, Any]:
 def test_identical_fingerprints_pass_in_both_modes(values: list[int]) -> None:
     fp = agg(len(values), sum(values), min(values, default=0), max(values, default=0))
     for mode in ("parity", "expansion"):
-        assert counts.fingerprints("E@1", mode, fp, fp, tolerance=EXACT, cutoff="block <= 9").passed
+        assert fingerprints("E@1", mode, fp, fp, tolerance=EXACT, cutoff="block <= 9").passed
 
 
 @given(st.lists(big, min_size=1, max_size=30), st.data())
@@ -44,7 +62,7 @@ def test_removing_any_row_from_green_fails(values: list[int], data: st.DataObjec
     blue = agg(len(values), sum(values), min(values), max(values))
     green = agg(len(green_values), sum(green_values), min(green_values, default=0), max(green_values, default=0))
     for mode in ("parity", "expansion"):
-        verdict = counts.fingerprints("E@1", mode, blue, green, tolerance=EXACT, cutoff="block <= 9")
+        verdict = fingerprints("E@1", mode, blue, green, tolerance=EXACT, cutoff="block <= 9")
         assert not verdict.passed
         assert "E@1" in verdict.message and "block <= 9" in verdict.message
 
@@ -56,17 +74,15 @@ def test_adding_rows_to_green_never_fails_in_expansion_where_green_reads_more(
     g = values + extra
     blue = agg(len(values), sum(values), min(values, default=0), max(values, default=0))
     green = agg(len(g), sum(g), min(g), max(g))
-    assert counts.fingerprints("E@1", "expansion", blue, green, tolerance=EXACT, cutoff="c", may_grow=True).passed
-    assert not counts.fingerprints("E@1", "parity", blue, green, tolerance=EXACT, cutoff="c").passed
+    assert fingerprints("E@1", "expansion", blue, green, tolerance=EXACT, cutoff="c", may_grow=True).passed
+    assert not fingerprints("E@1", "parity", blue, green, tolerance=EXACT, cutoff="c").passed
     # where green reads the same sources as blue, rows it adds are duplicates: exact, as in parity
-    same = counts.fingerprints("E@1", "expansion", blue, green, tolerance=EXACT, cutoff="c")
+    same = fingerprints("E@1", "expansion", blue, green, tolerance=EXACT, cutoff="c")
     assert not same.passed and "--belt-blue-envio-config" in same.message
 
 
 def test_same_count_different_sum_fails_naming_the_field() -> None:
-    v = counts.fingerprints(
-        "Mint@8453", "parity", agg(3, 10, 1, 5), agg(3, 11, 1, 5), tolerance=EXACT, cutoff="block <= 100"
-    )
+    v = fingerprints("Mint@8453", "parity", agg(3, 10, 1, 5), agg(3, 11, 1, 5), tolerance=EXACT, cutoff="block <= 100")
     assert not v.passed
     assert "sum.amount" in v.message and "'10'" in v.message and "'11'" in v.message
     assert "Mint@8453" in v.message and "block <= 100" in v.message
@@ -74,34 +90,28 @@ def test_same_count_different_sum_fails_naming_the_field() -> None:
 
 def test_tolerance_allows_small_count_drift_only_when_configured() -> None:
     tol = Tolerance(Decimal("0.001"), 50)
-    assert counts.fingerprints(
-        "E", "parity", agg(40000, 1, 1, 1), agg(40040, 2, 1, 1), tolerance=tol, cutoff="c"
-    ).passed
-    assert not counts.fingerprints(
-        "E", "parity", agg(40000, 1, 1, 1), agg(40051, 2, 1, 1), tolerance=tol, cutoff="c"
-    ).passed
+    assert fingerprints("E", "parity", agg(40000, 1, 1, 1), agg(40040, 2, 1, 1), tolerance=tol, cutoff="c").passed
+    assert not fingerprints("E", "parity", agg(40000, 1, 1, 1), agg(40051, 2, 1, 1), tolerance=tol, cutoff="c").passed
 
 
 @given(st.sampled_from(["NaN", "abc", "", "1e", True, None, [], "inf"]))
 def test_non_numeric_counts_fail(bad: Any) -> None:
     fp = {"aggregate": {"count": bad}}
-    v = counts.fingerprints("E@1", "parity", fp, fp, tolerance=EXACT, cutoff="c")
+    v = fingerprints("E@1", "parity", fp, fp, tolerance=EXACT, cutoff="c")
     assert not v.passed
 
 
 def test_errors_fail_and_name_the_side() -> None:
     fp = agg(1, 1, 1, 1)
-    v = counts.fingerprints("E@1", "parity", fp, None, tolerance=EXACT, cutoff="c", green_error="HTTP 503")
+    v = fingerprints("E@1", "parity", fp, None, tolerance=EXACT, cutoff="c", green_error="HTTP 503")
     assert not v.passed and "green" in v.message and "HTTP 503" in v.message
 
 
 def test_green_only_entity_with_rows_fails_in_parity_passes_in_expansion() -> None:
     fp = agg(4, 4, 1, 1)
-    assert not counts.fingerprints("New@1", "parity", None, fp, tolerance=EXACT, cutoff="c", blue_absent=True).passed
-    assert counts.fingerprints("New@1", "expansion", None, fp, tolerance=EXACT, cutoff="c", blue_absent=True).passed
-    assert not counts.fingerprints(
-        "Old@1", "expansion", fp, None, tolerance=EXACT, cutoff="c", green_absent=True
-    ).passed
+    assert not fingerprints("New@1", "parity", None, fp, tolerance=EXACT, cutoff="c", blue_absent=True).passed
+    assert fingerprints("New@1", "expansion", None, fp, tolerance=EXACT, cutoff="c", blue_absent=True).passed
+    assert not fingerprints("Old@1", "expansion", fp, None, tolerance=EXACT, cutoff="c", green_absent=True).passed
 
 
 @given(chain_ids)
