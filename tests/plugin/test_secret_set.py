@@ -87,7 +87,7 @@ def test_a_refusal_is_redacted_in_the_one_line_the_plugin_prints(
     assert secret not in err + result.stdout.str() and "***" in err, err
 
 
-LEAKY_TEAM_TEST = f"""
+LEAKY_TEAM_TEST = """
 import logging
 import os
 
@@ -95,7 +95,7 @@ def test_a_team_check_that_shows_the_secret():
     secret = os.environ["BELT_ADMIN_SECRET"]
     print("stdout", secret)
     logging.getLogger("team").warning("log %s", secret)
-    assert secret == "something else", f"failed with {{secret}}"
+    assert secret == "something else", f"failed with {secret}"
 """
 
 
