@@ -5,11 +5,15 @@
     dsn = cluster.dsn("belts")             # postgresql://postgres@127.0.0.1:PORT/belts (trust auth)
     stop_cluster(cluster)                  # stops it and removes its directory
 
-The binaries are Debian's (`postgresql` package: /usr/lib/postgresql/<major>/bin), or whatever
-`initdb`/`pg_ctl` PATH has. initdb refuses to run as root, so as root every server command runs as the
-`postgres` user (`runuser -u postgres --`, the Debian package creates that user). Because
-pytest's temp dirs are private to root (mode 0700), the cluster never lives there: its data directory
-is a fresh directory under the system temp dir, owned by `postgres`. The server listens on 127.0.0.1
+The server programs come from one folder: `BELT_SANDBOX_PG_BIN` when set, else Debian's newest
+(`postgresql` package: /usr/lib/postgresql/<major>/bin), else the build the `pgserver` wheel bundles
+(the `sandbox` extra installs it, so a fresh machine needs no system package), else PATH's `initdb`.
+PostgreSQL refuses to run as root, so as root every server command runs as an unprivileged user:
+Debian's `postgres` when it exists, else `nobody` (subprocess's user/group, no supplementary groups).
+Because pytest's temp dirs are private to root (mode 0700), the cluster never lives there: its data
+directory is a fresh directory under the system temp dir, owned by that user; when that user cannot run
+the wheel's programs where they lie (a venv in a private home), a copy under the system temp dir serves.
+The server listens on 127.0.0.1
 only (`listen_addresses`), its unix socket in the data directory, and runs with fsync off (throwaway
 data: speed over durability) and JIT off (a fingerprint's one-shot aggregates paid ~20 % for
 compiling). Text collates as C (bytes: the same order as C.UTF-8's code points, and as SQLite's),
@@ -20,6 +24,8 @@ for local connections, so DSNs carry no password - there is no secret to leak.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import importlib.util
 import os
 import pwd
 import shutil
@@ -34,8 +40,14 @@ from typing import Any
 from belt_gate.errors import SandboxError
 from belt_gate.sandbox import procs
 
-INSTALL_HINT = "install PostgreSQL: `apt-get install -y postgresql` (Debian; .ci/run does it when missing)"
-SUPERUSER = "postgres"
+BIN_ENV = "BELT_SANDBOX_PG_BIN"
+INSTALL_HINT = (
+    "PostgreSQL's server programs (initdb, pg_ctl) not found: `pip install 'belt-gate[sandbox]'` brings them "
+    "(the pgserver wheel), or `apt-get install -y postgresql`"
+)
+SUPERUSER = "postgres"  # the cluster's superuser role (initdb -U), whichever OS user runs the server
+SERVER_USERS = ("postgres", "nobody")  # as root: Debian's server user if it exists, else nobody
+WHEELS = ("pgserver",)  # packages that bundle a PostgreSQL build under <package>/pginstall/
 
 
 @dataclass(frozen=True)
@@ -66,38 +78,112 @@ class Cluster:
         return cls(Path(d["root"]), int(d["port"]), int(d["pid"]))
 
 
-def binary(name: str) -> Path:
-    """A PostgreSQL server program (initdb, pg_ctl, postgres): Debian's newest major first, then PATH."""
-    majors = sorted(
-        (p for p in Path("/usr/lib/postgresql").glob(f"*/bin/{name}") if p.parent.parent.name.isdigit()),
-        key=lambda p: int(p.parent.parent.name),
+def bin_dir() -> Path:
+    """The folder of the server programs (initdb, pg_ctl, postgres), chosen as the module docstring says."""
+    override = os.environ.get(BIN_ENV)
+    if override:
+        if not (Path(override) / "initdb").is_file():
+            raise SandboxError(f"{BIN_ENV}={override} holds no initdb: point it at a PostgreSQL bin folder")
+        return Path(override)
+    debian = sorted(
+        (p.parent for p in Path("/usr/lib/postgresql").glob("*/bin/initdb") if p.parent.parent.name.isdigit()),
+        key=lambda d: int(d.parent.name),
     )
-    if majors:
-        return majors[-1]
-    found = shutil.which(name)
+    if debian:
+        return debian[-1]
+    wheel = wheel_bin_dir()
+    if wheel is not None:
+        return wheel
+    found = shutil.which("initdb")
     if found:
-        return Path(found)
-    raise SandboxError(f"PostgreSQL's {name} not found: {INSTALL_HINT}")
+        return Path(found).parent
+    raise SandboxError(INSTALL_HINT)
 
 
-def _as_server_user(argv: list[str]) -> list[str]:
+def wheel_bin_dir() -> Path | None:
+    """The bin folder of the PostgreSQL build an installed wheel bundles (located without importing it)."""
+    for package in WHEELS:
+        try:
+            spec = importlib.util.find_spec(package)
+        except (ImportError, ValueError):
+            continue
+        for location in (spec.submodule_search_locations or []) if spec is not None else []:
+            candidate = Path(location) / "pginstall" / "bin"
+            if (candidate / "initdb").is_file():
+                return candidate
+    return None
+
+
+def binary(name: str) -> Path:
+    """A PostgreSQL server program (initdb, pg_ctl, postgres) from `bin_dir()`."""
+    return bin_dir() / name
+
+
+def _server_user() -> pwd.struct_passwd | None:
+    """The OS user the server programs run as: None (this process's own) unless this process is root."""
     if os.geteuid() != 0:
-        return argv
-    runuser = shutil.which("runuser")
-    if runuser is None:
-        raise SandboxError("running as root needs `runuser` (util-linux) to start PostgreSQL as user postgres")
-    try:
-        pwd.getpwnam(SUPERUSER)
-    except KeyError:
-        raise SandboxError(f"user {SUPERUSER!r} does not exist: {INSTALL_HINT}") from None
-    return [runuser, "-u", SUPERUSER, "--", *argv]
+        return None
+    for name in SERVER_USERS:
+        with contextlib.suppress(KeyError):
+            return pwd.getpwnam(name)
+    raise SandboxError("PostgreSQL refuses to run as root and neither user `postgres` nor `nobody` exists")
 
 
-def _run(argv: list[str], what: str, *, timeout: float = 60.0) -> None:
+def _as_user(user: pwd.struct_passwd | None) -> dict[str, Any]:
+    return {} if user is None else {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
+
+
+def _server_bin_dir(user: pwd.struct_passwd | None) -> Path:
+    """`bin_dir()`, or a copy of its installation that `user` can run (a venv in a home private to root)."""
+    chosen = bin_dir()
+    if user is None or _can_run(chosen / "initdb", user):
+        return chosen
+    # The wheel's programs find their libraries at $ORIGIN/../../../<package>.libs (auditwheel): the copy
+    # keeps that layout, <package>/pginstall/{bin,lib,share} beside <package>.libs.
+    install = chosen.resolve().parent
+    package = install.parent
+    inside = Path(package.name) / install.name
+    stamp = (chosen / "postgres").stat().st_mtime_ns
+    key = hashlib.sha256(f"{install}:{stamp}".encode()).hexdigest()[:16]
+    shared = Path(tempfile.gettempdir()) / f"belt-pginstall-{key}"
+    if not (shared / inside / "bin" / "initdb").is_file():
+        staging = Path(tempfile.mkdtemp(prefix="belt-pginstall-tmp-"))
+        os.chmod(staging, 0o755)
+        for part in ("bin", "lib", "share"):
+            if (install / part).is_dir():
+                shutil.copytree(install / part, staging / inside / part, symlinks=True)
+        libs = package.parent / f"{package.name}.libs"
+        if libs.is_dir():
+            shutil.copytree(libs, staging / libs.name, symlinks=True)
+        try:
+            os.rename(staging, shared)
+        except OSError:  # another process put its copy there first
+            shutil.rmtree(staging, ignore_errors=True)
+    info = shared.stat()
+    if info.st_uid != os.geteuid() or info.st_mode & 0o022:
+        raise SandboxError(f"{shared} is not this user's own unwritable copy of PostgreSQL: remove it")
+    return shared / inside / "bin"
+
+
+def _can_run(program: Path, user: pwd.struct_passwd) -> bool:
     try:
-        done = subprocess.run(_as_server_user(argv), capture_output=True, text=True, timeout=timeout, check=False)
+        done = subprocess.run(
+            [str(program), "--version"], capture_output=True, timeout=30, check=False, cwd="/", **_as_user(user)
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+def _run(argv: list[str], what: str, cwd: Path, *, timeout: float = 60.0) -> None:
+    try:
+        done = subprocess.run(
+            argv, capture_output=True, text=True, timeout=timeout, check=False, cwd=cwd, **_as_user(_server_user())
+        )
     except subprocess.TimeoutExpired:
         raise SandboxError(f"PostgreSQL {what} did not finish within {timeout:g}s") from None
+    except OSError as exc:
+        raise SandboxError(f"PostgreSQL {what}: cannot run {argv[0]}: {exc.strerror}") from None
     if done.returncode != 0:
         tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["(no output)"]
         raise SandboxError(f"PostgreSQL {what} failed ({done.returncode}): {tail[0]}")
@@ -108,13 +194,14 @@ def start_cluster(*, port: int | None = None, timeout: float = 30.0) -> Cluster:
     root = Path(tempfile.mkdtemp(prefix="belt-pg-"))
     try:
         os.chmod(root, 0o755)
-        if os.geteuid() == 0:
-            entry = pwd.getpwnam(SUPERUSER)
-            os.chown(root, entry.pw_uid, entry.pw_gid)
+        user = _server_user()
+        if user is not None:
+            os.chown(root, user.pw_uid, user.pw_gid)
+        programs = _server_bin_dir(user)
         data = root / "data"
         _run(
             [
-                str(binary("initdb")),
+                str(programs / "initdb"),
                 "-D",
                 str(data),
                 "-A",
@@ -128,11 +215,12 @@ def start_cluster(*, port: int | None = None, timeout: float = 30.0) -> Cluster:
                 "--lc-collate=C",
             ],
             "initdb",
+            root,
         )
         for attempt in range(5):
             chosen = port if port is not None else procs.free_port()
             try:
-                return _start(root, chosen, timeout)
+                return _start(programs, root, chosen, timeout)
             except SandboxError:
                 if port is not None or attempt == 4:
                     raise
@@ -142,7 +230,7 @@ def start_cluster(*, port: int | None = None, timeout: float = 30.0) -> Cluster:
         raise
 
 
-def _start(root: Path, port: int, timeout: float) -> Cluster:
+def _start(programs: Path, root: Path, port: int, timeout: float) -> Cluster:
     options = (
         f"-p {port} -k {root / 'data'} -c listen_addresses=127.0.0.1 -c fsync=off "
         "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200 "
@@ -150,7 +238,7 @@ def _start(root: Path, port: int, timeout: float) -> Cluster:
     )
     _run(
         [
-            str(binary("pg_ctl")),
+            str(programs / "pg_ctl"),
             "-D",
             str(root / "data"),
             "-l",
@@ -163,6 +251,7 @@ def _start(root: Path, port: int, timeout: float) -> Cluster:
             "start",
         ],
         "start",
+        root,
         timeout=timeout + 5,
     )
     pid = int((root / "data" / "postmaster.pid").read_text().split()[0])
@@ -184,8 +273,17 @@ def stop_cluster(cluster: Cluster, *, timeout: float = 20.0) -> None:
     if running(cluster):
         try:
             _run(
-                [str(binary("pg_ctl")), "-D", str(cluster.data_dir), "-m", "fast", "-w", "stop"],
+                [
+                    str(_server_bin_dir(_server_user()) / "pg_ctl"),
+                    "-D",
+                    str(cluster.data_dir),
+                    "-m",
+                    "fast",
+                    "-w",
+                    "stop",
+                ],
                 "stop",
+                cluster.root,
                 timeout=timeout,
             )
         except SandboxError:
@@ -226,10 +324,12 @@ def create_database(cluster: Cluster, name: str) -> str:
 
 __all__ = [
     "Cluster",
+    "bin_dir",
     "binary",
     "connect",
     "create_database",
     "running",
     "start_cluster",
     "stop_cluster",
+    "wheel_bin_dir",
 ]
