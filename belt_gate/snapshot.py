@@ -540,10 +540,12 @@ async def take(settings: Settings, *, tape: Tape | None = None, cwd: Path | None
             if state.dialect:
                 models.update(state.dialect.entities)
         l1 = L1Reader(settings, tape=tape)
-        await asyncio.to_thread(l1.read_heads, chains)
         mode_c_chains = list(chains) if any(e.mode == Mode.CONVERGED for e in entities) else []
         if mode_c_chains and blue.progress is not None and green.progress is not None:
             await settle(blue, green, mode_c_chains, settings.settle_timeout)
+        # The heads after the last progress read (the settle wait re-reads it): a head read before a belt's
+        # newer progress would call a belt that follows the chain "above the head".
+        await asyncio.to_thread(l1.read_heads, chains)
         cutoffs = compute_cutoffs(chains, blue, green, l1, settings.reorg_margin)
         timestamps: dict[int, int | None] = {}
         ts_errors: dict[int, str] = {}
