@@ -8,7 +8,8 @@ One test per world (a world is two Envio processes, ~0.9 GB each; see conftest.p
   (Int -> float4); then an anvil reorg that Envio misses (its rows of replaced blocks stay) makes the same
   certification fail, naming the golden events whose block is no longer canonical and the audit window
   whose rows L1 no longer has;
-- the parity world (Envio 2 on both belts, the same chains): parity certifies.
+- the parity world (Envio 2 on both belts, the same chains): parity certifies; a copy of green's Postgres
+  rows and views without one event (the demo's faulty green) serves one row fewer and the same progress.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import pytest
 from belt_gate.cli import committed_golden, demo_command, gate_command
 from belt_gate.sandbox import chains as chainlib
 from belt_gate.sandbox.envio.runner import listening_beyond_loopback
-from belt_gate.sandbox.envio.world import DATABASE
+from belt_gate.sandbox.envio.world import DATABASE, copy_without_event, stop_copy
 from belt_gate.sandbox.postgres import Cluster, connect
 from belt_gate.sandbox.world import WorldState
 from tests.envio.conftest import EnvioWorld
@@ -86,6 +87,11 @@ def tables(world: WorldState, schema: str) -> dict[str, str]:
             "SELECT table_name, table_type FROM information_schema.tables WHERE table_schema = %s", (schema,)
         ).fetchall()
     return {str(n): str(t) for n, t in rows}
+
+
+def pg_schemas(world: WorldState) -> list[tuple[str]]:
+    with connect(pg_dsn(world)) as db:
+        return list(db.execute("SELECT nspname FROM pg_namespace").fetchall())
 
 
 def row_count(world: WorldState, schema: str, entity: str, chain: int) -> int:
@@ -208,3 +214,23 @@ def test_parity_envio2_against_envio2_certifies(envio_world: EnvioWorld, tmp_pat
         assert sorted(int(c) for c in cert["cutoffs"]) == sorted(world.belts["blue"].chains)
         assert cert["totals"]["passed"] == cert["planned"] == 59
         assert "progress views" not in verdict(cert, "schema[_root]")  # same Envio: nothing changed
+
+        # the demo's faulty green on a real Envio world: green's rows and views copied without one event
+        copy = copy_without_event(world, "green", "faulty_copy", "NftTransfer", 8453, 1)
+        try:
+            count = "{ NftTransfer_aggregate(where: {chainId: {_eq: 8453}}) { aggregate { count } } }"
+            progress = "{ chain_metadata(order_by: {chain_id: asc}) { chain_id latest_processed_block } }"
+            green, faulty = (
+                gql(u, count)["NftTransfer_aggregate"]["aggregate"]["count"]
+                for u in (world.belts["green"].url, copy.url)
+            )
+            assert faulty == green - 1 > 0
+            gone = gql(copy.url, f'{{ NftTransfer_by_pk(id: "{copy.dropped}") {{ id }} }}')
+            assert gone["NftTransfer_by_pk"] is None
+            assert gql(world.belts["green"].url, f'{{ NftTransfer_by_pk(id: "{copy.dropped}") {{ id }} }}')[
+                "NftTransfer_by_pk"
+            ]
+            assert gql(copy.url, progress) == gql(world.belts["green"].url, progress)  # Envio's views, copied
+        finally:
+            stop_copy(world, copy)
+        assert "faulty_copy" not in {s for (s,) in pg_schemas(world)}
