@@ -515,6 +515,52 @@ async def settle(blue: BeltState, green: BeltState, chains: Sequence[int], timeo
         await asyncio.gather(_read_progress(blue), _read_progress(green))
 
 
+async def _cutoff_timestamps(
+    settings: Settings, l1: L1Reader, cutoffs: Mapping[int, Mapping[str, Any]], entities: Sequence[EntityPlan]
+) -> tuple[dict[int, int | None], dict[int, str]]:
+    """Each cutoff block's timestamp from its chain's RPC (mode B compares there), and why one is missing."""
+    timestamps: dict[int, int | None] = {}
+    errors: dict[int, str] = {}
+    if not any(e.mode == Mode.AT_TIMESTAMP for e in entities):
+        return timestamps, errors
+    for chain, cut in cutoffs.items():
+        if cut.get("block") is None or chain not in settings.rpc:
+            continue
+        try:
+            timestamps[chain] = await asyncio.to_thread(l1.timestamp, chain, cut["block"])
+        except Exception as exc:
+            errors[chain] = _msg(exc)
+    return timestamps, errors
+
+
+def _schema_doc(blue: BeltState, green: BeltState, entities: Sequence[EntityPlan]) -> dict[str, Any]:
+    """The schema changes from blue's introspection to green's (None, with the error, when not compared)."""
+    if blue.introspection is None or green.introspection is None:
+        why = "; ".join(f"{s.name}: {s.error}" for s in (blue, green) if s.error) or "unreadable"
+        return {"changes": None, "error": why}
+    try:
+        changes = schema_changes(
+            schema_of(blue.introspection), schema_of(green.introspection), [e.name for e in entities]
+        )
+    except Exception as exc:
+        return {"changes": None, "error": _msg(exc)}
+    return {"changes": changes, "error": None}
+
+
+def _enums_doc(settings: Settings, blue: BeltState, green: BeltState) -> dict[str, Any]:
+    """Enum values from the two Envio schema files, and the enum scalars both endpoints serve (`live`)."""
+    live: list[str] | None = sorted(
+        {*(blue.dialect.enum_scalars if blue.dialect else ()), *(green.dialect.enum_scalars if green.dialect else ())}
+    )
+    if blue.dialect is None or green.dialect is None:
+        live = None  # an endpoint that could not be introspected may expose enum columns
+    return {
+        "blue": {k: list(v) for k, v in settings.blue_schema.enums.items()} if settings.blue_schema else None,
+        "green": {k: list(v) for k, v in settings.green_schema.enums.items()} if settings.green_schema else None,
+        "live": live,
+    }
+
+
 async def take(settings: Settings, *, tape: Tape | None = None, cwd: Path | None = None) -> dict[str, Any]:
     """The whole snapshot as a JSON-able dict, the L1 checks' part included. `tape`: where the chains' and
     the belts' answers are recorded or replayed from (default: opened from the settings); `cwd`: the
@@ -547,16 +593,7 @@ async def take(settings: Settings, *, tape: Tape | None = None, cwd: Path | None
         # newer progress would call a belt that follows the chain "above the head".
         await asyncio.to_thread(l1.read_heads, chains)
         cutoffs = compute_cutoffs(chains, blue, green, l1, settings.reorg_margin)
-        timestamps: dict[int, int | None] = {}
-        ts_errors: dict[int, str] = {}
-        if any(e.mode == Mode.AT_TIMESTAMP for e in entities):
-            for chain, cut in cutoffs.items():
-                if cut.get("block") is None or chain not in settings.rpc:
-                    continue
-                try:
-                    timestamps[chain] = await asyncio.to_thread(l1.timestamp, chain, cut["block"])
-                except Exception as exc:
-                    ts_errors[chain] = _msg(exc)
+        timestamps, ts_errors = await _cutoff_timestamps(settings, l1, cutoffs, entities)
         new_chains: set[int] = set()
         if settings.mode == "expansion" and blue.progress is not None:
             new_chains = {c for c in settings.expected_chains if c not in blue.progress}
@@ -574,21 +611,6 @@ async def take(settings: Settings, *, tape: Tape | None = None, cwd: Path | None
     finally:
         for c in clients:
             await c.__aexit__(None, None, None)
-    schema_doc: dict[str, Any] = {"changes": None, "error": None}
-    if blue.introspection is not None and green.introspection is not None:
-        try:
-            schema_doc["changes"] = schema_changes(
-                schema_of(blue.introspection), schema_of(green.introspection), [e.name for e in entities]
-            )
-        except Exception as exc:
-            schema_doc["error"] = _msg(exc)
-    else:
-        schema_doc["error"] = "; ".join(f"{s.name}: {s.error}" for s in (blue, green) if s.error) or "unreadable"
-    live_enums: list[str] | None = sorted(
-        {*(blue.dialect.enum_scalars if blue.dialect else ()), *(green.dialect.enum_scalars if green.dialect else ())}
-    )
-    if blue.dialect is None or green.dialect is None:
-        live_enums = None  # an endpoint that could not be introspected may expose enum columns
     snap: dict[str, Any] = {
         "version": 1,
         "mode": settings.mode,
@@ -609,12 +631,8 @@ async def take(settings: Settings, *, tape: Tape | None = None, cwd: Path | None
         "fingerprints": fingerprints,
         "samples": samples,
         "localised": localised,
-        "schema": schema_doc,
-        "enums": {
-            "blue": {k: list(v) for k, v in settings.blue_schema.enums.items()} if settings.blue_schema else None,
-            "green": {k: list(v) for k, v in settings.green_schema.enums.items()} if settings.green_schema else None,
-            "live": live_enums,
-        },
+        "schema": _schema_doc(blue, green, entities),
+        "enums": _enums_doc(settings, blue, green),
         "tolerances": {
             e.name: {"rel": str(settings.tolerance(e.name).rel), "abs": settings.tolerance(e.name).abs}
             for e in entities

@@ -108,6 +108,16 @@ def _kind(kind: type | tuple[type, ...]) -> str:
     return " or ".join(names.get(k, k.__name__) for k in kinds)
 
 
+def _ids(d: _Doc, what: str) -> tuple[tuple[int, str], ...]:
+    """doc["ids"]: [[chain, key], ...], the case ids the plan makes."""
+    out = []
+    for item in d.typed("ids", list):
+        if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], int) and isinstance(item[1], str)):
+            raise SnapshotError(f"{d.where}.ids holds {_shown(item)}, not [chain, {what}]")
+        out.append((item[0], item[1]))
+    return tuple(out)
+
+
 def _chain_key(text: str, where: str) -> int:
     try:
         return int(text)
@@ -484,16 +494,10 @@ class GoldenFacts:
                 events[str(eid)] = event_from_json(raw)
             except ValueError as exc:
                 raise SnapshotError(f"{d.where}.events[{eid!r}]: {exc}") from None
-        ids = []
-        for item in d.typed("ids", list):
-            if not (
-                isinstance(item, list) and len(item) == 2 and isinstance(item[0], int) and isinstance(item[1], str)
-            ):
-                raise SnapshotError(f"{d.where}.ids holds {_shown(item)}, not [chain, event id]")
-            ids.append((item[0], item[1]))
+        ids = _ids(d, "event id")
         return cls(
             dir=str(d.typed("dir", str, optional=True, default="golden")),
-            ids=tuple(ids),
+            ids=ids,
             events=events,
             error=d.opt_text("error"),
             fatal=d.opt_text("fatal"),
@@ -593,16 +597,10 @@ class AuditFacts:
             specs = tuple(AuditSpec.from_json(s) for s in d.typed("specs", list))
         except ValueError as exc:
             raise SnapshotError(f"{d.where}.specs: {exc}") from None
-        ids = []
-        for item in d.typed("ids", list):
-            if not (
-                isinstance(item, list) and len(item) == 2 and isinstance(item[0], int) and isinstance(item[1], str)
-            ):
-                raise SnapshotError(f"{d.where}.ids holds {_shown(item)}, not [chain, window key]")
-            ids.append((item[0], item[1]))
+        ids = _ids(d, "window key")
         return cls(
             specs=specs,
-            ids=tuple(ids),
+            ids=ids,
             windows=d.objects("windows", AuditWindow.read),
             seed=d.get("seed", ""),
             l1=d.objects("l1", AuditL1.read, optional=True),
