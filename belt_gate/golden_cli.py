@@ -220,8 +220,16 @@ def capture_command(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run `belt-gate golden capture`: the environment's secrets and the `--belt` and `--rpc` URLs given are
+    hidden in its output (the set it replaces is put back at the end); a refusal is one line and exit 1."""
+    from belt_gate import redact
+    from belt_gate.settings import environment_secrets
+
+    previous = redact.use(environment_secrets() | redact.Secrets.of(args.belt, args.rpc))
     try:
         return capture_command(args)
     except BeltGateError as exc:
         print(f"belt-gate golden capture: {redact_text(str(exc))}", file=sys.stderr)
         return 1
+    finally:
+        redact.use(previous)

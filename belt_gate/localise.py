@@ -39,7 +39,7 @@ from belt_gate.dialect import shared_columns
 from belt_gate.envio import Mode
 from belt_gate.errors import BeltGateError, SettingsError
 from belt_gate.numbers import Tolerance, same_value
-from belt_gate.redact import redact_text
+from belt_gate.redact import redact_json, redact_text
 from belt_gate.sources.graphql import AggregateAsk, Condition, Numeric, RowsAsk
 
 if TYPE_CHECKING:
@@ -747,7 +747,7 @@ def store_failures(
         label = test_id.split("[", 1)[1].rstrip("]") if "[" in test_id else ""
         lines = failure_lines(test_id, str(r.get("verdict", "")), localised.get(label))
         path = directory / f"{_UNSAFE.sub('_', test_id)}.jsonl"
-        text = "".join(redact_text(json.dumps(line, default=_json_default, sort_keys=True)) + "\n" for line in lines)
+        text = "".join(json.dumps(_redacted(line), sort_keys=True) + "\n" for line in lines)
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=".failures-")
         with os.fdopen(fd, "w") as f:
             f.write(text)
@@ -758,3 +758,9 @@ def store_failures(
 
 def _json_default(value: Any) -> Any:
     return str(value) if isinstance(value, Decimal) else repr(value)
+
+
+def _redacted(line: Mapping[str, Any]) -> Any:
+    """One line as JSON values (`_json_default` for the others) with every string redacted, before it is
+    serialised: an escaped secret (a `"`, `\\` or non-ASCII character in it) is not found in JSON text."""
+    return redact_json(json.loads(json.dumps(line, default=_json_default)))

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from belt_gate import __version__
-from belt_gate.redact import redact_text
+from belt_gate.redact import redact_json, redact_text
 from belt_gate.settings import Settings
 
 if TYPE_CHECKING:
@@ -159,7 +159,9 @@ def certificate(settings: Settings, snapshot: Snapshot | None, run: RunRecord) -
         doc["timings"] = snapshot.timings
         doc["l1"] = {"heads": snapshot.l1.heads, "round_trips": None}
         doc["localised"] = snapshot.localised
-    return json.loads(redact_text(json.dumps(doc, default=str)))  # type: ignore[no-any-return]
+    # Redacted before it is serialised: JSON escapes a `"`, `\` or non-ASCII character inside a secret, and
+    # the escaped text no longer holds the secret to find. The round trip makes every key and value JSON's own.
+    return json.loads(json.dumps(redact_json(doc), default=str))  # type: ignore[no-any-return]
 
 
 def write_certificate(path: Path, doc: dict[str, Any]) -> None:

@@ -140,7 +140,8 @@ class GraphQLClient:
             first = errors[0] if isinstance(errors, list) and errors else errors
             msg = first.get("message", first) if isinstance(first, dict) else first
             more = f" (+{len(errors) - 1} more)" if isinstance(errors, list) and len(errors) > 1 else ""
-            raise self.fail(f"GraphQL error: {str(msg)[:300]}{more}", asked)
+            # redacted before it is cut: half a secret is no longer recognised
+            raise self.fail(f"GraphQL error: {redact_text(str(msg))[:300]}{more}", asked)
         data = body.get("data")
         if not isinstance(data, dict):
             raise self.fail("answered without data", asked)

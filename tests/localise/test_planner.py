@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from belt_gate import localise
+from belt_gate import localise, redact
 from belt_gate.envio import Mode
 from belt_gate.errors import SettingsError
 from belt_gate.localise import Budget, Span, diff_rows, parse_budget, split, string_between
@@ -393,3 +393,16 @@ def test_store_failures_writes_one_jsonl_per_failing_test(tmp_path: Path) -> Non
     assert lines[2] == {"test": "counts[Transfer@8453]", "kind": "changed", **entry["changed"][0]}
     (only,) = [json.loads(x) for x in (tmp_path / "f" / "progress[1].jsonl").read_text().splitlines()]
     assert only == {"test": "progress[1]", "kind": "verdict", "verdict": "no head"}
+
+
+def test_store_failures_masks_a_secret_json_would_escape(tmp_path: Path) -> None:
+    secret = 'to"k\\én-0123'  # a quote, a backslash and a non-ASCII letter: each escaped in JSON text
+    verdicts = [{"id": "progress[1]", "outcome": "failed", "verdict": f"head read from {secret}"}]
+    previous = redact.use(redact.Secrets.of(secret))
+    try:
+        (path,) = localise.store_failures(tmp_path / "f", verdicts, None)
+    finally:
+        redact.use(previous)
+    text = path.read_text(encoding="utf-8")
+    assert secret not in text and json.dumps(secret)[1:-1] not in text
+    assert json.loads(text)["verdict"] == "head read from ***"

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from belt_gate import redact
 from belt_gate.errors import EndpointError, RpcError
 from belt_gate.sources import deadline
 from belt_gate.sources.deadline import Budget, describe, endpoint_run, retry_after
@@ -264,6 +265,25 @@ def test_graphql_redirect_names_the_redacted_target() -> None:
         text = str(err.value)
         assert "HTTP 307 -> http://***@127.0.0.1:1/moved?token=*** (redirects are not followed)" in text, text
         assert "t0psecret99" not in text and not any(s in text for s in SECRETS)
+
+    asyncio.run(go())
+
+
+def test_a_graphql_error_is_redacted_before_it_is_cut_to_300_characters() -> None:
+    secret = "Zq9" + "x7" * 20  # straddles character 300: cut first, its first half would be shown
+    message = "e" * 290 + secret
+
+    async def go() -> None:
+        client = _gql(lambda r: httpx.Response(200, json={"errors": [{"message": message}]}))
+        previous = redact.use(redact.Secrets.of(secret))
+        try:
+            with pytest.raises(EndpointError) as err:
+                await client.query("{ ok }", "ok")
+        finally:
+            redact.use(previous)
+        text = str(err.value)
+        assert "GraphQL error: " + "e" * 290 + redact.MASK in text, text
+        assert secret[:10] not in text
 
     asyncio.run(go())
 

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 from hypothesis import given
 from hypothesis import strategies as st
 
-from belt_gate.report import OUTCOMES, CaseResult, RunRecord, judge, verdict_line
+from belt_gate import redact
+from belt_gate.report import OUTCOMES, CaseResult, RunRecord, certificate, judge, verdict_line, write_certificate
 
 IDS = [f"counts[E{i}@1]" for i in range(6)]
 
@@ -49,6 +54,30 @@ def test_the_rules_own_outcome_property_never_overrides_the_run() -> None:
 def test_the_verdict_line_names_why() -> None:
     doc = {"certified": False, "reasons": ["partial run (1 of 6 planned cases ran)"], "totals": {}, "planned": 6}
     assert verdict_line(doc) == "belt_gate: NOT CERTIFIED: partial run (1 of 6 planned cases ran)"
+
+
+class _Settings:
+    """What `certificate` reads of the settings (their own redaction is settings' business)."""
+
+    def describe(self) -> dict[str, Any]:
+        return {"mode": "parity", "blue": "http://blue", "green": "http://green"}
+
+
+def test_a_secret_json_escapes_is_masked_in_the_written_certificate(tmp_path: Path) -> None:
+    secret = 'pa"ss\\wörd-0123'  # a quote, a backslash and a non-ASCII letter: each escaped in JSON text
+    belt = {i: CaseResult("passed") for i in IDS}
+    belt[IDS[0]] = CaseResult("failed", why=f"belt answered {secret}", properties={"verdict": f"saw {secret}"})
+    previous = redact.use(redact.Secrets.of(secret))
+    try:
+        doc = certificate(_Settings(), None, record(belt=belt))  # type: ignore[arg-type]
+    finally:
+        redact.use(previous)
+    path = tmp_path / "certificate.json"
+    write_certificate(path, doc)
+    text = path.read_text(encoding="utf-8")
+    assert secret not in text and json.dumps(secret)[1:-1] not in text  # as JSON escapes it
+    (row,) = [v for v in json.loads(text)["verdicts"] if v["id"] == IDS[0]]
+    assert (row["why"], row["verdict"]) == ("belt answered ***", "saw ***")
 
 
 outcome = st.sampled_from(OUTCOMES)
