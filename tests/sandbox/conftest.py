@@ -81,7 +81,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorldState]:
 
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[Cluster]:
-    """A throwaway Postgres cluster on loopback for this worker (Debian's postgresql; ~1 s to start)."""
+    """A throwaway Postgres cluster on loopback for this worker (sandbox/postgres.py; ~1 s to start)."""
     cluster = start_cluster()
     try:
         yield cluster
