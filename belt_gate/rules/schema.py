@@ -6,9 +6,10 @@ belong to entity X; anything else belongs to the root bucket.
 
 Envio's own progress views (`_meta`, `chain_metadata`, and their helper types) are not the data
 contract: they change between Envio majors (Envio 3 types `_meta.eventsProcessed` and
-`chain_metadata.num_events_processed` as float4 where Envio 2 has Int). Such a change is reported by
-name in the root verdict ("Envio's progress views changed: ..."), and does not fail it: the progress
-rule reads those views itself and fails closed on any value it cannot use.
+`chain_metadata.num_events_processed` as float4 where Envio 2 has Int). Exactly that change, a numeric
+type for another on those two event counters (their helper types included), is reported by name in the
+root verdict ("Envio's progress views changed: ..."), and does not fail it. Any other change of the
+progress views (a field removed, a nullability or non-numeric type change) fails like any other.
 """
 
 from __future__ import annotations
@@ -31,10 +32,38 @@ _DOTTED = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\.[A-Za-z_]")
 _KIND_WORDS = frozenset({"Field", "Type", "Argument", "Enum", "Input", "Interface", "Directive", "Union"})
 
 
+#: The progress views' event counters, whose numeric type Envio 3 changed (Int -> float4).
+_COUNTERS = frozenset({"eventsProcessed", "num_events_processed"})
+_NUMERIC = frozenset({"Int", "Float", "float4", "float8", "numeric", "bigint", "smallint", "BigInt", "BigDecimal"})
+_KIND_CHANGE = re.compile(r"^Field (?P<type>\w+)\.(?P<field>\w+) changed type from (?P<old>\S+) to (?P<new>\S+)\.$")
+_COUNTER_KINDS = frozenset({"FIELD_CHANGED_KIND", "FIELD_CHANGED_KIND_SAFE"})
+
+
+def _is_view(type_name: str) -> bool:
+    return any(type_name == v or type_name.startswith(v + "_") for v in _PROGRESS_VIEWS)
+
+
 def progress_view(description: str) -> bool:
     """Whether a change description is about Envio's progress views (`_meta.x`, `chain_metadata_bool_exp`)."""
-    first = _view_name(description)
-    return any(first == v or first.startswith(v + "_") for v in _PROGRESS_VIEWS)
+    return _is_view(_view_name(description))
+
+
+def _numeric(type_ref: str) -> bool:
+    """`Int`, `float4!`, `[Int!]`, `Int_comparison_exp`: a numeric scalar (or its comparison input)."""
+    name = type_ref.strip("[]!").removesuffix("_comparison_exp")
+    return name in _NUMERIC
+
+
+def counter_type_change(kind: str, description: str) -> bool:
+    """The one progress-view change that is not the data contract: an event counter (`_meta.eventsProcessed`,
+    `chain_metadata.num_events_processed`, or the same field of their helper types) changing from one numeric
+    type to another, with the same wrapping (nullability and list-ness kept)."""
+    m = _KIND_CHANGE.match(description)
+    if kind not in _COUNTER_KINDS or not m or not _is_view(m["type"]) or m["field"] not in _COUNTERS:
+        return False
+    old, new = m["old"], m["new"]
+    same_wrapping = old.replace(old.strip("[]!"), "") == new.replace(new.strip("[]!"), "")
+    return same_wrapping and _numeric(old) and _numeric(new)
 
 
 def _view_name(description: str) -> str:
@@ -46,13 +75,15 @@ def _view_name(description: str) -> str:
 
 def owner(description: str, entities: Collection[str]) -> str:
     """The entity a change description is about (longest matching prefix), else ROOT."""
-    by_length = sorted(entities, key=len, reverse=True)
+    # Envio's progress views take part in the longest-prefix match, so an entity `chain` does not claim
+    # `chain_metadata_bool_exp`; they belong to the root bucket.
+    by_length = sorted({*entities, *_PROGRESS_VIEWS}, key=len, reverse=True)
     tokens = _TOKEN.findall(description)
     for i, token in enumerate(tokens):
         name = tokens[i + 1] if token in _ROOT_TYPES and i + 1 < len(tokens) else token
         for e in by_length:
             if name == e or name.startswith(e + "_"):
-                return e
+                return ROOT if e in _PROGRESS_VIEWS and e not in entities else e
         if token in _ROOT_TYPES:
             return ROOT
     return ROOT
@@ -71,7 +102,7 @@ def schema_changes(blue: GraphQLSchema, green: GraphQLSchema, entities: Collecti
                 "kind": change.type.name,
                 "breaking": failing,
                 "description": change.description,
-                "progress_view": progress_view(change.description),
+                "progress_view": counter_type_change(change.type.name, change.description),
             }
         )
     return out

@@ -48,3 +48,33 @@ def test_which_descriptions_are_progress_views() -> None:
     assert progress_view("chain_metadata_bool_exp.num_events_processed changed type.")
     assert not progress_view("Loan.amount changed type from Int! to float4!.")
     assert not progress_view("query_root.chain_metadata_by_pk was removed.")
+
+
+def _root(green: str, entities: list[str] | None = None) -> tuple[bool, str]:
+    changes = schema_changes(build_schema(BLUE), build_schema(green + "\nscalar float4"), entities or ["Loan"])
+    v = schema(ROOT, changes, None)
+    return v.passed, v.message
+
+
+def test_only_the_counters_numeric_type_change_is_exempt() -> None:
+    removed = BLUE.replace(" progressBlock: Int", "")
+    passed, message = _root(removed)
+    assert not passed and "_meta.progressBlock was removed" in message
+    counter_gone = BLUE.replace(" num_events_processed: Int", "")
+    passed, message = _root(counter_gone)
+    assert not passed and "chain_metadata.num_events_processed was removed" in message
+    to_text = BLUE.replace("eventsProcessed: Int", "eventsProcessed: String")
+    passed, message = _root(to_text)
+    assert not passed and "_meta.eventsProcessed changed type from Int to String" in message
+    other_numeric = BLUE.replace("progressBlock: Int", "progressBlock: float4")
+    passed, message = _root(other_numeric)
+    assert not passed and "_meta.progressBlock changed type from Int to float4" in message
+
+
+def test_an_entity_named_like_a_view_prefix_does_not_claim_the_views() -> None:
+    blue = BLUE.replace("Loan: [Loan!]!", "Loan: [Loan!]! chain: [chain!]!") + "\ntype chain { id: String! }"
+    green = blue.replace(" latest_processed_block: Int", "")
+    changes = schema_changes(build_schema(blue), build_schema(green), ["Loan", "chain"])
+    assert schema("chain", changes, None).passed
+    v = schema(ROOT, changes, None)
+    assert not v.passed and "chain_metadata.latest_processed_block was removed" in v.message
