@@ -273,6 +273,13 @@ def seed_world(seed: tuple[Path, Mapping[str, Any]], run_dir: Path) -> Iterator[
         shutil.copyfile(built / "belt.sqlite", blue_db)
         for log in golden.values():
             add_golden_row(blue_db, log)
+        # the copies (1 GB each) go when the servers have stopped: pytest keeps the last sessions' folders
+        stack.callback(_remove_copies, run_dir)
         schema = built / "schema.graphql"
         served = stack.enter_context(serve_belts({"blue": (blue_db, {"schema": schema})}))
         yield SeedWorld(run_dir, blue_db, served["blue"], schema, chains, golden, dict(info), stack)
+
+
+def _remove_copies(run_dir: Path) -> None:
+    for path in run_dir.glob("*.sqlite*"):
+        path.unlink(missing_ok=True)
