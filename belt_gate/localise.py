@@ -69,9 +69,12 @@ class Budget:
 
     @property
     def off(self) -> bool:
+        """True when localisation is switched off (a budget of 0 requests or 0 seconds): the failure text then says
+        nothing was localised."""
         return self.requests == 0 or self.seconds == 0
 
     def describe(self) -> str:
+        """The budget as a reader sees it in a partial localisation's reason, e.g. "64 requests per belt and 60 s"."""
         parts = []
         if self.requests is not None:
             parts.append(f"{self.requests} requests per belt")
@@ -124,6 +127,7 @@ class Span:
     lo_open: bool = False
 
     def to_json(self) -> dict[str, Any]:
+        """The span for the certificate: `lo`, `hi`, and `lo_open` only when the lower bound is excluded."""
         out: dict[str, Any] = {"lo": self.lo, "hi": self.hi}
         if self.lo_open:
             out["lo_open"] = True
@@ -192,6 +196,8 @@ def _flat(raw: Any) -> dict[str, Any] | None:
 
 
 def count_of(raw: Any) -> int | None:
+    """The row count in one aggregate fingerprint (None when the answer has none, or it is not an integer), so that a
+    malformed answer is never read as 0 rows."""
     flat = _flat(raw)
     value = flat.get("count") if flat else None
     if isinstance(value, bool):
@@ -220,9 +226,11 @@ class Window:
 
     @property
     def rows(self) -> int:
+        """The larger of the belts' row counts in this window: what paging it would cost."""
         return max(count_of(self.blue) or 0, count_of(self.green) or 0)
 
     def to_json(self) -> dict[str, Any]:
+        """The window for the certificate: its span and both belts' row counts."""
         return {**self.span.to_json(), "blue": count_of(self.blue), "green": count_of(self.green)}
 
 
@@ -244,6 +252,8 @@ class Bisection:
 
     @classmethod
     def start(cls, root: Span, blue: Any, green: Any) -> Bisection:
+        """A bisection whose first window is the whole slice, placed as any later window is (open, final or
+        agreeing)."""
         b = cls([])
         b._place(Window(root, blue, green))
         return b
@@ -297,6 +307,8 @@ def _order_key(v: AxisValue) -> tuple[int, int, str]:
 
 @dataclass
 class Diff:
+    """The rows that tell two belts apart in the paged windows: ids only one belt holds, and fields that differ."""
+
     only_blue: list[dict[str, Any]] = field(default_factory=list)
     only_green: list[dict[str, Any]] = field(default_factory=list)
     changed: list[dict[str, Any]] = field(default_factory=list)  # {id, field, blue, green}

@@ -16,6 +16,8 @@ from belt_gate.envio import Entity, Mode
 
 @dataclass(frozen=True)
 class Case:
+    """One planned test case, the unit the controller ships to the workers and the certificate judges by id."""
+
     rule: str  # chain_set | progress | counts | content | schema | enums | golden | golden_coverage | audit
     chain: int | None = None
     entity: str | None = None
@@ -23,6 +25,8 @@ class Case:
 
     @property
     def id(self) -> str:
+        """The pytest id of the case (`counts[Entity@chain]`, `audit[Entity@chain#wI]`, `schema[Entity]`, ...), the key
+        under which the certificate records its verdict."""
         if self.rule in ("chain_set", "enums"):
             return self.rule
         if self.rule == "schema":
@@ -40,6 +44,7 @@ class Case:
         return f"{self.rule}[{self.chain}]"
 
     def to_json(self) -> dict[str, Any]:
+        """The case as plain JSON (for the xdist channel and recordings)."""
         return {"rule": self.rule, "chain": self.chain, "entity": self.entity, "key": self.key}
 
 
@@ -50,6 +55,9 @@ INVALID_KEY = "invalid"
 
 @dataclass(frozen=True)
 class EntityPlan:
+    """How one entity is compared: its reconciliation and the columns that carry its chain, block and timestamp (None
+    where the schema has none)."""
+
     name: str
     mode: Mode
     chain_column: str | None
@@ -57,6 +65,7 @@ class EntityPlan:
     timestamp_column: str | None
 
     def to_json(self) -> dict[str, Any]:
+        """The plan as plain JSON (the reconciliation by its value), the inverse of `from_json`."""
         return {
             "name": self.name,
             "mode": self.mode.value,
@@ -67,10 +76,13 @@ class EntityPlan:
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> EntityPlan:
+        """The plan `to_json` wrote; an unknown reconciliation raises ValueError."""
         return cls(d["name"], Mode(d["mode"]), d["chain_column"], d["block_column"], d["timestamp_column"])
 
 
 def entity_plans(models: Iterable[Entity], modes: Mapping[str, Mode]) -> list[EntityPlan]:
+    """One EntityPlan per schema entity, sorted by name, with the reconciliation the settings give it or else the one
+    its columns imply."""
     out = []
     for e in sorted(models, key=lambda e: e.name):
         out.append(

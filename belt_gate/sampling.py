@@ -35,10 +35,12 @@ class Slice(Protocol):
     new_chain: bool
 
     @property
-    def entity_name(self) -> str: ...
+    def entity_name(self) -> str:
+        """The entity the slice is of."""
 
     @property
-    def chain_column(self) -> str | None: ...
+    def chain_column(self) -> str | None:
+        """The column naming a row's chain; None: the entity is compared whole, not per chain."""
 
 
 @dataclass
@@ -56,6 +58,9 @@ class _Route:
 
 @dataclass
 class SamplePlan:
+    """The content sample being built: each slice's snapshot entry (expected rows, seed, skip or error), blue's row
+    asks, and which slice each answer belongs to."""
+
     entries: dict[str, dict[str, Any]]  # label -> the snapshot's sample entry
     blue_asks: list[RowsAsk] = field(default_factory=list)
     routes: dict[str, _Route] = field(default_factory=dict)  # blue alias -> whose rows, in ask order
@@ -65,6 +70,8 @@ class SamplePlan:
 
 @dataclass
 class GreenAsks:
+    """Green's asks for the ids sampled from blue, and which slice asked for each id."""
+
     asks: list[RowsAsk]
     owner: dict[tuple[str, str], str]  # (entity, id) -> label
     labels: dict[str, set[str]]  # alias -> the labels whose ids it asks
@@ -112,6 +119,8 @@ def plan_blue(
     k: int,
     seed: int,
 ) -> SamplePlan:
+    """Plan blue's sample: per slice, k rows chosen reproducibly from `seed` (the whole slice when it holds at most 2k
+    rows). A slice with an error, new in green, absent from one belt, or empty gets an entry saying so and no ask."""
     plan = SamplePlan({})
     whole: dict[str, list[tuple[Slice, int]]] = {}  # entity -> its whole slices, in plan order
     for i, sl in enumerate(slices):
@@ -248,6 +257,8 @@ def green_asks(plan: SamplePlan) -> GreenAsks:
 
 
 def assign_green(plan: SamplePlan, green: GreenAsks, data: Mapping[str, Any], endpoint: str) -> None:
+    """File green's answer to `asks` under the slices that asked; a missing answer is a `green_error` on every slice
+    that waited for it."""
     for ask in green.asks:
         got = data.get(ask.alias)
         labels = green.labels[ask.alias]
@@ -264,5 +275,6 @@ def assign_green(plan: SamplePlan, green: GreenAsks, data: Mapping[str, Any], en
 
 
 def fail_all(plan: SamplePlan, labels: Iterable[str], key: str, message: str) -> None:
+    """Record the same failure `message` under `key` in every slice of `labels` (one failed request spoils them all)."""
     for label in labels:
         plan.entries[label][key] = message

@@ -126,6 +126,9 @@ class EntitySettings:
 
 @dataclass(frozen=True)
 class Settings:
+    """Everything one certification run is told: the two belts, the mode (parity or expansion), the chains, schemas,
+    RPCs, sampling, localisation and secrets; built once by `build_settings` and frozen."""
+
     blue: str
     green: str
     mode: str = "parity"
@@ -194,10 +197,13 @@ class Settings:
         return not is_url(self.target(belt)[0])
 
     def entity_mode(self, name: str, inferred: Mode) -> Mode:
+        """How entity `name` is reconciled: the reconciliation the settings give it, else `inferred` (what its columns
+        imply)."""
         override = self.entities.get(name)
         return override.mode if override and override.mode else inferred
 
     def tolerance(self, name: str) -> Tolerance:
+        """The numeric tolerance the settings give entity `name`; none (exact comparison) by default."""
         override = self.entities.get(name)
         return override.tolerance if override else Tolerance()
 
@@ -227,6 +233,8 @@ class Settings:
         return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def describe(self) -> dict[str, Any]:
+        """The settings as the certificate shows them, every URL redacted with these settings' secrets and the active
+        set, and the digest that identifies them."""
         secrets = self.secrets | active()
         return {
             "blue": redact_text(self.blue, secrets),
@@ -246,6 +254,7 @@ class Settings:
 
 
 def is_url(value: str) -> bool:
+    """True for an http(s) URL: the option is an endpoint to query, not a recorded file to replay."""
     return value.startswith(("http://", "https://"))
 
 
@@ -269,6 +278,8 @@ def chain_id(value: Any, what: str) -> int:
 
 
 def parse_chain_list(value: Any, what: str) -> tuple[int, ...]:
+    """Chain ids from an option or config value (a list, or text as a JSON list or comma/space separated); SettingsError
+    naming `what` when an item is not a chain id."""
     items: list[Any]
     if isinstance(value, (list, tuple)):
         items = list(value)
@@ -450,6 +461,8 @@ def _check_belt_types(belt: Mapping[str, Any], source: str) -> None:
 
 
 def load_belt_toml(path: Path) -> dict[str, Any]:
+    """The `[belt]` table of a belt.toml as options (`path` the file); SettingsError when the file is not TOML, the
+    table holds an unknown key, or a value has the wrong type."""
     try:
         data = tomllib.loads(read_text(path, "belt config"))
     except tomllib.TOMLDecodeError as exc:

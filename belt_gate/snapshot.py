@@ -45,6 +45,9 @@ PROGRESS_ALIAS = "_progress"
 
 @dataclass
 class BeltState:
+    """What the snapshot learned of one belt: its endpoint, schema dialect and introspection, progress per chain, and
+    the errors that stopped a read."""
+
     name: str
     source: BeltSource
     dialect: Dialect | None = None
@@ -55,6 +58,7 @@ class BeltState:
     recording: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
+        """The belt's part of the snapshot as plain JSON (endpoint redacted by its source, chain ids as strings)."""
         return {
             "endpoint": self.source.endpoint,
             "error": self.error,
@@ -144,6 +148,8 @@ class L1Reader:
         return RpcClient(chain, self.settings.rpc[chain], timeout=min(self.settings.timeout, 10.0))
 
     def read_heads(self, chains: Iterable[int]) -> None:
+        """Read each chain's head from its RPC; a chain without an RPC is left out, a failed read is kept in `errors`
+        (the L1 rules then cannot check it)."""
         for chain in chains:
             if chain not in self.settings.rpc:
                 continue
@@ -155,6 +161,8 @@ class L1Reader:
                 self.errors[chain] = _msg(exc)
 
     def timestamp(self, chain: int, block: int) -> int:
+        """The timestamp of `block` on `chain` (a reconciliation B cutoff); EndpointError when the RPC does not know the
+        block."""
         with self._client(chain) as rpc:
             b = rpc.block(block)
             self.round_trips[chain] = self.round_trips.get(chain, 0) + rpc.round_trips
@@ -176,6 +184,7 @@ def plan_entities(settings: Settings, blue: BeltState, green: BeltState) -> list
 
 
 def plan_chains(settings: Settings, blue: BeltState, green: BeltState) -> list[int]:
+    """The chains to compare: the expected and configured ones and every chain either belt reports progress for."""
     chains = set(settings.expected_chains) | set(settings.config_chains)
     for state in (blue, green):
         chains |= set(state.progress or {})
@@ -191,6 +200,8 @@ def _no_block(state: BeltState, chain: int) -> str:
 def compute_cutoffs(
     chains: Sequence[int], blue: BeltState, green: BeltState, l1: L1Reader, margin: int
 ) -> dict[int, dict[str, Any]]:
+    """Per chain the block both belts are compared at: the lower processed block, lowered to the chain head minus
+    `margin` when that is lower. A chain either belt reports no block for gets an error instead."""
     cutoffs: dict[int, dict[str, Any]] = {}
     for chain in chains:
         b = _as_int((blue.progress or {}).get(chain, {}).get("processed"))
@@ -238,10 +249,12 @@ class FingerprintPlan:
 
     @property
     def entity_name(self) -> str:
+        """The entity the slice is of."""
         return self.entity.name
 
     @property
     def chain_column(self) -> str | None:
+        """The column naming a row's chain; None: the entity is compared whole, not per chain."""
         return self.entity.chain_column
 
     @property
@@ -251,6 +264,8 @@ class FingerprintPlan:
 
     @property
     def append_only(self) -> bool:
+        """True when the entity is reconciled at a block or a time (A, B), its rows taken for history that does not
+        change; False for a converged entity (C), compared on its current state."""
         return self.entity.mode != Mode.CONVERGED
 
 

@@ -145,14 +145,17 @@ class BeltFacts:
 
     @property
     def chains(self) -> list[int] | None:
+        """The chain ids the belt reports progress for, sorted; None when its progress could not be read."""
         return None if self.progress is None else sorted(int(c) for c in self.progress)
 
     @property
     def why_unreadable(self) -> str | None:
+        """Why the belt could not be read (endpoint or progress error), None when it could."""
         return self.error or self.progress_error
 
     @classmethod
     def read(cls, d: _Doc) -> BeltFacts:
+        """One belt's facts from the snapshot's JSON; SnapshotError naming the field when one is missing or mistyped."""
         progress = None if d.any("progress") is None else d.typed("progress", Mapping)  # null: not read
         if progress is not None:
             for c in progress:
@@ -170,6 +173,7 @@ class BeltFacts:
         )
 
     def to_json(self) -> dict[str, Any]:
+        """The facts as plain JSON, what `read` takes back."""
         return {
             "endpoint": self.endpoint,
             "error": self.error,
@@ -184,6 +188,8 @@ class BeltFacts:
 
 @dataclass(frozen=True)
 class Belts:
+    """Blue's and green's facts, side by side."""
+
     blue: BeltFacts
     green: BeltFacts
 
@@ -202,10 +208,13 @@ class L1Facts:
 
     @classmethod
     def read(cls, d: _Doc) -> L1Facts:
+        """The chains' heads, errors and RPC chains from the snapshot's JSON; SnapshotError when one is missing or
+        mistyped."""
         errors = d.mapping("errors")
         return cls(d.mapping("heads"), {str(k): str(v) for k, v in errors.items()}, d.ints("rpc"))
 
     def to_json(self) -> dict[str, Any]:
+        """The facts as plain JSON, what `read` takes back."""
         return {"heads": self.heads, "errors": self.errors, "rpc": list(self.rpc)}
 
 
@@ -243,6 +252,8 @@ class Fingerprint:
 
     @classmethod
     def read(cls, d: _Doc) -> Fingerprint:
+        """One slice's fingerprints from the snapshot's JSON. Totals (cutoff scope) or heights (current scope) are
+        required unless the slice has an error or a chain new in green; SnapshotError otherwise."""
         scope = d.text("scope")
         if scope not in ("cutoff", "current"):
             raise SnapshotError(f"{d.where}.scope is {scope!r}, not cutoff or current")
@@ -274,6 +285,7 @@ class Fingerprint:
         )
 
     def to_json(self) -> dict[str, Any]:
+        """The fingerprints as plain JSON (optional fields only when set), what `read` takes back."""
         out: dict[str, Any] = {
             "cutoff": self.cutoff,
             "cutoff_why": self.cutoff_why,
@@ -327,6 +339,8 @@ class Sample:
 
     @classmethod
     def read(cls, d: _Doc) -> Sample:
+        """One slice's content sample from the snapshot's JSON: a sample that was neither skipped nor failed must say
+        how many rows it expects (a count, never a bool); SnapshotError otherwise."""
         skip, error = d.opt_text("skip"), d.opt_text("error")
         blue_error, green_error = d.opt_text("blue_error"), d.opt_text("green_error")
         expected = None
@@ -355,6 +369,7 @@ class Sample:
         )
 
     def to_json(self) -> dict[str, Any]:
+        """The sample as plain JSON (optional fields only when set), what `read` takes back."""
         out: dict[str, Any] = {"seed": self.seed}
         optional = {
             "expected": self.expected,
@@ -380,14 +395,19 @@ class Sample:
 
 @dataclass(frozen=True)
 class SchemaFacts:
+    """The schema comparison: the changes between blue's and green's schemas (None: not compared), or why it could not
+    be made."""
+
     changes: Any  # rules.schema.schema_changes' list, None when not compared
     error: str | None = None
 
     @classmethod
     def read(cls, d: _Doc) -> SchemaFacts:
+        """The schema comparison from the snapshot's JSON."""
         return cls(d.any("changes"), d.opt_text("error"))
 
     def to_json(self) -> dict[str, Any]:
+        """The schema comparison as plain JSON, what `read` takes back."""
         return {"changes": self.changes, "error": self.error}
 
 
@@ -402,12 +422,15 @@ class EnumFacts:
 
     @classmethod
     def read(cls, d: _Doc) -> EnumFacts:
+        """The enum facts from the snapshot's JSON; `live` must be present (null: not introspected), SnapshotError when
+        missing or mistyped."""
         d.any("live")
         live = d.texts("live", optional=True) if d.get("live") is not None else None
         blue, green = d.typed("blue", Mapping, optional=True), d.typed("green", Mapping, optional=True)
         return cls(live, None if blue is None else dict(blue), None if green is None else dict(green))
 
     def to_json(self) -> dict[str, Any]:
+        """The enum facts as plain JSON, what `read` takes back."""
         return {"blue": self.blue, "green": self.green, "live": None if self.live is None else list(self.live)}
 
 
@@ -434,6 +457,8 @@ class GoldenL1:
 
     @classmethod
     def read(cls, d: _Doc) -> GoldenL1:
+        """One chain's golden probe from the snapshot's JSON; a malformed probe answer is a SnapshotError naming its
+        event id."""
         probes: dict[str, ProbeResult | None] = {}
         for eid, raw in d.mapping("probes", optional=True).items():
             try:
@@ -443,6 +468,7 @@ class GoldenL1:
         return cls(d.opt_text("endpoint"), d.opt_text("error"), probes, d.get("round_trips"))
 
     def to_json(self) -> dict[str, Any]:
+        """The probe as plain JSON (its error alone when it failed), what `read` takes back."""
         out: dict[str, Any] = {"endpoint": self.endpoint}
         if self.error is not None:
             out["error"] = self.error
@@ -461,9 +487,11 @@ class GoldenRows:
 
     @classmethod
     def read(cls, d: _Doc) -> GoldenRows:
+        """A belt's golden rows from the snapshot's JSON: the rows unless an error is recorded."""
         return cls(d.mapping("rows") if d.get("error") is None else None, d.opt_text("error"))
 
     def to_json(self) -> dict[str, Any]:
+        """The rows, or the error alone, as plain JSON; what `read` takes back."""
         return {"error": self.error} if self.error is not None else {"rows": self.rows}
 
 
@@ -488,6 +516,8 @@ class GoldenFacts:
 
     @classmethod
     def read(cls, d: _Doc) -> GoldenFacts:
+        """The golden facts from the snapshot's JSON; an event that is no valid golden event, or a malformed id list, is
+        a SnapshotError."""
         events = {}
         for eid, raw in d.mapping("events", optional=True).items():
             try:
@@ -507,6 +537,7 @@ class GoldenFacts:
         )
 
     def to_json(self) -> dict[str, Any]:
+        """The golden facts as plain JSON (`fatal` only when set), what `read` takes back."""
         out: dict[str, Any] = {
             "dir": self.dir,
             "error": self.error,
@@ -533,6 +564,8 @@ class AuditWindow:
 
     @classmethod
     def read(cls, d: _Doc) -> AuditWindow:
+        """One audit window from the snapshot's JSON; a window that is not [index, from, to] of integers is a
+        SnapshotError."""
         w = d.any("window")
         if w is not None and not (
             isinstance(w, list) and len(w) == 3 and all(isinstance(x, int) and not isinstance(x, bool) for x in w)
@@ -547,6 +580,7 @@ class AuditWindow:
         )
 
     def to_json(self) -> dict[str, Any]:
+        """The window as plain JSON, what `read` takes back."""
         w = self.window
         return {
             "chain": self.chain,
@@ -568,12 +602,14 @@ class AuditL1:
 
     @classmethod
     def read(cls, d: _Doc) -> AuditL1:
+        """One chain's audit log counts from the snapshot's JSON; a count that is not a list is a SnapshotError."""
         counts = d.mapping("counts", optional=True)
         if not all(isinstance(v, list) for v in counts.values()):
             raise SnapshotError(f"{d.where}.counts holds a count that is not a list")
         return cls(d.opt_text("endpoint"), d.opt_text("error"), counts, d.get("round_trips"))
 
     def to_json(self) -> dict[str, Any]:
+        """The counts as plain JSON, what `read` takes back."""
         return {"endpoint": self.endpoint, "error": self.error, "counts": self.counts, "round_trips": self.round_trips}
 
 
@@ -593,6 +629,8 @@ class AuditFacts:
 
     @classmethod
     def read(cls, d: _Doc) -> AuditFacts:
+        """The audit facts from the snapshot's JSON (specs, window ids, windows, L1's and green's counts); a malformed
+        spec or id list is a SnapshotError."""
         try:
             specs = tuple(AuditSpec.from_json(s) for s in d.typed("specs", list))
         except ValueError as exc:
@@ -611,6 +649,7 @@ class AuditFacts:
         )
 
     def to_json(self) -> dict[str, Any]:
+        """The audit facts as plain JSON (`fatal` only when set), what `read` takes back."""
         out: dict[str, Any] = {
             "specs": [s.to_json() for s in self.specs],
             "ids": [[c, k] for c, k in self.ids],
