@@ -53,6 +53,7 @@ class AuditSpec:
     start_block: int = 0
 
     def key(self, index: int) -> str:
+        """The id of window `index` of this audit (`Entity#wI`), its key in the snapshot and in the case id."""
         return f"{self.entity}#w{index}"
 
     def to_json(self) -> dict[str, Any]:
@@ -86,11 +87,14 @@ class AuditSpec:
 
     @property
     def ids(self) -> tuple[tuple[int, str], ...]:
+        """(chain, window key) of every window this audit plans, in window order."""
         return tuple((self.chain, self.key(i)) for i in range(self.windows))
 
 
 @dataclass(frozen=True)
 class Window:
+    """One audit window placed on the chain: its index and its block range, both ends inclusive."""
+
     index: int
     from_block: int
     to_block: int  # inclusive

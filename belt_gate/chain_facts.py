@@ -24,6 +24,8 @@ class ItemError:
 
 @dataclass(frozen=True)
 class Log:
+    """One event log as an RPC returned it, hex normalised to lowercase."""
+
     address: str  # lowercase 0x-hex
     topics: tuple[str, ...]  # lowercase
     data: str  # lowercase 0x-hex
@@ -35,11 +37,15 @@ class Log:
 
     @property
     def topic0(self) -> str | None:
+        """The log's first topic (the event's signature hash), None for an anonymous event's log without topics."""
         return self.topics[0] if self.topics else None
 
 
 @dataclass(frozen=True)
 class Block:
+    """The header fields of one block the checks read: number, hash, parent and timestamp (and the logs bloom when
+    given)."""
+
     number: int
     hash: str
     parent_hash: str
@@ -49,6 +55,8 @@ class Block:
 
 @dataclass(frozen=True)
 class Receipt:
+    """One transaction's receipt: where it was included, its status (None: the RPC gave none) and its logs."""
+
     tx_hash: str
     block_number: int
     block_hash: str
@@ -56,11 +64,14 @@ class Receipt:
     logs: tuple[Log, ...]
 
     def log_at(self, log_index: int) -> Log | None:
+        """The receipt's log with block-wide index `log_index`, None when it holds no such log."""
         return next((log for log in self.logs if log.log_index == log_index), None)
 
 
 @dataclass(frozen=True)
 class Heads:
+    """A chain's head and its `safe` and `finalized` blocks (None: the provider does not know the tag)."""
+
     head: int
     safe: int | None  # None: the provider does not support the tag
     finalized: int | None
@@ -70,13 +81,20 @@ class ProbeTarget(Protocol):
     """What golden_probe needs of a golden event (belt_gate.golden.GoldenEvent has these)."""
 
     @property
-    def tx_hash(self) -> str: ...
+    def tx_hash(self) -> str:
+        """The hash of the transaction that emitted the event."""
+
     @property
-    def block_number(self) -> int: ...
+    def block_number(self) -> int:
+        """The block the event's log is in."""
+
     @property
-    def block_hash(self) -> str: ...
+    def block_hash(self) -> str:
+        """The hash of that block, as the fixture recorded it."""
+
     @property
-    def address(self) -> str: ...
+    def address(self) -> str:
+        """The contract that emitted the event."""
 
 
 @dataclass(frozen=True)
@@ -97,6 +115,9 @@ class ProbeResult:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ProbeResult:
+        """The result `to_dict` wrote (the snapshot's JSON form); KeyError or TypeError when a field is missing or
+        unknown."""
+
         def log(x: Mapping[str, Any]) -> Log:
             return Log(**{**x, "topics": tuple(x["topics"])})
 
@@ -116,17 +137,22 @@ class ProbeResult:
 
 @dataclass(frozen=True)
 class GoldenProbe:
+    """L1's answers about one chain's golden events, keyed by (transaction hash, block number), and what they cost."""
+
     chain_id: int
     endpoint: str  # redacted
     results: Mapping[tuple[str, int], ProbeResult]  # (tx hash lowercase, log block number) -> result
     round_trips: int
 
     def for_event(self, target: ProbeTarget) -> ProbeResult | None:
+        """The probe result for one golden event, None when it was not probed."""
         return self.results.get((target.tx_hash.lower(), target.block_number))
 
 
 @dataclass(frozen=True)
 class LogQuery:
+    """One eth_getLogs filter: address (or addresses, or any), topic0 (or any) and an inclusive block range."""
+
     address: str | Sequence[str] | None
     topic0: str | None
     from_block: int

@@ -76,6 +76,8 @@ Value = Scalar | list["Value"]
 
 @dataclass(frozen=True)
 class EventInput:
+    """One input of an event ABI: its name, canonical type and whether it is indexed (a topic) or in the data."""
+
     name: str
     type: str  # canonical ABI type string, tuples as "(uint256,address)"
     indexed: bool
@@ -83,6 +85,8 @@ class EventInput:
 
 @dataclass(frozen=True)
 class EventAbi:
+    """An event's ABI, what decoding a golden event's log needs."""
+
     name: str
     inputs: tuple[EventInput, ...]
     anonymous: bool = False
@@ -94,6 +98,8 @@ class EventAbi:
 
     @property
     def topic0(self) -> str | None:
+        """The keccak hash of the signature, the log's first topic; None for an anonymous event, whose logs carry
+        none."""
         if self.anonymous:
             return None
         from eth_utils.crypto import keccak
@@ -135,6 +141,7 @@ class EventAbi:
 
     @property
     def indexed_count(self) -> int:
+        """How many topics a log of this event carries: one per indexed input, plus topic0 unless anonymous."""
         return sum(1 for i in self.inputs if i.indexed) + (0 if self.anonymous else 1)
 
     def decode(self, topics: Sequence[str], data: str) -> dict[str, Value]:
@@ -356,6 +363,9 @@ def values_equal(expected: Any, actual: Any) -> bool:
 
 @dataclass(frozen=True)
 class GoldenEvent:
+    """One golden fixture event: a log known on L1 (transaction, log index, block, address, ABI) and the entity row it
+    must produce on a belt."""
+
     chain: int
     tx_hash: str  # lowercase
     log_index: int
@@ -375,6 +385,7 @@ class GoldenEvent:
 
     @property
     def topic0(self) -> str | None:
+        """The topic0 the event's ABI gives its logs."""
         return self.event.topic0
 
     def field_for(self, param: str) -> str | None:
@@ -384,22 +395,28 @@ class GoldenEvent:
         return param if param in self.fields else None
 
     def short_id(self) -> str:
+        """`chain:tx-prefix:log-index`, the event's id in case ids when no other event shares it."""
         return f"{self.chain}:{self.tx_hash[:10]}:{self.log_index}"
 
 
 @dataclass(frozen=True)
 class GoldenSet:
+    """The golden events of a run and the fixture files they came from."""
+
     events: tuple[GoldenEvent, ...]
     files: tuple[str, ...] = ()
 
     @property
     def chains(self) -> frozenset[int]:
+        """The chains the events are on."""
         return frozenset(e.chain for e in self.events)
 
     def by_chain(self, chain: int) -> tuple[GoldenEvent, ...]:
+        """The events on one chain, in the set's order."""
         return tuple(e for e in self.events if e.chain == chain)
 
     def get(self, event_id: str) -> GoldenEvent | None:
+        """The event with id `event_id`, None when the set holds none."""
         return next((e for e in self.events if e.id == event_id), None)
 
     @property
@@ -606,6 +623,7 @@ def load_golden(directory: Path, *, required: bool = False) -> GoldenSet:
 
 
 def event_to_mapping(e: GoldenEvent, *, with_chain: bool = True) -> dict[str, Any]:
+    """One event as a fixture file holds it (the chain left out when the file is per chain)."""
     out: dict[str, Any] = {}
     if with_chain:
         out["chain"] = e.chain

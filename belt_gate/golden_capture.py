@@ -64,6 +64,8 @@ class EntityEvent:
 
 @dataclass(frozen=True)
 class CaptureResult:
+    """What a capture wrote: the fixture file, the events it added, and the JSON-RPC round trips it took."""
+
     path: Path
     events: tuple[GoldenEvent, ...]  # the captured ones (the file may hold more)
     round_trips: int

@@ -112,6 +112,7 @@ def confirmed_limit(rpc_url: str, chain: int, depth: int | None) -> tuple[int, i
 
 
 def add_parser(sub: Any) -> None:
+    """Add `golden capture` and its options to the `belt-gate` command's subparsers."""
     golden = sub.add_parser("golden", help="golden events: capture fixtures from a belt, confirmed on L1")
     gsub = golden.add_subparsers(dest="golden_command", metavar="COMMAND", required=True)
     cap = gsub.add_parser("capture", help="write fixtures for entities of one chain, confirmed on L1")
@@ -137,6 +138,8 @@ def add_parser(sub: Any) -> None:
 
 
 def capture_command(args: argparse.Namespace) -> int:
+    """Capture golden events as `args` say (one chain, or with `--newer` every chain's newer confirmed events) and print
+    what was written; SettingsError on a usage problem, CaptureRefused when L1 does not confirm the rows."""
     from belt_gate.envio import load_schema
     from belt_gate.golden import parse_event
     from belt_gate.golden_capture import NOTHING, CaptureRefused, EntityEvent, capture_from_belt

@@ -76,6 +76,8 @@ OPTIONS: tuple[tuple[str, str, str], ...] = (
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    """Register every `--belt-*` option and its `belt_*` ini key (one table, settings.OPTIONS), and the repeatable
+    `--belt-rpc`."""
     group = parser.getgroup("belt_gate", "belt_gate: certify a green indexer deployment")
     for name, kind, help_text in OPTIONS:
         flag: dict[str, Any] = {"action": "store_const", "const": "true"} if kind == "flag" else {}
@@ -111,6 +113,8 @@ def _settings(config: pytest.Config) -> Settings:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    """When belt_gate is asked for: build the settings (a refusal is a usage error, redacted), put their secret set in
+    use (an xdist worker's with the controller's), register the markers and the session plugin."""
     if not _active(config):
         return
     from belt_gate import redact
@@ -222,6 +226,8 @@ class BeltCouldNotCheck(BeltFailure):
 
 
 class BeltItem(pytest.Item):
+    """One generated certification test: a planned case judged against the session's snapshot."""
+
     def __init__(self, *, case: Case, session_plugin: BeltSession, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.case = case
@@ -234,6 +240,8 @@ class BeltItem(pytest.Item):
             self.add_marker(mark)
 
     def runtest(self) -> None:
+        """Judge the case with `rules.evaluate` on the snapshot, record the verdict's properties (redacted), and raise
+        when it did not pass; no snapshot is could-not-check."""
         from belt_gate.redact import redact_text
         from belt_gate.rules import evaluate
 
@@ -254,6 +262,7 @@ class BeltItem(pytest.Item):
             raise BeltFailure(redact_text(f"{self.case.id}: {verdict.message}", secrets))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        """A rule's verdict as its own text (no traceback); any other failure as pytest shows it, redacted."""
         if isinstance(excinfo.value, BeltFailure):
             return str(excinfo.value)
         from belt_gate.redact import redact_text
@@ -261,16 +270,20 @@ class BeltItem(pytest.Item):
         return redact_text(str(super().repr_failure(excinfo, style=style)))
 
     def reportinfo(self) -> tuple[Path, int, str]:
+        """Where pytest says the test lives, and its name in reports (`belt_gate <case id>`)."""
         # A line number, not None: pytest's skip/xfail reporting adds 1 to it.
         return self.path, 0, f"belt_gate {self.case.id}"
 
 
 class BeltCollector(pytest.Collector):
+    """The collector that holds the generated tests in the session."""
+
     def __init__(self, *, session_plugin: BeltSession, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.plugin = session_plugin
 
     def collect(self) -> list[pytest.Item]:
+        """One BeltItem per planned case."""
         return [
             BeltItem.from_parent(self, name=case.id, case=case, session_plugin=self.plugin)
             for case in self.plugin.cases()
@@ -319,6 +332,8 @@ class BeltSession:
     # -- the snapshot, once per run, on the controller
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """On the controller: write a provisional certificate, then take the snapshot (a failure kept as the snapshot
+        error). On a worker: read the snapshot the controller shipped."""
         if self.is_worker:
             self._receive(self.config.workerinput.get(SNAPSHOT_KEY))  # type: ignore[attr-defined]
             return
@@ -365,10 +380,12 @@ class BeltSession:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
+        """Ship the secret set and the snapshot to an xdist worker, so it hides and judges what the controller does."""
         node.workerinput[SECRETS_KEY] = sorted(self.secrets.values)
         node.workerinput[SNAPSHOT_KEY] = json.dumps(self.snapshot.to_json()) if self.snapshot is not None else ""
 
     def cases(self) -> list[Case]:
+        """The planned cases; without a snapshot only chain_set, which then reports could-not-check."""
         from belt_gate.plan import Case
 
         if self.snapshot is None:
@@ -379,6 +396,8 @@ class BeltSession:
     def pytest_collection_modifyitems(
         self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
     ) -> None:
+        """Add the generated tests to the session and report them as collected, so the collected count and -k/-m include
+        them."""
         collector = BeltCollector.from_parent(session, name="belt_gate", nodeid="belt_gate", session_plugin=self)
         generated = collector.collect()
         # Report them as collected, so "collected N items" and -k/-m counts include them.
@@ -389,21 +408,25 @@ class BeltSession:
 
     # -- results, certificate, summary (controller)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """On the controller without xdist: record the collected ids."""
         if not self.is_worker:
             self.tracker.collected(item.nodeid for item in session.items)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        """With xdist: record the ids a worker collected."""
         self.tracker.collected(ids)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        """Redact a collection report and count a collection error (it stops certification)."""
         _redact_report(report)
         if not self.is_worker and report.failed:
             self.tracker.collect_errors += 1
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Redact a test report before anything else reads it, then fold it into the run's outcomes."""
         _redact_report(report)  # first: before JUnit XML, the terminal's summary and xdist's channel read it
         if not self.is_worker:
             self.tracker.add(report)
@@ -437,6 +460,8 @@ class BeltSession:
         return doc
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        """On the controller: write the final certificate, the failure JSONL files when asked, then the promotion when
+        it is asked for."""
         if self.is_worker:
             return
         self.certificate = self._write_certificate(session)
@@ -470,6 +495,7 @@ class BeltSession:
             session.exitstatus = session.exitstatus or pytest.ExitCode.TESTS_FAILED
 
     def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+        """Print the certificate's summary table and verdict line on the controller."""
         if self.is_worker:
             return
         from belt_gate.report import render_summary
@@ -546,10 +572,12 @@ class RunTracker:
         self.collect_errors = 0
 
     def collected(self, ids: Any) -> None:
+        """Record collected test ids, each once, in collection order."""
         seen = set(self._collected)
         self._collected.extend(i for i in ids if i not in seen)
 
     def add(self, report: pytest.TestReport) -> None:
+        """Fold one phase report of a test into its outcome (xfail and a crash outside the phases noted)."""
         phases = self._phases.setdefault(report.nodeid, {})
         phases[report.when or "???"] = report.outcome
         if report.when == "call":
