@@ -39,9 +39,12 @@ class Heights:
 
     @property
     def same(self) -> bool:
+        """True when both belts were read at the same processed blocks, so their current states can be compared as they
+        are."""
         return self.blue is not None and self.green is not None and dict(self.blue) == dict(self.green)
 
     def text(self) -> str:
+        """Where each belt stood, for a verdict's message (`blue at ..., green at ...`)."""
         return f"blue at {_at(self.blue)}, green at {_at(self.green)}"
 
     def ahead(self) -> str | None:

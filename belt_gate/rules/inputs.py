@@ -33,6 +33,7 @@ def need_map(doc: object, key: str, what: str) -> Mapping[str, Any]:
 
 
 def need_list(doc: object, key: str, what: str) -> list[Any]:
+    """`doc[key]` when it is a list; Missing (could-not-check) otherwise, `what` naming `doc`."""
     value = need(doc, key, what)
     if not isinstance(value, list):
         raise Missing(f"{what}: {key} is {_shown(value)}, not a list")

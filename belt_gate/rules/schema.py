@@ -109,6 +109,9 @@ def schema_changes(blue: GraphQLSchema, green: GraphQLSchema, entities: Collecti
 
 
 def schema(entity: str, changes: Sequence[Mapping[str, Any]] | None, error: str | None) -> Verdict:
+    """The schema verdict of one entity (or of the root and shared types): failed on a breaking change outside Envio's
+    progress views, could-not-check when an endpoint was not introspected, else passed with the additive changes counted
+    and the progress views' changes noted."""
     label = "the root and shared types" if entity == ROOT else entity
     if error:  # an endpoint not introspected: nothing was compared, so could-not-check (blocks like a failure)
         return Verdict.unknown(f"schema of {label}: cannot compare: {error}", entity=entity)

@@ -21,12 +21,16 @@ class Outcome(StrEnum):
 
 @dataclass(frozen=True)
 class Verdict:
+    """What a rule decided about one case: its outcome, the message the test report shows, and properties the
+    certificate records."""
+
     outcome: Outcome
     message: str
     properties: dict[str, Any] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
+        """True only for a passed outcome (could-not-check is not a pass)."""
         return self.outcome is Outcome.PASSED
 
     @classmethod

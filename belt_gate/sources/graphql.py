@@ -48,6 +48,7 @@ class GraphQLClient:
 
     @property
     def endpoint(self) -> str:
+        """The belt's URL redacted, as messages and reprs show it."""
         return redact_url(self.url)
 
     async def __aenter__(self) -> GraphQLClient:
@@ -64,6 +65,7 @@ class GraphQLClient:
             self._client = None
 
     def fail(self, message: str, asked: str) -> EndpointError:
+        """An EndpointError naming this belt, its redacted endpoint and what was asked; `message` redacted."""
         return EndpointError(redact_text(message), belt=self.belt, endpoint=self.endpoint, asked=asked)
 
     def _budget(self) -> Budget:
@@ -160,6 +162,7 @@ async def introspect(client: GraphQLClient) -> dict[str, Any]:
 
 
 def progress_query(source: str) -> str:
+    """The selection that reads a belt's progress from `source` (`_meta` or `chain_metadata`)."""
     if source == "_meta":
         return "_meta { " + " ".join(PROGRESS_FIELDS_META) + " }"
     return "chain_metadata(order_by: {chain_id: asc}) { " + " ".join(PROGRESS_FIELDS_CHAIN_METADATA) + " }"
@@ -189,6 +192,8 @@ def normalise_progress(source: str, rows: object) -> list[dict[str, Any]]:
 
 
 async def fetch_progress(client: GraphQLClient, source: str) -> list[dict[str, Any]]:
+    """A belt's progress rows from `source`, normalised to {chain_id, processed, head}; EndpointError when the answer is
+    not rows of that shape."""
     data = await client.query("query BeltProgress { " + progress_query(source) + " }", f"{source} progress")
     key = "_meta" if source == "_meta" else "chain_metadata"
     try:
@@ -265,6 +270,7 @@ class AggregateAsk:
         return self.render().split(": ", 1)[1]
 
     def selection(self) -> str:
+        """The aggregate's selection set: count, and sum / min / max of the columns asked."""
         parts = ["count"]
         if self.sum_columns:
             parts.append("sum { " + " ".join(self.sum_columns) + " }")
@@ -318,9 +324,11 @@ class RowsAsk:
 
     @property
     def signature(self) -> str:
+        """The ask without its alias: the key a recording files its answer under."""
         return self.render().split(": ", 1)[1]
 
     def render(self) -> str:
+        """The aliased list field of this ask, with its where, order, limit and offset."""
         args = []
         where = where_literal(self.conditions, self.any_of)
         if where:
@@ -336,6 +344,7 @@ class RowsAsk:
 
 
 async def fetch_rows(client: GraphQLClient, asks: Sequence[RowsAsk], asked: str) -> dict[str, Any]:
+    """All `asks` in one GraphQL request: alias -> rows (nothing sent when there are none)."""
     if not asks:
         return {}
     return await client.query("query BeltRows { " + " ".join(a.render() for a in asks) + " }", asked)
