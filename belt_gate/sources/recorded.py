@@ -27,21 +27,37 @@ AGGREGATE_PROGRESS = "progress-with-aggregates:"
 
 
 class BeltSource(Protocol):
+    """What the snapshot reads a belt through: live over GraphQL (LiveSource) or from a recording (RecordedSource), with
+    the same answers and the same errors either way."""
+
     belt: str
     endpoint: str
 
     @property
-    def requests(self) -> int: ...
-    @property
-    def seconds(self) -> float: ...
+    def requests(self) -> int:
+        """How many requests the belt was sent (or, replayed, would have been)."""
 
-    async def introspect(self) -> dict[str, Any]: ...
-    async def progress(self, source: str) -> list[dict[str, Any]]: ...
-    async def aggregates(self, asks: Sequence[AggregateAsk], with_progress: str | None) -> dict[str, Any]: ...
-    async def rows(self, asks: Sequence[RowsAsk], asked: str) -> dict[str, Any]: ...
+    @property
+    def seconds(self) -> float:
+        """Seconds spent waiting on the belt."""
+
+    async def introspect(self) -> dict[str, Any]:
+        """The belt's introspection result."""
+
+    async def progress(self, source: str) -> list[dict[str, Any]]:
+        """The belt's progress rows from `source` (`_meta` or `chain_metadata`), normalised."""
+
+    async def aggregates(self, asks: Sequence[AggregateAsk], with_progress: str | None) -> dict[str, Any]:
+        """Every aggregate ask in one request, alias -> answer; with `with_progress` the progress read in the same
+        request, under `_progress`."""
+
+    async def rows(self, asks: Sequence[RowsAsk], asked: str) -> dict[str, Any]:
+        """Every row ask in one request, alias -> rows."""
 
 
 class LiveSource:
+    """A belt read over GraphQL; with a recording, each answer (and each failure, redacted) is kept for a replay."""
+
     def __init__(self, client: GraphQLClient, recording: dict[str, Any] | None = None) -> None:
         self.client = client
         self.belt = client.belt
@@ -50,10 +66,12 @@ class LiveSource:
 
     @property
     def requests(self) -> int:
+        """How many requests the client sent."""
         return self.client.requests
 
     @property
     def seconds(self) -> float:
+        """Seconds the client spent waiting on the belt."""
         return self.client.seconds
 
     def _store(self, key: str, value: Any) -> None:
@@ -68,6 +86,7 @@ class LiveSource:
                 self._rec.setdefault(ERRORS_SECTION, {})[key] = redact_text(str(exc))
 
     async def introspect(self) -> dict[str, Any]:
+        """The belt's introspection, recorded; a failure is recorded too, then raised."""
         try:
             result = await gql.introspect(self.client)
         except EndpointError as exc:
@@ -77,6 +96,7 @@ class LiveSource:
         return result
 
     async def progress(self, source: str) -> list[dict[str, Any]]:
+        """The belt's progress from `source`, recorded; a failure is recorded too, then raised."""
         try:
             result = await gql.fetch_progress(self.client, source)
         except EndpointError as exc:
@@ -86,6 +106,8 @@ class LiveSource:
         return result
 
     async def aggregates(self, asks: Sequence[AggregateAsk], with_progress: str | None) -> dict[str, Any]:
+        """The aggregates in one request (with the progress when asked), each answer recorded under its ask's signature;
+        a failure is recorded for every ask, then raised."""
         keys = [f"aggregate:{a.signature}" for a in asks]
         try:
             data = await gql.fetch_aggregates(self.client, asks, with_progress=with_progress)
@@ -104,6 +126,8 @@ class LiveSource:
         return data
 
     async def rows(self, asks: Sequence[RowsAsk], asked: str) -> dict[str, Any]:
+        """The rows in one request, each answer recorded under its ask's signature; a failure is recorded for every ask,
+        then raised."""
         keys = [f"rows:{a.signature}" for a in asks]
         try:
             data = await gql.fetch_rows(self.client, asks, asked)
@@ -139,6 +163,7 @@ class RecordedSource:
         return self._answers[key]
 
     async def introspect(self) -> dict[str, Any]:
+        """The recorded introspection; EndpointError when it is missing or not an object."""
         self.requests += 1
         result = self._get("introspection", "introspection")
         if not isinstance(result, dict):  # a hand-edited or truncated recording fails closed, on one line
@@ -146,6 +171,7 @@ class RecordedSource:
         return result
 
     async def progress(self, source: str) -> list[dict[str, Any]]:
+        """The recorded progress from `source`; EndpointError when it is missing or not a list."""
         self.requests += 1
         result = self._get(f"progress:{source}", f"{source} progress")
         if not isinstance(result, list):
@@ -153,6 +179,8 @@ class RecordedSource:
         return result
 
     async def aggregates(self, asks: Sequence[AggregateAsk], with_progress: str | None) -> dict[str, Any]:
+        """The recorded answers to the asks (one request counted, as live), with the recorded progress when asked; an
+        ask not recorded is an EndpointError."""
         self.requests += 1  # one request carried them all, as live
         out = {a.alias: self._get(f"aggregate:{a.signature}", a.signature) for a in asks}
         if with_progress:
@@ -163,15 +191,18 @@ class RecordedSource:
         return out
 
     async def rows(self, asks: Sequence[RowsAsk], asked: str) -> dict[str, Any]:
+        """The recorded rows of each ask (one request counted); an ask not recorded is an EndpointError."""
         self.requests += 1
         return {a.alias: self._get(f"rows:{a.signature}", a.signature) for a in asks}
 
 
 def new_recording(belt: str, endpoint: str) -> dict[str, Any]:
+    """An empty recording of one belt, to be filled by a LiveSource."""
     return {"format": FORMAT, "belt": belt, "endpoint": endpoint, "answers": {}}
 
 
 def write_recording(directory: Path, belt: str, recording: Mapping[str, Any]) -> Path:
+    """Write a belt's recording as `<directory>/<belt>.json` and return its path."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{belt}.json"
     path.write_text(json.dumps(recording, indent=1, sort_keys=True))
@@ -249,6 +280,7 @@ class RecordingTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         self._exchanges.add(key, {"error": type(exc).__name__, "message": redact_text(str(exc))})
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
+        """Send the request on the network and keep its answer (or its transport error) on the tape."""
         self._sync = self._sync or httpx.HTTPTransport()
         key = _rpc_key(request.read())
         try:
@@ -261,6 +293,7 @@ class RecordingTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         return httpx.Response(response.status_code, headers=response.headers, content=content)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send the request on the network and keep its answer (or its transport error) on the tape."""
         self._async = self._async or httpx.AsyncHTTPTransport()
         key = _rpc_key(await request.aread())
         try:
@@ -273,10 +306,12 @@ class RecordingTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         return httpx.Response(response.status_code, headers=response.headers, content=content)
 
     def close(self) -> None:
+        """Close the synchronous transport, if one was made."""
         if self._sync is not None:
             self._sync.close()
 
     async def aclose(self) -> None:
+        """Close the asynchronous transport, if one was made."""
         if self._async is not None:
             await self._async.aclose()
 
@@ -289,6 +324,8 @@ class ReplayTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         self._recording = recording
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
+        """The tape's next answer to this very request body; a request the tape does not hold (or no longer holds) is a
+        connection error, and a recorded transport error is raised again."""
         answer = self._exchanges.take(_rpc_key(request.read()))
         if answer is None:
             raise httpx.ConnectError(f"{self._recording} has no (further) answer to this request", request=request)
@@ -298,6 +335,7 @@ class ReplayTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         return httpx.Response(int(answer["status"]), content=content, headers={"content-type": "application/json"})
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """As `handle_request`: a replay does no I/O."""
         return self.handle_request(request)
 
 

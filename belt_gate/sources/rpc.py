@@ -72,6 +72,9 @@ _SUGGESTED = re.compile(r"\[\s*(0x[0-9a-fA-F]+|\d+)\s*,\s*(0x[0-9a-fA-F]+|\d+)\s
 
 @dataclass(frozen=True)
 class Call:
+    """One JSON-RPC call of a batch: method, params, and how its result is parsed (a ValueError there is a malformed
+    answer)."""
+
     method: str
     params: list[Any]
     parse: Callable[[Any], Any] = field(default=lambda v: v)
@@ -138,6 +141,7 @@ def _data(value: Any) -> str:
 
 
 def parse_log(raw: Any) -> Log:
+    """One log object of an RPC answer as a Log; ValueError when a field is missing or malformed."""
     if not isinstance(raw, dict):
         raise ValueError(f"log is not an object: {raw!r:.80}")
     topics = raw.get("topics")
@@ -156,12 +160,14 @@ def parse_log(raw: Any) -> Log:
 
 
 def parse_logs(raw: Any) -> tuple[Log, ...]:
+    """An eth_getLogs result as Logs; ValueError when it is not a list of log objects."""
     if not isinstance(raw, list):
         raise ValueError(f"eth_getLogs result is not a list: {raw!r:.80}")
     return tuple(parse_log(x) for x in raw)
 
 
 def parse_block(raw: Any) -> Block | None:
+    """A block object as a Block (None when the RPC answered null); ValueError when malformed."""
     if raw is None:
         return None
     if not isinstance(raw, dict):
@@ -177,6 +183,7 @@ def parse_block(raw: Any) -> Block | None:
 
 
 def parse_receipt(raw: Any) -> Receipt | None:
+    """A receipt object as a Receipt (None when the RPC answered null); ValueError when malformed."""
     if raw is None:
         return None
     if not isinstance(raw, dict):
@@ -289,6 +296,7 @@ class RpcClient:
 
     # -- lifecycle
     def close(self) -> None:
+        """Close the HTTP client and stop the client's event-loop thread (idempotent)."""
         loop, thread, http = self._loop, self._thread, self._http
         self._loop = self._thread = self._http = None
         if loop is None or thread is None:
@@ -332,6 +340,7 @@ class RpcClient:
 
     @property
     def label(self) -> str:
+        """How errors name this endpoint (`chain N RPC`)."""
         return f"chain {self.chain_id} RPC"
 
     def _error(self, message: str, asked: str) -> RpcError:
@@ -496,6 +505,7 @@ class RpcClient:
     def call(
         self, method: str, params: list[Any], *, asked: str = "", parse: Callable[[Any], Any] | None = None
     ) -> Any:
+        """One call, as a batch of one; its parsed result."""
         result = self.batch([Call(method, params, parse or (lambda v: v))], asked=asked or method)
         return result[0]
 
@@ -539,9 +549,11 @@ class RpcClient:
         return int(head)
 
     def safe_block(self) -> int | None:
+        """The chain's `safe` block, None when the RPC does not know the tag."""
         return self.heads().safe
 
     def finalized_block(self) -> int | None:
+        """The chain's `finalized` block, None when the RPC does not know the tag."""
         return self.heads().finalized
 
     def blocks(self, numbers: Iterable[int]) -> dict[int, Block | None]:
@@ -558,15 +570,19 @@ class RpcClient:
         return dict(zip(wanted, got[1:], strict=True))
 
     def block(self, number: int) -> Block | None:
+        """One block by number (None when the chain has none), its chain id checked as in `blocks`."""
         return self.blocks([number])[number]
 
     def receipts(self, tx_hashes: Iterable[str]) -> dict[str, Receipt | None]:
+        """Receipts by lowercase transaction hash (None where the RPC has none), in one batch."""
         wanted = sorted({h.lower() for h in tx_hashes})
         calls = [Call("eth_getTransactionReceipt", [h], parse_receipt) for h in wanted]
         got = self.batch(calls, asked=f"eth_getTransactionReceipt x{len(wanted)}") if calls else []
         return dict(zip(wanted, got, strict=True))
 
     def logs_by_block_hash(self, block_hash: str, address: str | None = None) -> tuple[Log, ...]:
+        """Every log of one block by its hash (of one contract when `address` is given): what the block the RPC holds
+        under that hash says, whatever its number."""
         flt: dict[str, Any] = {"blockHash": block_hash}
         if address:
             flt["address"] = address
@@ -687,6 +703,7 @@ class RpcClient:
     def get_logs(
         self, address: str | Sequence[str] | None, topic0: str | None, from_block: int, to_block: int
     ) -> list[Log]:
+        """The logs of one query, as `get_logs_many` fetches them (split ranges included)."""
         return self.get_logs_many([LogQuery(address, topic0, from_block, to_block)])[0]
 
     def count_logs(
@@ -696,6 +713,7 @@ class RpcClient:
         return len(self.get_logs(address, topic0, from_block, to_block))
 
     def count_logs_many(self, queries: Sequence[LogQuery]) -> list[int]:
+        """How many logs each query matches, in query order."""
         return [len(logs) for logs in self.get_logs_many(queries)]
 
 
