@@ -1,4 +1,4 @@
-"""Envio HyperIndex project files -> chains, contracts, entities, fields and modes.
+"""Envio HyperIndex project files -> chains, contracts, entities, fields and reconciliations (A/B/C).
 
 Reads `schema.graphql` (Envio's entity schema) with graphql-core's parser and `config.yaml` with
 PyYAML. Nothing here does network I/O. The same entity model drives the sandbox's Hasura-dialect
@@ -55,7 +55,7 @@ CHAIN_FIELDS = ("chainId", "chain_id")
 PIN_SCALARS = frozenset({"Int", "BigInt"})
 
 
-class Mode(enum.StrEnum):
+class Reconciliation(enum.StrEnum):
     """How an entity is reconciled between two belts (see DESIGN.md §2)."""
 
     AT_BLOCK = "A"
@@ -182,14 +182,14 @@ class Entity:
         return self._first(CHAIN_FIELDS)
 
     @property
-    def inferred_mode(self) -> Mode:
+    def inferred_reconciliation(self) -> Reconciliation:
         """How to reconcile the entity when no option says: at a block if it has a block column, at a time if it has a
         time column, else its current state."""
         if self.block_column:
-            return Mode.AT_BLOCK
+            return Reconciliation.AT_BLOCK
         if self.timestamp_column:
-            return Mode.AT_TIMESTAMP
-        return Mode.CONVERGED
+            return Reconciliation.AT_TIMESTAMP
+        return Reconciliation.CONVERGED
 
     @property
     def numeric_columns(self) -> tuple[str, ...]:
@@ -434,7 +434,7 @@ __all__ = [
     "EnvioConfig",
     "EnvioSchema",
     "Field",
-    "Mode",
+    "Reconciliation",
     "chain_sources",
     "load_config",
     "load_schema",

@@ -8,8 +8,8 @@ a window holds at most FINAL_ROWS rows on either belt (or is a single axis value
 paged on both belts and their rows diffed by id. Every open window of every failing slice is asked in ONE
 request per belt per round, so a run costs about log2(rows / FINAL_ROWS) rounds plus one page round.
 
-Axes (data-diff bisects keys; indexers are bisected on blocks, anchors.md §3.3): mode A on the block
-number, mode B on the timestamp, mode C on the id (string ranges, split at a string midpoint).
+Axes (data-diff bisects keys; indexers are bisected on blocks, anchors.md §3.3): reconciliation A on the block
+number, B on the timestamp, C on the id (string ranges, split at a string midpoint).
 
 Why windows end by rows, not by a fixed number of blocks: a fixed width W over-splits a sparse chain (rounds
 spent narrowing empty blocks) and under-splits a dense one (a W-block window can hold 10^5 rows to page).
@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from belt_gate.dialect import shared_columns
-from belt_gate.envio import Mode
+from belt_gate.envio import Reconciliation
 from belt_gate.errors import BeltGateError, SettingsError
 from belt_gate.numbers import Tolerance, same_value
 from belt_gate.redact import redact_json, redact_text
@@ -369,9 +369,9 @@ class _Plan(Protocol):
 
 
 def _axis(entity: EntityPlan) -> str | None:
-    if entity.mode == Mode.AT_BLOCK:
+    if entity.reconciliation == Reconciliation.AT_BLOCK:
         return entity.block_column
-    if entity.mode == Mode.AT_TIMESTAMP:
+    if entity.reconciliation == Reconciliation.AT_TIMESTAMP:
         return entity.timestamp_column
     return "id"
 
@@ -438,7 +438,7 @@ class _Slice:
     label: str
     entity: str
     chain: int | None
-    mode: str
+    reconciliation: str
     axis: str
     base: tuple[Condition, ...]
     as_text: bool
@@ -466,7 +466,7 @@ def _slice(plan: _Plan, entry: Mapping[str, Any], blue: _Belt, green: _Belt) -> 
     e = plan.entity
     axis = _axis(e)
     if axis is None:
-        return f"mode {e.mode.value} has no field to bisect on"
+        return f"reconciliation {e.reconciliation.value} has no field to bisect on"
     b, g = entry["blue"], entry["green"]
     root = root_span(axis, b, g)
     if isinstance(root, str):
@@ -478,7 +478,7 @@ def _slice(plan: _Plan, entry: Mapping[str, Any], blue: _Belt, green: _Belt) -> 
         plan.label,
         e.name,
         plan.chain,
-        e.mode.value,
+        e.reconciliation.value,
         axis,
         tuple(plan.conditions),
         as_text,
@@ -652,7 +652,7 @@ def _entry(s: _Slice, run: _Run, seconds: float) -> dict[str, Any]:
     return {
         "entity": s.entity,
         "chain": s.chain,
-        "mode": s.mode,
+        "reconciliation": s.reconciliation,
         "axis": s.axis,
         "status": status,
         "why": why,
@@ -680,7 +680,7 @@ async def run(
     """Localise every slice whose fingerprints differ (see `differs`): `{label: entry}`, the snapshot's
     `localised` key.
 
-    entry: {entity, chain, mode ("A"|"B"|"C"), axis (the column bisected), status ("located" | "partial":
+    entry: {entity, chain, reconciliation ("A"|"B"|"C"), axis (the column bisected), status ("located" | "partial":
     budget or caps left windows unpaged | "unexplained" | "error" | "skipped"), why (str|None), rounds,
     pages, requests {blue, green} (of the whole phase), seconds (of the whole phase), windows [{lo, hi,
     [lo_open], blue, green (row counts), paged}] (the narrowest windows found, axis order), unexplained

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from belt_gate.envio import Entity, Mode
+from belt_gate.envio import Entity, Reconciliation
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ class EntityPlan:
     where the schema has none)."""
 
     name: str
-    mode: Mode
+    reconciliation: Reconciliation
     chain_column: str | None
     block_column: str | None
     timestamp_column: str | None
@@ -68,7 +68,7 @@ class EntityPlan:
         """The plan as plain JSON (the reconciliation by its value), the inverse of `from_json`."""
         return {
             "name": self.name,
-            "mode": self.mode.value,
+            "reconciliation": self.reconciliation.value,
             "chain_column": self.chain_column,
             "block_column": self.block_column,
             "timestamp_column": self.timestamp_column,
@@ -77,16 +77,24 @@ class EntityPlan:
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> EntityPlan:
         """The plan `to_json` wrote; an unknown reconciliation raises ValueError."""
-        return cls(d["name"], Mode(d["mode"]), d["chain_column"], d["block_column"], d["timestamp_column"])
+        return cls(
+            d["name"], Reconciliation(d["reconciliation"]), d["chain_column"], d["block_column"], d["timestamp_column"]
+        )
 
 
-def entity_plans(models: Iterable[Entity], modes: Mapping[str, Mode]) -> list[EntityPlan]:
+def entity_plans(models: Iterable[Entity], reconciliations: Mapping[str, Reconciliation]) -> list[EntityPlan]:
     """One EntityPlan per schema entity, sorted by name, with the reconciliation the settings give it or else the one
     its columns imply."""
     out = []
     for e in sorted(models, key=lambda e: e.name):
         out.append(
-            EntityPlan(e.name, modes.get(e.name, e.inferred_mode), e.chain_column, e.block_column, e.timestamp_column)
+            EntityPlan(
+                e.name,
+                reconciliations.get(e.name, e.inferred_reconciliation),
+                e.chain_column,
+                e.block_column,
+                e.timestamp_column,
+            )
         )
     return out
 

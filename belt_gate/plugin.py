@@ -46,7 +46,7 @@ OPTIONS: tuple[tuple[str, str, str], ...] = (
     ("golden", "string", "folder of golden event fixtures (default ./golden)"),
     ("seed", "string", "seed of the content sample (default 0)"),
     ("sample", "string", "rows sampled per entity and chain (default 5)"),
-    ("settle_timeout", "string", "seconds to wait for both belts to stand at the same block (mode C)"),
+    ("settle_timeout", "string", "seconds to wait for both belts to stand at the same block (reconciliation C)"),
     ("timeout", "string", "seconds before an endpoint counts as not answering (default 30)"),
     ("reorg_margin", "string", "blocks below the chain head the cutoff must stay (with an RPC)"),
     ("head_tolerance", "string", "blocks a chain blue lacks may trail the chain head (default 10)"),

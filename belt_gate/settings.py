@@ -28,7 +28,7 @@ from belt_gate.envio import (
     TIMESTAMP_FIELDS,
     EnvioConfig,
     EnvioSchema,
-    Mode,
+    Reconciliation,
     chain_sources,
     load_config,
     load_schema,
@@ -83,7 +83,9 @@ _FLAG_KEYS = frozenset({"promote", "dry_run"})  # true/false; swap_command may a
 _TEXT_KEYS = (
     frozenset(OPTION_NAMES) - _INT_KEYS - _SECONDS_KEYS - _FLAG_KEYS - {"expected_chains", "rpc", "swap_command"}
 )
-_ENTITY_KEYS = ("mode", "tolerance", "block_field", "time_field")
+_ENTITY_KEYS = ("reconciliation", "tolerance", "block_field", "time_field")
+#: The old spelling of `[entities.X] reconciliation` (still read, same meaning).
+_OLD_RECONCILIATION_KEY = "mode"
 #: EIP-155 chain ids are positive and fit in 63 bits (EIP-2294).
 MAX_CHAIN_ID = 2**63 - 1
 #: A secret shorter than this cannot be masked in output (redact.py ignores it), so it is refused.
@@ -116,9 +118,10 @@ class RpcUrls(dict[int, str]):
 
 @dataclass(frozen=True)
 class EntitySettings:
-    """`[entities.X]` of belt.toml: a mode, a tolerance, and the fields carrying the entity's block or time."""
+    """`[entities.X]` of belt.toml: a reconciliation (A/B/C), a tolerance, and the fields carrying the entity's
+    block or time."""
 
-    mode: Mode | None = None
+    reconciliation: Reconciliation | None = None
     tolerance: Tolerance = field(default_factory=Tolerance)
     block_field: str | None = None
     time_field: str | None = None
@@ -196,11 +199,11 @@ class Settings:
         """Is this belt a recorded snapshot file, not a live URL? (Asked here and nowhere else.)"""
         return not is_url(self.target(belt)[0])
 
-    def entity_mode(self, name: str, inferred: Mode) -> Mode:
+    def entity_reconciliation(self, name: str, inferred: Reconciliation) -> Reconciliation:
         """How entity `name` is reconciled: the reconciliation the settings give it, else `inferred` (what its columns
         imply)."""
         override = self.entities.get(name)
-        return override.mode if override and override.mode else inferred
+        return override.reconciliation if override and override.reconciliation else inferred
 
     def tolerance(self, name: str) -> Tolerance:
         """The numeric tolerance the settings give entity `name`; none (exact comparison) by default."""
@@ -224,7 +227,7 @@ class Settings:
             "reorg_margin": self.reorg_margin,
             "head_tolerance": self.head_tolerance,
             "overrides": {
-                k: {"mode": v.mode, "rel": str(v.tolerance.rel), "abs": v.tolerance.abs}
+                k: {"reconciliation": v.reconciliation, "rel": str(v.tolerance.rel), "abs": v.tolerance.abs}
                 | ({"block_field": v.block_field} if v.block_field else {})
                 | ({"time_field": v.time_field} if v.time_field else {})
                 for k, v in sorted(self.entities.items())
@@ -367,6 +370,22 @@ def _field_name(value: Any, what: str) -> str | None:
     return value.strip()
 
 
+def _reconciliation(spec: Mapping[str, Any], where: str) -> Reconciliation | None:
+    """`reconciliation = "A"|"B"|"C"` of an `[entities.X]` table (or its old spelling `mode`; both only if
+    they agree), None if neither is given."""
+    given = {k: spec[k] for k in ("reconciliation", _OLD_RECONCILIATION_KEY) if k in spec}
+    if len({repr(v) for v in given.values()}) > 1:
+        raise SettingsError(
+            f"{where}: reconciliation = {given['reconciliation']!r} and mode = {given['mode']!r} disagree "
+            "(mode is the old name of reconciliation: give one)"
+        )
+    for key, value in given.items():
+        if value not in ("A", "B", "C"):
+            raise SettingsError(f"{where}.{key} must be A, B or C")
+        return Reconciliation(value)
+    return None
+
+
 def _entity_settings(raw: Any, source: str) -> dict[str, EntitySettings]:
     out = {}
     if not isinstance(raw, Mapping):
@@ -374,15 +393,13 @@ def _entity_settings(raw: Any, source: str) -> dict[str, EntitySettings]:
     for name, spec in raw.items():
         if not isinstance(spec, Mapping):
             raise SettingsError(f"{source}: entities.{name} must be a table")
-        unknown = set(spec) - set(_ENTITY_KEYS)
+        unknown = set(spec) - {*_ENTITY_KEYS, _OLD_RECONCILIATION_KEY}
         if unknown:
             known = ", ".join(_ENTITY_KEYS)
             raise SettingsError(
                 f"{source}: entities.{name}: unknown key(s) {', '.join(sorted(unknown))} (known: {known})"
             )
-        mode = spec.get("mode")
-        if mode is not None and mode not in ("A", "B", "C"):
-            raise SettingsError(f"{source}: entities.{name}.mode must be A, B or C")
+        reconciliation = _reconciliation(spec, f"{source}: entities.{name}")
         tol = spec.get("tolerance", {})
         if not isinstance(tol, Mapping):
             raise SettingsError(f"{source}: entities.{name}.tolerance must be a table")
@@ -395,7 +412,7 @@ def _entity_settings(raw: Any, source: str) -> dict[str, EntitySettings]:
             _number(tol.get("abs", 0), f"{source}: entities.{name}.tolerance.abs", int),
         )
         out[str(name)] = EntitySettings(
-            Mode(mode) if mode else None,
+            reconciliation,
             tolerance,
             _field_name(spec.get("block_field"), f"{source}: entities.{name}.block_field"),
             _field_name(spec.get("time_field"), f"{source}: entities.{name}.time_field"),
@@ -405,7 +422,7 @@ def _entity_settings(raw: Any, source: str) -> dict[str, EntitySettings]:
 
 def _apply_entities(entities: Mapping[str, EntitySettings], schema: EnvioSchema, source: str) -> EnvioSchema:
     """The schema with each entity's configured block/time fields pinned; refuses an override of an entity the
-    schema lacks and a mode the entity cannot be compared in (A needs a block field, B a time field)."""
+    schema lacks and a reconciliation the entity cannot be compared in (A needs a block field, B a time field)."""
     for name, spec in entities.items():
         entity = schema.entity(name)
         if entity is None:  # a typo would otherwise leave the intended entity on its defaults, silently
@@ -415,14 +432,14 @@ def _apply_entities(entities: Mapping[str, EntitySettings], schema: EnvioSchema,
         if spec.block_field or spec.time_field:
             entity = entity.pinned(block_field=spec.block_field, time_field=spec.time_field, source=source)
             schema = schema.with_entity(entity)
-        if spec.mode == Mode.AT_BLOCK and entity.block_column is None:
+        if spec.reconciliation == Reconciliation.AT_BLOCK and entity.block_column is None:
             raise SettingsError(
-                f"{source}: entities.{name}.mode A needs a block number field "
+                f"{source}: entities.{name}: reconciliation A (at block) needs a block number field "
                 f"({' or '.join(BLOCK_FIELDS)}); {name} has none (name its field: block_field = ...)"
             )
-        if spec.mode == Mode.AT_TIMESTAMP and entity.timestamp_column is None:
+        if spec.reconciliation == Reconciliation.AT_TIMESTAMP and entity.timestamp_column is None:
             raise SettingsError(
-                f"{source}: entities.{name}.mode B needs a timestamp field "
+                f"{source}: entities.{name}: reconciliation B (at timestamp) needs a timestamp field "
                 f"({' or '.join(TIMESTAMP_FIELDS)}); {name} has none (name its field: time_field = ...)"
             )
     return schema

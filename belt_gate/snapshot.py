@@ -1,7 +1,7 @@
 """What one run knows about blue, green and the chains: fetched once, on the controller, shipped as JSON.
 
 Order: introspection + progress of both belts (concurrently) -> chains and entities to plan -> chain
-heads and cutoff timestamps from the RPCs -> mode C settling -> one batched fingerprint request per belt
+heads and cutoff timestamps from the RPCs -> reconciliation C settling -> one batched fingerprint request per belt
 -> sampled rows (one request per belt) -> schema changes. Every failure is kept as a message on the
 thing it concerns; nothing here decides pass/fail.
 """
@@ -17,7 +17,7 @@ from typing import Any
 
 from belt_gate import localise, sampling
 from belt_gate.dialect import Dialect, read_dialect, schema_of, shared_columns
-from belt_gate.envio import Entity, Mode
+from belt_gate.envio import Entity, Reconciliation
 from belt_gate.errors import BeltGateError, EndpointError
 from belt_gate.plan import EntityPlan, entity_plans
 from belt_gate.redact import redact_text, redact_url
@@ -179,8 +179,8 @@ def plan_entities(settings: Settings, blue: BeltState, green: BeltState) -> list
             models.update(state.dialect.entities)
     if settings.schema is not None:
         models.update({e.name: e for e in settings.schema.entities})
-    modes = {name: settings.entity_mode(name, e.inferred_mode) for name, e in models.items()}
-    return entity_plans(models.values(), modes)
+    chosen = {name: settings.entity_reconciliation(name, e.inferred_reconciliation) for name, e in models.items()}
+    return entity_plans(models.values(), chosen)
 
 
 def plan_chains(settings: Settings, blue: BeltState, green: BeltState) -> list[int]:
@@ -266,7 +266,7 @@ class FingerprintPlan:
     def append_only(self) -> bool:
         """True when the entity is reconciled at a block or a time (A, B), its rows taken for history that does not
         change; False for a converged entity (C), compared on its current state."""
-        return self.entity.mode != Mode.CONVERGED
+        return self.entity.reconciliation != Reconciliation.CONVERGED
 
 
 def _no_cutoff(cut: Mapping[str, Any] | None, chain: int) -> str | None:
@@ -288,8 +288,8 @@ def fingerprint_plans(
 ) -> list[FingerprintPlan]:
     """`new_chains`: chains green adds in expansion; blue has no baseline there (the L1 checks judge).
 
-    Mode A compares at the cutoff block; mode B at the cutoff block's timestamp (from the RPC), else the
-    current state; mode C (and an entity without a chain field) the current state. Only facts are kept
+    Reconciliation A compares at the cutoff block; B at the cutoff block's timestamp (from the RPC), else the
+    current state; C (and an entity without a chain field) the current state. Only facts are kept
     here (why a slice has no cutoff); the rules decide what they mean."""
     new = set(new_chains)
     out = []
@@ -307,19 +307,20 @@ def fingerprint_plans(
             if chain in new:
                 fp.new_chain = True
                 fp.cutoff_text = "new chain"
-            elif chain is not None and e.mode in (Mode.AT_BLOCK, Mode.AT_TIMESTAMP):
-                column = e.block_column if e.mode == Mode.AT_BLOCK else e.timestamp_column
+            elif chain is not None and e.reconciliation in (Reconciliation.AT_BLOCK, Reconciliation.AT_TIMESTAMP):
+                column = e.block_column if e.reconciliation == Reconciliation.AT_BLOCK else e.timestamp_column
                 fp.error = _no_cutoff(cut, chain)
                 if column is None:
-                    kind = "block number" if e.mode == Mode.AT_BLOCK else "timestamp"
+                    at_block = e.reconciliation == Reconciliation.AT_BLOCK
+                    kind, how = ("block number", "at block") if at_block else ("timestamp", "at timestamp")
                     fp.error = (
-                        f"mode {e.mode.value} needs a {kind} field; {e.name} has none (name it with "
-                        f"[entities.{e.name}] in belt.toml, or set its mode)"
+                        f"reconciliation {e.reconciliation.value} ({how}) needs a {kind} field; {e.name} has none "
+                        f"(name it with [entities.{e.name}] in belt.toml, or set its reconciliation)"
                     )
                 elif cut is not None and fp.error is None:
                     fp.cutoff_why = str(cut.get("why") or "")
                     ts = timestamps.get(chain)
-                    if e.mode == Mode.AT_BLOCK:
+                    if e.reconciliation == Reconciliation.AT_BLOCK:
                         value, fp.cutoff_text = cut["block"], f"block <= {cut['block']}"
                     elif ts is not None:
                         value, fp.cutoff_text = ts, f"timestamp <= {ts} (block {cut['block']})"
@@ -332,7 +333,7 @@ def fingerprint_plans(
                     if value is not None:
                         fp.scope = "cutoff"
                         conds.append((column, "_lte", _lit(_column_type(models, e.name, column), value)))
-            elif chain is not None and e.mode == Mode.CONVERGED:
+            elif chain is not None and e.reconciliation == Reconciliation.CONVERGED:
                 fp.error = _no_cutoff(cut, chain)
             fp.conditions = tuple(conds)
             out.append(fp)
@@ -533,10 +534,10 @@ async def settle(blue: BeltState, green: BeltState, chains: Sequence[int], timeo
 async def _cutoff_timestamps(
     settings: Settings, l1: L1Reader, cutoffs: Mapping[int, Mapping[str, Any]], entities: Sequence[EntityPlan]
 ) -> tuple[dict[int, int | None], dict[int, str]]:
-    """Each cutoff block's timestamp from its chain's RPC (mode B compares there), and why one is missing."""
+    """Each cutoff block's timestamp from its chain's RPC (reconciliation B compares there), and why one is missing."""
     timestamps: dict[int, int | None] = {}
     errors: dict[int, str] = {}
-    if not any(e.mode == Mode.AT_TIMESTAMP for e in entities):
+    if not any(e.reconciliation == Reconciliation.AT_TIMESTAMP for e in entities):
         return timestamps, errors
     for chain, cut in cutoffs.items():
         if cut.get("block") is None or chain not in settings.rpc:
@@ -601,9 +602,9 @@ async def take(settings: Settings, *, tape: Tape | None = None, cwd: Path | None
             if state.dialect:
                 models.update(state.dialect.entities)
         l1 = L1Reader(settings, tape=tape)
-        mode_c_chains = list(chains) if any(e.mode == Mode.CONVERGED for e in entities) else []
-        if mode_c_chains and blue.progress is not None and green.progress is not None:
-            await settle(blue, green, mode_c_chains, settings.settle_timeout)
+        converged_chains = list(chains) if any(e.reconciliation == Reconciliation.CONVERGED for e in entities) else []
+        if converged_chains and blue.progress is not None and green.progress is not None:
+            await settle(blue, green, converged_chains, settings.settle_timeout)
         # The heads after the last progress read (the settle wait re-reads it): a head read before a belt's
         # newer progress would call a belt that follows the chain "above the head".
         await asyncio.to_thread(l1.read_heads, chains)

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from belt_gate.audit_spec import AuditSpec, Window
 from belt_gate.chain_facts import ProbeResult
-from belt_gate.envio import Mode
+from belt_gate.envio import Reconciliation
 from belt_gate.golden import GoldenEvent, event_from_json, event_to_json
 from belt_gate.numbers import Tolerance
 from belt_gate.plan import INVALID_KEY, Case, EntityPlan, build_plan, chains_needing_golden
@@ -706,12 +706,12 @@ class Snapshot:
         for n, raw in enumerate(d.typed("entities", list)):
             e = _Doc(raw, f"the snapshot.entities[{n}]")
             try:
-                mode = Mode(e.text("mode"))
+                reconciliation = Reconciliation(e.text("reconciliation"))
             except ValueError:
-                raise SnapshotError(f"{e.where}.mode is {e.get('mode')!r}, not an entity mode") from None
+                raise SnapshotError(f"{e.where}.reconciliation is {e.get('reconciliation')!r}, not A, B or C") from None
             chain_column, block_column = e.typed("chain_column", str, optional=True), e.opt_text("block_column")
             entities.append(
-                EntityPlan(e.text("name"), mode, chain_column, block_column, e.opt_text("timestamp_column"))
+                EntityPlan(e.text("name"), reconciliation, chain_column, block_column, e.opt_text("timestamp_column"))
             )
         return cls(
             version=d.integer("version"),

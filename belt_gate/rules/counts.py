@@ -8,7 +8,7 @@ Two kinds of comparison:
 - at a cutoff (block or timestamp): both belts are filtered to the same history, so any difference is a
   failure; and a cutoff below which a belt holds no rows while it holds rows above it compares nothing
   (a failure too: "0 == 0" proves nothing);
-- of the current state (entities without a block field, or mode B without the cutoff block's timestamp):
+- of the current state (entities without a block field, or reconciliation B without the cutoff block's timestamp):
   `heights` says where each belt stood when read. Equal fingerprints are consistent whatever the heights
   (the verdict says when they differed); a difference when both stood at the same block is a failure;
   a difference the heights could explain is could-not-check.

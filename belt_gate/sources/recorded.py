@@ -22,7 +22,7 @@ from belt_gate.sources import graphql as gql
 from belt_gate.sources.graphql import AggregateAsk, GraphQLClient, RowsAsk
 
 FORMAT = "belt-gate-recording/1"
-#: key prefix of the progress read in the same request as the fingerprints (mode C's "moved while read")
+#: key prefix of the progress read in the same request as the fingerprints (reconciliation C's "moved while read")
 AGGREGATE_PROGRESS = "progress-with-aggregates:"
 
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from belt_gate.envio import Entity, Mode, parse_schema
+from belt_gate.envio import Entity, Reconciliation, parse_schema
 from belt_gate.plan import EntityPlan
 from belt_gate.sources.graphql import AggregateAsk, Numeric, RowsAsk
 
@@ -131,10 +131,12 @@ class FakePlan:
     new_chain: bool = False
 
 
-def entity_plan(name: str, mode: Mode | None = None) -> EntityPlan:
+def entity_plan(name: str, reconciliation: Reconciliation | None = None) -> EntityPlan:
     e = SCHEMA.entity(name)
     assert e is not None
-    return EntityPlan(name, mode or e.inferred_mode, e.chain_column, e.block_column, e.timestamp_column)
+    return EntityPlan(
+        name, reconciliation or e.inferred_reconciliation, e.chain_column, e.block_column, e.timestamp_column
+    )
 
 
 def fingerprint(source: FakeSource, entity: str, conditions: tuple[tuple[str, str, Any], ...]) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from belt_gate import localise, redact
-from belt_gate.envio import Mode
+from belt_gate.envio import Reconciliation
 from belt_gate.errors import SettingsError
 from belt_gate.localise import Budget, Span, diff_rows, parse_budget, split, string_between
 from belt_gate.rules.localised import located_text, with_findings
@@ -165,7 +165,7 @@ def _localise(
 ) -> tuple[dict[str, Any], FakeBelt, FakeBelt]:
     plan = entity_plan(entity)
     conds: tuple[tuple[str, str, Any], ...] = (("chainId", "_eq", CHAIN),)
-    if plan.mode is Mode.AT_BLOCK:
+    if plan.reconciliation is Reconciliation.AT_BLOCK:
         conds += (("blockNumber", "_lte", Numeric(10**9)),)
     blue, green = FakeBelt.of("blue", {entity: blue_rows}), FakeBelt.of("green", {entity: green_rows})
     label = f"{entity}@{CHAIN}"
@@ -216,7 +216,7 @@ def test_localisation_reports_exactly_what_a_full_diff_reports(
 @given(st.integers(0, 2**32), st.integers(1, 3), st.integers(0, 2))
 @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
 def test_a_belt_ordering_ids_otherwise_never_gets_a_false_row(seed: int, drops: int, corrupt: int) -> None:
-    """Mode C bisects ids at code-point midpoints; a belt whose collation orders ids differently (here:
+    """Reconciliation C bisects ids at code-point midpoints; a belt whose collation orders ids differently (here:
     reversed text) still answers a partition or a superset of each window: what is reported is real,
     reported once, and the run stays inside its budget."""
     blue_rows = _loans(800, seed)

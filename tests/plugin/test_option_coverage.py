@@ -138,7 +138,7 @@ def outcome(doc: dict[str, Any], case: str) -> str:
 
 
 def modes(doc: dict[str, Any]) -> dict[str, str]:
-    return {e["name"]: e["mode"] for e in doc["entities"]}
+    return {e["name"]: e["reconciliation"] for e in doc["entities"]}
 
 
 # -- options --------------------------------------------------------------------------------------
@@ -570,13 +570,14 @@ REFUSALS: list[Any] = [
     pytest.param(
         {"belt.toml": LOAN_A},
         [B, G, TOML, f"--belt-schema={SCHEMA}"],
-        "entities.Loan.mode A needs a block number field (blockNumber or block_number); Loan has none",
+        "entities.Loan: reconciliation A (at block) needs a block number field (blockNumber or block_number); "
+        "Loan has none",
         id="entity-mode-a-without-block",
     ),
     pytest.param(
         {"belt.toml": '[entities.Loan]\nmode = "B"\n', "schema.graphql": SCHEMA.read_text()},
         [B, G, TOML],
-        "entities.Loan.mode B needs a timestamp field",
+        "entities.Loan: reconciliation B (at timestamp) needs a timestamp field",
         id="entity-mode-b-without-timestamp",
     ),
     pytest.param({"belt.toml": "audit = 5\n"}, [B, G, TOML], "[[audit]] must be an array of tables", id="audit-array"),

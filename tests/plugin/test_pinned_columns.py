@@ -95,7 +95,9 @@ def run(pytester: pytest.Pytester, belts: dict[str, Served], green: str, *args: 
 
 def verdicts(pytester: pytest.Pytester) -> dict[str, Any]:
     doc = json.loads((pytester.path / "cert.json").read_text())
-    return {v["id"]: v for v in doc["verdicts"]} | {"_entities": {e["name"]: e["mode"] for e in doc["entities"]}}
+    return {v["id"]: v for v in doc["verdicts"]} | {
+        "_entities": {e["name"]: e["reconciliation"] for e in doc["entities"]}
+    }
 
 
 def test_without_the_pin_deposit_cannot_be_compared_while_the_belts_stand_apart(

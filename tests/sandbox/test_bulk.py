@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from belt_gate.envio import Mode
+from belt_gate.envio import Reconciliation
 from belt_gate.errors import SettingsError
 from belt_gate.sandbox.bulk import BASELINES, VARIANTS, build_belt, load_footprint, plan_counts
 from belt_gate.sandbox.hasura.app import GraphQLService, ServerConfig
@@ -18,12 +18,15 @@ from belt_gate.sandbox.hasura.app import GraphQLService, ServerConfig
 def test_footprint_schema_has_the_twelve_entities_in_their_modes() -> None:
     schema = load_footprint()
     assert list(schema.entity_names) == list(BASELINES)
-    modes = {e.name: e.inferred_mode for e in schema.entities}
-    assert modes.pop("Action") is Mode.AT_TIMESTAMP
-    assert modes.pop("MiberaLoan") is Mode.CONVERGED and modes.pop("MiberaStakedToken") is Mode.CONVERGED
-    assert set(modes.values()) == {Mode.AT_BLOCK}
+    modes = {e.name: e.inferred_reconciliation for e in schema.entities}
+    assert modes.pop("Action") is Reconciliation.AT_TIMESTAMP
+    assert (
+        modes.pop("MiberaLoan") is Reconciliation.CONVERGED
+        and modes.pop("MiberaStakedToken") is Reconciliation.CONVERGED
+    )
+    assert set(modes.values()) == {Reconciliation.AT_BLOCK}
     for e in schema.entities:
-        if e.inferred_mode is Mode.AT_BLOCK:
+        if e.inferred_reconciliation is Reconciliation.AT_BLOCK:
             assert {"blockNumber", "timestamp", "chainId", "transactionHash"} <= {f.name for f in e.fields}
 
 

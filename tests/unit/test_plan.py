@@ -10,7 +10,7 @@ from typing import TypeVar
 from hypothesis import given
 from hypothesis import strategies as st
 
-from belt_gate.envio import Entity, Field, Mode
+from belt_gate.envio import Entity, Field, Reconciliation
 from belt_gate.plan import ROOT, Case, EntityPlan, build_plan, entity_plans
 
 
@@ -78,10 +78,10 @@ def test_ids_and_order_are_the_documented_ones() -> None:
 
 
 def test_modes_are_inferred_unless_named() -> None:
-    plans = {p.name: p for p in entity_plans(MODELS, {"Transfer": Mode.CONVERGED})}
-    assert plans["Transfer"].mode is Mode.CONVERGED  # named: the option wins over the columns
-    assert plans["Action"].mode is Mode.AT_TIMESTAMP
-    assert plans["Loan"].mode is Mode.CONVERGED
+    plans = {p.name: p for p in entity_plans(MODELS, {"Transfer": Reconciliation.CONVERGED})}
+    assert plans["Transfer"].reconciliation is Reconciliation.CONVERGED  # named: the option wins over the columns
+    assert plans["Action"].reconciliation is Reconciliation.AT_TIMESTAMP
+    assert plans["Loan"].reconciliation is Reconciliation.CONVERGED
     assert (plans["Transfer"].chain_column, plans["Transfer"].block_column) == ("chainId", "blockNumber")
     assert plans["Config"].chain_column is None
 
@@ -110,7 +110,7 @@ def test_the_same_entity_audited_on_two_chains_gives_two_ids() -> None:
 
 
 def test_case_and_entity_plan_json_round_trip() -> None:
-    for plan in entity_plans(MODELS, {"Loan": Mode.AT_BLOCK}):
+    for plan in entity_plans(MODELS, {"Loan": Reconciliation.AT_BLOCK}):
         assert EntityPlan.from_json(plan.to_json()) == plan
     for case in build_plan([1], entity_plans(MODELS, {}), golden_ids=[(1, "g")], audit_ids=[(1, "Loan#w2")]):
         assert Case(**case.to_json()) == case

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from belt_gate.dialect import Dialect
-from belt_gate.envio import Mode
+from belt_gate.envio import Reconciliation
 from belt_gate.plan import Case, EntityPlan
 from belt_gate.rules import chains, content, counts, evaluate
 from belt_gate.rules.counts import Heights
@@ -264,7 +264,7 @@ def snapshot() -> dict[str, Any]:
         "entities": [
             {
                 "name": "Mint",
-                "mode": "A",
+                "reconciliation": "A",
                 "chain_column": "chainId",
                 "block_column": "blockNumber",
                 "timestamp_column": None,
@@ -388,8 +388,8 @@ def belt(name: str, processed: int) -> BeltState:
 
 def test_unsettled_mode_c_and_mode_b_without_rpc_are_current_state_slices_not_errors() -> None:
     entities = [
-        EntityPlan("L", Mode.CONVERGED, "chainId", None, None),
-        EntityPlan("T", Mode.AT_TIMESTAMP, "chainId", None, "timestamp"),
+        EntityPlan("L", Reconciliation.CONVERGED, "chainId", None, None),
+        EntityPlan("T", Reconciliation.AT_TIMESTAMP, "chainId", None, "timestamp"),
     ]
     cut = {1: {"block": 40, "why": "lower processed block", "blue": 40, "green": 44, "settled": False}}
     plans = {p.label: p for p in fingerprint_plans(entities, [1], cut, {}, {}, {})}
@@ -399,7 +399,7 @@ def test_unsettled_mode_c_and_mode_b_without_rpc_are_current_state_slices_not_er
 
 
 def test_totals_ride_in_the_one_fingerprint_request_per_belt() -> None:
-    entities = [EntityPlan("E", Mode.AT_BLOCK, "chainId", "blockNumber", None)]
+    entities = [EntityPlan("E", Reconciliation.AT_BLOCK, "chainId", "blockNumber", None)]
     cut = {1: {"block": 0, "why": "chain head 50 - 1000000", "blue": 40, "green": 44}}
     plans = fingerprint_plans(entities, [1], cut, {}, {}, {})
     blue, green = belt("blue", 40), belt("green", 44)

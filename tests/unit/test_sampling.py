@@ -284,7 +284,7 @@ def test_a_numeric_count_sent_as_a_string_is_a_count() -> None:
 @pytest.mark.parametrize(
     ("slice_kw", "fp", "key", "text"),
     [
-        ({"error": "mode A needs a block"}, fpe(3), "error", "mode A needs a block"),
+        ({"error": "reconciliation A needs a block"}, fpe(3), "error", "reconciliation A needs a block"),
         ({}, {**fpe(3), "error": "moved while read"}, "error", "moved while read"),
         ({"new_chain": True}, fpe(3), "skip", "chain 1 is new in green"),
         ({}, {**fpe(3), "blue_absent": True}, "skip", "is absent from"),

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from belt_gate import redact
-from belt_gate.envio import Mode
+from belt_gate.envio import Reconciliation
 from belt_gate.errors import SettingsError
 from belt_gate.settings import Settings, build_settings, environment_secrets
 
@@ -362,24 +362,48 @@ def test_block_and_time_fields_pin_an_entity(tmp_path: Path) -> None:
     deposit = settings.schema.entity("Deposit")
     assert deposit is not None
     assert deposit.block_column == "depositBlockNumber" and deposit.timestamp_column == "createdAt"
-    assert deposit.inferred_mode == Mode.AT_BLOCK
+    assert deposit.inferred_reconciliation == Reconciliation.AT_BLOCK
     (tmp_path / "belt.toml").write_text('[entities.Deposit]\ntime_field = "createdAt"\n')
     settings = build(tmp_path)
     assert settings.schema is not None
     only_time = settings.schema.entity("Deposit")
-    assert only_time is not None and only_time.block_column is None and only_time.inferred_mode == Mode.AT_TIMESTAMP
+    assert (
+        only_time is not None
+        and only_time.block_column is None
+        and only_time.inferred_reconciliation == Reconciliation.AT_TIMESTAMP
+    )
     (tmp_path / "belt.toml").write_text('[entities.Plain]\nmode = "C"\n')
     unpinned = build(tmp_path).schema
     assert unpinned is not None
-    assert [e.inferred_mode for e in unpinned.entities if e.name == "Deposit"] == [Mode.CONVERGED]
+    assert [e.inferred_reconciliation for e in unpinned.entities if e.name == "Deposit"] == [Reconciliation.CONVERGED]
 
 
 def test_a_pinned_field_makes_a_mode_override_possible(tmp_path: Path) -> None:
     (tmp_path / "schema.graphql").write_text(SCHEMA)
     (tmp_path / "belt.toml").write_text('[entities.Deposit]\nmode = "A"\n')
-    assert "mode A needs a block number field" in refused(tmp_path)
+    assert "reconciliation A (at block) needs a block number field" in refused(tmp_path)
     (tmp_path / "belt.toml").write_text('[entities.Deposit]\nmode = "A"\nblock_field = "depositBlockNumber"\n')
-    assert build(tmp_path).entity_mode("Deposit", Mode.CONVERGED) == Mode.AT_BLOCK
+    assert build(tmp_path).entity_reconciliation("Deposit", Reconciliation.CONVERGED) == Reconciliation.AT_BLOCK
+
+
+@pytest.mark.parametrize("key", ["reconciliation", "mode"])
+def test_reconciliation_and_its_old_spelling_mode_mean_the_same(tmp_path: Path, key: str) -> None:
+    (tmp_path / "schema.graphql").write_text(SCHEMA)
+    (tmp_path / "belt.toml").write_text(f'[entities.Deposit]\n{key} = "B"\ntime_field = "createdAt"\n')
+    assert build(tmp_path).entity_reconciliation("Deposit", Reconciliation.AT_BLOCK) == Reconciliation.AT_TIMESTAMP
+    (tmp_path / "belt.toml").write_text(f'[entities.Deposit]\n{key} = "D"\n')
+    assert refused(tmp_path).endswith(f"entities.Deposit.{key} must be A, B or C")
+
+
+def test_reconciliation_and_mode_both_given_must_agree(tmp_path: Path) -> None:
+    (tmp_path / "schema.graphql").write_text(SCHEMA)
+    (tmp_path / "belt.toml").write_text('[entities.Deposit]\nreconciliation = "C"\nmode = "C"\n')
+    assert build(tmp_path).entity_reconciliation("Deposit", Reconciliation.AT_BLOCK) == Reconciliation.CONVERGED
+    (tmp_path / "belt.toml").write_text('[entities.Deposit]\nreconciliation = "C"\nmode = "A"\n')
+    assert refused(tmp_path).endswith(
+        "entities.Deposit: reconciliation = 'C' and mode = 'A' disagree "
+        "(mode is the old name of reconciliation: give one)"
+    )
 
 
 @pytest.mark.parametrize(

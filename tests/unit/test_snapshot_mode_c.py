@@ -1,4 +1,4 @@
-"""Mode C fingerprints carry the heights each belt stood at when read (progress is read in the same
+"""Reconciliation C fingerprints carry the heights each belt stood at when read (progress is read in the same
 request as the fingerprints), for the rule to judge. A stub source: a unit test of snapshot.py."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from belt_gate.envio import Mode
+from belt_gate.envio import Reconciliation
 from belt_gate.plan import EntityPlan
 from belt_gate.snapshot import BeltState, FingerprintPlan, read_fingerprints
 from belt_gate.sources.graphql import AggregateAsk, RowsAsk
@@ -43,7 +43,7 @@ def state(belt: str, processed: int) -> BeltState:
 
 
 def fingerprints(blue_at: int, green_at: int) -> dict[str, Any]:
-    loan = EntityPlan("Loan", Mode.CONVERGED, "chainId", None, None)
+    loan = EntityPlan("Loan", Reconciliation.CONVERGED, "chainId", None, None)
     plan = FingerprintPlan("Loan@1", loan, 1, (("chainId", "_eq", 1),), "settled at block 40")
     cutoffs = {1: {"block": 40, "settled": True}}
     return asyncio.run(read_fingerprints(state("blue", blue_at), state("green", green_at), [plan], cutoffs))

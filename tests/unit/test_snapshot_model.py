@@ -40,8 +40,20 @@ def doc() -> dict[str, Any]:
         "settings": {"mode": "parity"},
         "chains": [8453],
         "entities": [
-            {"name": "Mint", "mode": "A", "chain_column": "chainId", "block_column": "b", "timestamp_column": None},
-            {"name": "Loan", "mode": "C", "chain_column": "chainId", "block_column": None, "timestamp_column": None},
+            {
+                "name": "Mint",
+                "reconciliation": "A",
+                "chain_column": "chainId",
+                "block_column": "b",
+                "timestamp_column": None,
+            },
+            {
+                "name": "Loan",
+                "reconciliation": "C",
+                "chain_column": "chainId",
+                "block_column": None,
+                "timestamp_column": None,
+            },
         ],
         "belts": {
             name: {"endpoint": f"http://{name}", "error": None, "progress": progress, "progress_error": None}
@@ -173,7 +185,7 @@ def test_a_missing_field_is_a_snapshot_error_naming_it_and_nothing_passes(path: 
         (("chains",), ["8453"]),
         (("belts", "blue", "progress"), ["8453"]),
         (("tolerances", "Mint", "rel"), "lots"),
-        (("entities", 0, "mode"), "Z"),
+        (("entities", 0, "reconciliation"), "Z"),
         (("golden", "events"), {"x": {"chain": 1}}),
         (("audit", "specs"), [{"chain": 1}]),
         (("samples", "Mint@8453", "expected"), -1),
