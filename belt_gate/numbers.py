@@ -83,6 +83,7 @@ class Tolerance:
 
     @property
     def exact(self) -> bool:
+        """True when no difference is tolerated (both bounds 0)."""
         return self.rel == 0 and self.abs == 0
 
     def allowed(self, baseline: int) -> int:

@@ -44,10 +44,12 @@ class Alias:
     log: Path
 
     def to_json(self) -> dict[str, Any]:
+        """The alias process as plain JSON for the world's state file (paths as text)."""
         return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Alias:
+        """The alias `to_json` wrote."""
         return cls(
             url=str(data["url"]),
             admin_url=str(data["admin_url"]),
@@ -69,6 +71,8 @@ def upstream_dial(upstream: str) -> str:
 
 
 def caddy_version(binary: Path) -> tuple[int, int, int]:
+    """The (major, minor, patch) version a Caddy binary reports; SandboxError when it cannot be run or says no
+    version."""
     try:
         out = subprocess.run([str(binary), "version"], capture_output=True, text=True, timeout=10, check=True)
     except (OSError, subprocess.SubprocessError) as e:

@@ -123,6 +123,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one reference belt: index its chains into SQLite, then serve them as Hasura GraphQL (with the faults asked
+    for); a bad option is one line and a non-zero exit."""
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

@@ -64,6 +64,9 @@ _MASK = (1 << 63) - 1
 
 @dataclass(frozen=True)
 class BulkResult:
+    """What a bulk write produced: the SQLite file, its schema file, the rows per entity and chain, and how long it
+    took."""
+
     db: Path
     schema: Path
     counts: dict[str, dict[int, int]]  # entity -> chain -> rows
@@ -71,10 +74,12 @@ class BulkResult:
 
     @property
     def total(self) -> int:
+        """Every row written, all entities and chains."""
         return sum(sum(c.values()) for c in self.counts.values())
 
 
 def load_footprint() -> EnvioSchema:
+    """The footprint schema (footprint.graphql) the bulk belts are written in."""
     return parse_schema(FOOTPRINT.read_text(), str(FOOTPRINT))
 
 
@@ -234,6 +239,7 @@ def build_belt(out: Path, rows: int = 3_000_000, variant: str = "green", seed: i
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`python -m belt_gate.sandbox.bulk`: write a seed-scale belt and print what was written."""
     p = argparse.ArgumentParser(
         prog="python -m belt_gate.sandbox.bulk", description="write a seed-scale footprint belt into SQLite"
     )

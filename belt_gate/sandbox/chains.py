@@ -74,12 +74,14 @@ class Chain:
     log: Path
 
     def to_dict(self) -> dict[str, Any]:
+        """The chain process as plain JSON for the world's state file."""
         d = asdict(self)
         d["log"] = str(self.log)
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Chain:
+        """The chain `to_dict` wrote."""
         return cls(int(d["chain_id"]), int(d["port"]), str(d["rpc_url"]), int(d["pid"]), Path(d["log"]))
 
 
@@ -128,6 +130,7 @@ def rpc_batch(url: str, calls: Sequence[tuple[str, Sequence[Any]]], *, timeout: 
 
 
 def rpc(url: str, method: str, *params: Any, timeout: float = 60.0) -> Any:
+    """One JSON-RPC call to a sandbox chain, its result."""
     return rpc_batch(url, [(method, params)], timeout=timeout)[0]
 
 
@@ -143,6 +146,7 @@ def mine(chain: Chain, blocks: int = 1) -> None:
 
 
 def block(chain: Chain, number: int | str = "latest") -> dict[str, Any]:
+    """A block of a sandbox chain by number or tag (default latest); SandboxError when the chain has none."""
     tag = hex(number) if isinstance(number, int) else number
     result: dict[str, Any] | None = rpc(chain.rpc_url, "eth_getBlockByNumber", tag, False)
     if result is None:

@@ -55,6 +55,9 @@ _DOTTED = re.compile(r"^(?P<a>[A-Za-z_]\w*)\.(?P<b>[A-Za-z_]\w*)$")
 
 @dataclass(frozen=True)
 class Fault:
+    """One fault a sandbox belt is started with: its kind and where it strikes (entity, chain, field, the index-th row,
+    a block, a delay, the chain written instead)."""
+
     kind: str
     entity: str | None = None
     chain: int | None = None
@@ -119,6 +122,7 @@ def parse_fault(text: str) -> Fault:
 
 
 def format_fault(f: Fault) -> str:
+    """The fault as its `--fault` text, the inverse of parse_fault."""
     if f.kind in ("drop", "dup", "corrupt"):
         field = f":{f.field}" if f.field else ""
         return f"{f.kind}:{f.entity}@{f.chain}{field}#{f.index}"

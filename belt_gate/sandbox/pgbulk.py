@@ -22,6 +22,9 @@ from belt_gate.sandbox.store import quote
 
 @dataclass(frozen=True)
 class PgBulkResult:
+    """What a Postgres bulk write produced: where (DSN and schema), the rows per entity and chain, and how long it
+    took."""
+
     dsn: str
     pg_schema: str
     counts: dict[str, dict[int, int]]
@@ -29,6 +32,7 @@ class PgBulkResult:
 
     @property
     def total(self) -> int:
+        """Every row written, all entities and chains."""
         return sum(sum(c.values()) for c in self.counts.values())
 
 

@@ -45,6 +45,8 @@ CHAIN_METADATA_COLUMNS: tuple[tuple[str, str], ...] = (
 
 
 def pg_type(f: Field, pg_schema: str) -> str:
+    """The Postgres column type of a field, as Envio's migrations create it (enums as the schema's enum types, relations
+    as text)."""
     if f.kind == "enum":
         core = f"{quote(pg_schema)}.{quote(f.type_name)}"
     elif f.kind == "relation":
@@ -99,6 +101,7 @@ def insert_rows(db: Any, pg_schema: str, table: str, columns: Sequence[str], row
 
 
 def drop_schema(db: Any, pg_schema: str) -> None:
+    """Drop a belt's Postgres schema and everything in it (idempotent)."""
     db.execute(f"DROP SCHEMA IF EXISTS {quote(pg_schema)} CASCADE")
 
 

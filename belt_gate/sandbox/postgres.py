@@ -61,10 +61,12 @@ class Cluster:
 
     @property
     def data_dir(self) -> Path:
+        """The cluster's data directory."""
         return self.root / "data"
 
     @property
     def log(self) -> Path:
+        """The server's log file."""
         return self.root / "server.log"
 
     def dsn(self, database: str = "postgres") -> str:
@@ -72,10 +74,12 @@ class Cluster:
         return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
 
     def to_dict(self) -> dict[str, Any]:
+        """The cluster as plain JSON for the world's state file."""
         return {"root": str(self.root), "port": self.port, "pid": self.pid}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Cluster:
+        """The cluster `to_dict` wrote."""
         return cls(Path(d["root"]), int(d["port"]), int(d["pid"]))
 
 

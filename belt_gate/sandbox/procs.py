@@ -22,6 +22,7 @@ def free_port() -> int:
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    """True when something accepts TCP connections on the port (0.2 s to answer)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.settimeout(0.2)
         return s.connect_ex((host, port)) == 0
@@ -45,6 +46,8 @@ def spawn(
 
 
 def alive(pid: int) -> bool:
+    """True while the process exists (also when it is another user's); a zombie child of ours is reaped and reported
+    dead."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

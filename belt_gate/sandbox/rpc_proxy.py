@@ -41,6 +41,8 @@ CONTROL = "/__belt_proxy"
 
 @dataclass(frozen=True)
 class Mode:
+    """How the proxy misbehaves: pass, empty, 5xx, flaky (the first n requests fail) or slow (seconds before each)."""
+
     kind: str  # pass | empty | 5xx | flaky | slow
     n: int = 0
     seconds: float = 0.0
@@ -54,6 +56,7 @@ class Mode:
 
 
 def parse_mode(text: str) -> Mode:
+    """A mode from its text (`pass`, `empty`, `5xx`, `flaky:N`, `slow:SECONDS`); SandboxError otherwise."""
     kind, _, arg = text.strip().partition(":")
     try:
         if kind in ("pass", "empty", "5xx") and not arg:
@@ -155,6 +158,8 @@ class _Proxy:
 
 
 def create_app(upstream: str, mode: str | Mode = "pass") -> Starlette:
+    """The proxy's Starlette app: JSON-RPC forwarded to `upstream` as the mode says, and the control routes to change
+    the mode and read the stats."""
     proxy = _Proxy(upstream, parse_mode(mode) if isinstance(mode, str) else mode)
 
     @contextlib.asynccontextmanager
@@ -211,11 +216,13 @@ def set_mode(url: str, mode: str) -> None:
 
 
 def stats(url: str) -> dict[str, Any]:
+    """A running proxy's stats: its mode and the requests it saw, failed and emptied."""
     result: dict[str, Any] = httpx.get(f"{url}{CONTROL}/stats", timeout=10.0).json()
     return result
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Serve the proxy in front of one upstream until stopped."""
     parser = argparse.ArgumentParser(
         prog="python -m belt_gate.sandbox.rpc_proxy", description="JSON-RPC fault proxy for a sandbox chain"
     )

@@ -30,6 +30,8 @@ CHAIN_METADATA_COLUMNS: tuple[tuple[str, str], ...] = (
 
 
 def sql_type(f: Field) -> str:
+    """The SQLite column type a field is stored as: Int, BigInt and Boolean as INTEGER, Float as REAL, lists and the
+    rest as TEXT."""
     if f.is_list:
         return "TEXT"
     if f.kind == "scalar" and f.type_name in ("Int", "BigInt", "Boolean"):
@@ -40,10 +42,12 @@ def sql_type(f: Field) -> str:
 
 
 def quote(name: str) -> str:
+    """An SQL identifier, double-quoted with its quotes doubled."""
     return '"' + name.replace('"', '""') + '"'
 
 
 def create_entity_table(db: sqlite3.Connection, entity: Entity) -> None:
+    """Create one entity's table (id the primary key, NOT NULL where the schema says so), if missing."""
     cols = []
     for f in entity.columns:
         null = "" if f.nullable else " NOT NULL"
@@ -60,6 +64,7 @@ def create_entity_table(db: sqlite3.Connection, entity: Entity) -> None:
 
 
 def create_schema(db: sqlite3.Connection, schema: EnvioSchema) -> None:
+    """Create every entity's table and Envio's `chain_metadata`, if missing."""
     for entity in schema.entities:
         create_entity_table(db, entity)
     cols = ", ".join(f"{name} {decl}" for name, decl in CHAIN_METADATA_COLUMNS)
@@ -68,6 +73,7 @@ def create_schema(db: sqlite3.Connection, schema: EnvioSchema) -> None:
 
 
 def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
+    """Open a belt's SQLite file: read-only, or for writing in WAL mode so the server reads while the indexer writes."""
     if readonly:
         db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
     else:

@@ -45,6 +45,7 @@ def caddy() -> Path:
 
 
 def node() -> Path:
+    """The `node` on PATH; SandboxError naming what it is needed for when there is none."""
     found = shutil.which("node")
     if not found:
         raise SandboxError("node not found: install Node.js 20+ (needed to rebuild contracts with solc)")

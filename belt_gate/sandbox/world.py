@@ -115,6 +115,7 @@ class BeltInfo:
     version: str = ""  # the indexer's version (Envio's npm version; the reference indexer's is belt_gate's)
 
     def to_json(self) -> dict[str, Any]:
+        """The belt process as plain JSON for the world's state file."""
         return {
             "name": self.name,
             "url": self.url,
@@ -133,6 +134,7 @@ class BeltInfo:
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> BeltInfo:
+        """The belt `to_json` wrote."""
         return cls(
             str(d["name"]),
             str(d["url"]),
@@ -152,6 +154,8 @@ class BeltInfo:
 
 @dataclass(frozen=True)
 class ProxyInfo:
+    """One running fault proxy: the chain it fronts, where it listens, its process, its mode and the belt it serves."""
+
     chain_id: int
     url: str
     port: int
@@ -160,6 +164,7 @@ class ProxyInfo:
     belt: str
 
     def to_json(self) -> dict[str, Any]:
+        """The proxy as plain JSON for the world's state file."""
         return {
             "chain_id": self.chain_id,
             "url": self.url,
@@ -171,6 +176,7 @@ class ProxyInfo:
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> ProxyInfo:
+        """The proxy `to_json` wrote."""
         return cls(int(d["chain_id"]), str(d["url"]), int(d["port"]), int(d["pid"]), str(d["mode"]), str(d["belt"]))
 
 
@@ -195,13 +201,16 @@ class WorldState:
 
     @property
     def state_file(self) -> Path:
+        """Where the world's state is written."""
         return self.state_dir / STATE_FILE
 
     @property
     def rpc_direct(self) -> dict[int, str]:
+        """Each chain's own anvil URL (never a proxy's)."""
         return {c: str(ch.rpc_url) for c, ch in self.chains.items()}
 
     def belt(self, name: str) -> BeltInfo:
+        """The belt named `name`; SandboxError naming the belts there are."""
         try:
             return self.belts[name]
         except KeyError:
@@ -238,6 +247,7 @@ class WorldState:
         }
 
     def pids(self) -> list[int]:
+        """Every process of the world (chains, belts, proxies, alias, Envio), to stop it."""
         out = [int(c.pid) for c in self.chains.values()] + [b.pid for b in self.belts.values()]
         out += [p.pid for p in self.proxies]
         if self.alias is not None:
@@ -248,6 +258,7 @@ class WorldState:
         return out
 
     def ports(self) -> list[int]:
+        """Every port the world listens on."""
         out = [int(c.port) for c in self.chains.values()] + [b.port for b in self.belts.values()]
         out += [p.port for p in self.proxies]
         if self.alias is not None:
@@ -258,6 +269,8 @@ class WorldState:
         return out
 
     def to_json(self) -> dict[str, Any]:
+        """The world as its state file holds it (what `from_json` reads and what the CLI and the golden capture read as
+        plain JSON)."""
         return {
             **self.summary(),
             "version": 1,
@@ -277,6 +290,7 @@ class WorldState:
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> WorldState:
+        """The world a state file describes; SandboxError when the file is damaged."""
         from belt_gate.sandbox.alias import Alias
         from belt_gate.sandbox.chains import Chain
 

@@ -26,11 +26,13 @@ def load_artifacts() -> dict[str, dict[str, Any]]:
 
 
 def abi(name: str) -> list[dict[str, Any]]:
+    """The ABI of one sandbox contract, from the committed artifacts."""
     result: list[dict[str, Any]] = load_artifacts()[name]["abi"]
     return result
 
 
 def bytecode(name: str) -> str:
+    """The deployment bytecode of one sandbox contract, from the committed artifacts."""
     return str(load_artifacts()[name]["bytecode"])
 
 

@@ -34,6 +34,7 @@ process.stdin.on('end', () => {
 
 
 def standard_input() -> dict[str, Any]:
+    """The solc standard-JSON input compiling the sandbox's Solidity sources."""
     sources = {f"{name}.sol": {"content": (HERE / f"{name}.sol").read_text()} for name in NAMES}
     return {
         "language": "Solidity",
@@ -76,10 +77,13 @@ def compile_contracts() -> dict[str, Any]:
 
 
 def render(doc: dict[str, Any]) -> str:
+    """The artifacts as the committed file holds them (sorted, one-space indent), so a rebuild compares byte for
+    byte."""
     return json.dumps(doc, indent=1, sort_keys=True) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Rebuild artifacts.json, or with --check exit 1 when the committed file differs from a fresh build."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--check", action="store_true", help="compare with the committed artifacts")
     args = parser.parse_args(argv)

@@ -11,6 +11,7 @@ from belt_gate.errors import BeltGateError
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`python -m belt_gate.sandbox.envio build`: install and codegen the Envio projects asked for (both by default)."""
     p = argparse.ArgumentParser(prog="python -m belt_gate.sandbox.envio")
     sub = p.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="install + codegen the Envio projects")

@@ -48,6 +48,7 @@ class Flavour:
 
     @property
     def major(self) -> int:
+        """The Envio major version (2 or 3) of this flavour."""
         return int(self.key[1:])
 
 
@@ -61,6 +62,7 @@ def placeholder(chain_id: int) -> str:
 
 
 def rpc_env(chain_id: int) -> str:
+    """The environment variable through which an Envio project is given chain `chain_id`'s RPC URL."""
     return f"BELT_ENVIO_RPC_{chain_id}"
 
 
@@ -70,6 +72,7 @@ def envio_root() -> Path:
 
 
 def project_dir(flavour: Flavour) -> Path:
+    """Where the flavour's project is built, under the checkout's `.envio/`."""
     return envio_root() / flavour.key
 
 
@@ -172,6 +175,7 @@ def stamp(flavour: Flavour) -> str:
 
 
 def built(flavour: Flavour) -> bool:
+    """True when the project was built from exactly the current files (its stamp matches)."""
     d = project_dir(flavour)
     try:
         return (d / ".belt-stamp").read_text().strip() == stamp(flavour)

@@ -40,6 +40,8 @@ from belt_gate.sandbox.postgres import Cluster
 def envio_env(
     flavour: Flavour, cluster: Cluster, database: str, schema: str, rpc: Mapping[int, str], port: int
 ) -> dict[str, str]:
+    """The environment `envio start` runs in: the cluster's Postgres and the belt's schema, Hasura and the TUI off,
+    loopback-only networking, and one RPC variable per chain (every chain of the flavour must have one)."""
     env = dict(tool_env(flavour))
     env.pop("NODE_ENV", None)
     preload = f"--require {HERE / 'loopback.js'}"

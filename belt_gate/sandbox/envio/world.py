@@ -34,6 +34,8 @@ Waiter = Callable[[float], None]
 
 
 def server_argv(schema_file: str, pg_schema: str, port: int) -> list[str]:
+    """The command line of the Hasura-dialect server that serves one Envio belt's Postgres schema (the DSN passed in the
+    environment, never on the command line)."""
     return [
         sys.executable,
         "-m",

@@ -26,6 +26,7 @@ SERVED_FAULTS = ("schema-remove", "schema-nullable", "slow", "http5xx")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The server's options (a SQLite file or a Postgres DSN variable, the schema, the port, shape and faults)."""
     p = argparse.ArgumentParser(
         prog="python -m belt_gate.sandbox.hasura",
         description="Hasura-dialect GraphQL over a sandbox belt's SQLite file",
@@ -46,6 +47,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Serve a belt as Hasura-dialect GraphQL until stopped; a bad option is one line and a non-zero exit."""
     args = parse_args(argv)
     try:
         from belt_gate.envio import load_schema

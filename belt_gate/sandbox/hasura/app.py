@@ -87,6 +87,8 @@ Info = GraphQLResolveInfo[Any]
 
 @dataclass(frozen=True)
 class ServerConfig:
+    """What one served belt is: its storage, schema, permission shape, admin secret and the server-side faults."""
+
     db: Path
     schema: EnvioSchema
     shape: str = "admin"
@@ -109,6 +111,7 @@ class ServerConfig:
         return SqliteBackend(self.db)
 
     def sdl_options(self) -> SdlOptions:
+        """The schema options the served SDL is built with, the schema faults (removed or nullable fields) included."""
         removed = frozenset((f.entity or "", f.field or "") for f in self.faults if f.kind == "schema-remove")
         nullable = frozenset((f.entity or "", f.field or "") for f in self.faults if f.kind == "schema-nullable")
         return SdlOptions(

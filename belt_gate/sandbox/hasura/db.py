@@ -29,7 +29,8 @@ from belt_gate.sandbox.hasura.sql import register_functions, to_pyformat
 class Connection(Protocol):
     """What a request's resolvers use: `execute(sql, params)` returning a DB-API cursor."""
 
-    def execute(self, sql: str, params: Sequence[Any] = ...) -> Any: ...
+    def execute(self, sql: str, params: Sequence[Any] = ...) -> Any:
+        """Run one statement with its parameters; a DB-API cursor."""
 
 
 class Backend(Protocol):
@@ -42,7 +43,8 @@ class Backend(Protocol):
         """A context manager yielding a `Connection` inside one read-only snapshot."""
         ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Release the backend's connections."""
 
 
 class SqliteBackend:
@@ -56,6 +58,8 @@ class SqliteBackend:
 
     @contextmanager
     def snapshot(self) -> Iterator[sqlite3.Connection]:
+        """A read-only connection to the SQLite file inside one transaction, so every field of a request reads the same
+        state."""
         db = sqlite3.connect(
             f"file:{self.path}?mode=ro",
             uri=True,
@@ -71,6 +75,7 @@ class SqliteBackend:
             db.close()
 
     def close(self) -> None:
+        """Nothing to release: each snapshot opens and closes its own connection."""
         pass
 
 
@@ -134,6 +139,8 @@ class PostgresBackend:
 
     @contextmanager
     def snapshot(self) -> Iterator[_PgConnection]:
+        """A pooled connection inside one read-only repeatable-read transaction, so every field of a request reads the
+        same state; back to the pool when it rolled back cleanly, closed otherwise."""
         with self._lock:
             conn = self._idle.pop() if self._idle else None
         if conn is None or conn.closed:
@@ -157,6 +164,7 @@ class PostgresBackend:
                 conn.close()
 
     def close(self) -> None:
+        """Close the idle pooled connections."""
         with self._lock:
             idle, self._idle = self._idle, []
         for conn in idle:

@@ -71,23 +71,28 @@ class Column:
 
     @property
     def gql(self) -> str:
+        """The column's GraphQL type as served (list and non-null marks included)."""
         core = f"[{self.type}!]" if self.is_list else self.type
         return core if self.nullable else f"{core}!"
 
     @property
     def gql_nullable(self) -> str:
+        """The column's GraphQL type without the outer non-null mark."""
         return f"[{self.type}!]" if self.is_list else self.type
 
     @property
     def summable(self) -> bool:
+        """True for a numeric scalar column, which Hasura offers in `sum`."""
         return not self.is_list and self.type in NUMERIC_TYPES
 
     @property
     def min_max(self) -> bool:
+        """True for a column Hasura offers in `min` and `max` (an orderable type)."""
         return self.type not in NON_ORDERABLE_TYPES
 
     @property
     def comparison(self) -> str:
+        """The name of the column's `_comparison_exp` input type (the array one for a list)."""
         return f"{self.type}_array_comparison_exp" if self.is_list else f"{self.type}_comparison_exp"
 
 
@@ -113,6 +118,8 @@ class ArrayRel:
 
 @dataclass
 class Table:
+    """One served table: its GraphQL and SQL names, columns, primary key and object relationships."""
+
     name: str
     sql_table: str
     columns: list[Column]
@@ -123,19 +130,25 @@ class Table:
     by_pk: bool = True
 
     def column(self, name: str) -> Column | None:
+        """The column named `name`, None when the table has none."""
         return next((c for c in self.columns if c.name == name), None)
 
     @property
     def summable(self) -> list[Column]:
+        """The columns offered in `sum`."""
         return [c for c in self.columns if c.summable]
 
     @property
     def min_max(self) -> list[Column]:
+        """The columns offered in `min` and `max`."""
         return [c for c in self.columns if c.min_max]
 
 
 @dataclass(frozen=True)
 class SdlOptions:
+    """How the served schema is shaped: the permission shape, which tables aggregate, and the fields the schema faults
+    remove or make nullable."""
+
     shape: str = "admin"
     #: shape=public: the tables granted `allow_aggregations` (None: all entity tables).
     aggregate_tables: frozenset[str] | None = None

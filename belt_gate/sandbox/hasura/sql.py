@@ -38,6 +38,7 @@ class QueryError(Exception):
 
 
 def quote(name: str) -> str:
+    """An SQL identifier, double-quoted with its quotes doubled."""
     return '"' + name.replace('"', '""') + '"'
 
 
@@ -81,6 +82,7 @@ class SqlBuilder:
 
     @staticmethod
     def col(table: Table, alias: str, c: Column) -> str:
+        """The SQL expression of a column (its own SQL when computed, else the aliased quoted column)."""
         if c.sql is not None:
             return c.sql
         return f"{alias}.{quote(c.name)}"
@@ -349,6 +351,7 @@ class SqlBuilder:
         return sql, params
 
     def by_pk(self, table: Table, keys: Mapping[str, Any]) -> tuple[str, list[Any]]:
+        """The SQL and parameters of a `<table>_by_pk` query: every column of the row whose primary key is `keys`."""
         alias = self._alias()
         cols = ", ".join(f"{self.col(table, alias, c)} AS {quote(c.name)}" for c in table.columns)
         conds = []
