@@ -1,6 +1,6 @@
 """Localisation at seed scale: the bulk footprint belt (1,000,000 rows, 12 entities, 6 chains) served twice by
 the real sandbox GraphQL server; green lacks one BgtBoostEvent among them, has one corrupted `amount`, and on
-chain 1 one Action dropped and another duplicated (count unchanged; mode B, bisected on timestamps).
+chain 1 one Action dropped and another duplicated (count unchanged; reconciliation B, bisected on timestamps).
 The snapshot names each row, within 2*log2(blocks) requests per belt. Marked `bulk` (about 20 s of CPU to
 build); it runs in CI like every test. Timings: bench/bench_localise.py and BENCHMARKS.md."""
 

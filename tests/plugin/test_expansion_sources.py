@@ -83,7 +83,7 @@ def test_a_chain_where_green_reads_a_new_contract_may_grow(pytester: pytest.Pyte
     assert verdicts["counts[NftTransfer@10]"]["verdict"] == (
         "NftTransfer@10 at block <= 40: green 13 >= blue 12 (green reads more sources here)"
     )
-    # mode B without an RPC compares the current state: on chain 10 it may grow there too
+    # reconciliation B without an RPC compares the current state: on chain 10 it may grow there too
     assert verdicts["counts[Action@10]"]["outcome"] == "passed"
     assert verdicts["counts[Action@10]"]["verdict"].endswith(": green 13 >= blue 12 (green reads more sources here)")
     assert doc["settings"]["growing_chains"] == [10]

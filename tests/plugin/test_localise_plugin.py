@@ -1,5 +1,5 @@
 """Localisation through the plugin (issue 14), pytester against small real belts (SQLite served by the
-sandbox GraphQL server over HTTP): the failure text names the differing rows of modes A (blocks), B
+sandbox GraphQL server over HTTP): the failure text names the differing rows of reconciliations A (blocks), B
 (timestamps) and C (ids), `--belt-store-failures` writes one JSONL per failing test, and
 `--belt-localise-budget` bounds it (0 turns it off). The seed-scale and world cases: tests/localise/."""
 
@@ -20,7 +20,7 @@ from tests.support.runs import failed, line_with, run
 pytest_plugins = ["pytester"]
 SCHEMAS = [f"--belt-schema={SCHEMA}", f"--belt-blue-schema={SCHEMA}", f"--belt-green-schema={SCHEMA}"]
 ROWS = 36
-ACTION = f"1_0x{20:064x}_2"  # the Action row green lacks (mode B: bisected on its timestamp)
+ACTION = f"1_0x{20:064x}_2"  # the Action row green lacks (reconciliation B: bisected on its timestamp)
 
 
 @pytest.fixture(scope="module")

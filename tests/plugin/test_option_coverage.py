@@ -137,7 +137,7 @@ def outcome(doc: dict[str, Any], case: str) -> str:
     return str(found[0]["outcome"])
 
 
-def modes(doc: dict[str, Any]) -> dict[str, str]:
+def reconciliations(doc: dict[str, Any]) -> dict[str, str]:
     return {e["name"]: e["reconciliation"] for e in doc["entities"]}
 
 
@@ -206,7 +206,13 @@ def test_envio_project_zero_config(pytester: pytest.Pytester, belts: Belts) -> N
     assert "chain 137: green has no progress row" in verdict(doc, "progress[137]")
     assert got["counts[Ghost@1]"] == "FAILED" and outcome(doc, "counts[Ghost@1]") == "could-not-check"
     # block number -> A, timestamp only -> B, neither -> C
-    assert modes(doc) == {"NftTransfer": "A", "Erc1155Transfer": "A", "Ghost": "A", "Action": "B", "Loan": "C"}
+    assert reconciliations(doc) == {
+        "NftTransfer": "A",
+        "Erc1155Transfer": "A",
+        "Ghost": "A",
+        "Action": "B",
+        "Loan": "C",
+    }
     # A compares at the lower processed block of chain 10 (green's 30)
     assert got["counts[NftTransfer@10]"] == "PASSED"
     assert verdict(doc, "counts[NftTransfer@10]") == "NftTransfer@10 at block <= 30: 30 rows, fingerprints equal"
@@ -243,7 +249,9 @@ def test_envio_config_option_and_per_entity_mode_override(pytester: pytest.Pytes
         "name: demo\nschema: ./entities.graphql\nnetworks:\n  - id: 1\n    start_block: 0\n  - id: 10\n  - id: 8453\n"
     )
     (proj / "entities.graphql").write_text(SCHEMA.read_text() + GHOST)
-    pytester.makefile(".toml", belt='[entities.NftTransfer]\nmode = "C"\n[entities.Erc1155Transfer]\nmode = "B"\n')
+    pytester.makefile(
+        ".toml", belt='[entities.NftTransfer]\nreconciliation = "C"\n[entities.Erc1155Transfer]\nreconciliation = "B"\n'
+    )
     result = run(
         pytester,
         f"--belt-blue={belts.url('blue')}",
@@ -256,8 +264,14 @@ def test_envio_config_option_and_per_entity_mode_override(pytester: pytest.Pytes
     doc = cert(pytester)
     assert doc["chains"] == [1, 10, 8453] and got["progress[8453]"] == "FAILED", result.stdout.str()
     assert got["counts[Ghost@1]"] == "FAILED"  # proj/entities.graphql, not ./schema.graphql
-    assert modes(doc) == {"NftTransfer": "C", "Erc1155Transfer": "B", "Ghost": "A", "Action": "B", "Loan": "C"}
-    # NftTransfer@10 compared 30 rows at block <= 30 in mode A (zero-config test); in mode C it compares the
+    assert reconciliations(doc) == {
+        "NftTransfer": "C",
+        "Erc1155Transfer": "B",
+        "Ghost": "A",
+        "Action": "B",
+        "Loan": "C",
+    }
+    # NftTransfer@10 compared 30 rows at block <= 30 in reconciliation A (zero-config test); in C it compares the
     # current state: all 36 rows, at the heights each belt stood at
     assert got["counts[NftTransfer@10]"] == "PASSED"
     assert verdict(doc, "counts[NftTransfer@10]") == (
@@ -265,7 +279,7 @@ def test_envio_config_option_and_per_entity_mode_override(pytester: pytest.Pytes
         "(blue at block 40, green at block 30: equal at different heights, consistent)"
     )
     assert verdict(doc, "counts[NftTransfer@1]") == "NftTransfer@1 at the current state: 36 rows, fingerprints equal"
-    # Erc1155Transfer in mode B: no RPC, so no timestamp for the cutoff block; the current state instead
+    # Erc1155Transfer in reconciliation B: no RPC, so no timestamp for the cutoff block; the current state instead
     assert got["counts[Erc1155Transfer@10]"] == "PASSED"
     assert verdict(doc, "counts[Erc1155Transfer@10]") == (
         "Erc1155Transfer@10 at the current state (no timestamp for cutoff block 30: no --belt-rpc 10=URL): "
@@ -379,7 +393,7 @@ def catching_up(
 
 def test_settle_timeout_waits_for_both_belts_at_one_block(pytester: pytest.Pytester, belts: Belts) -> None:
     """Blue stands at 40 with Loan 10_1 repaid. Green's chain 10 stands at 30 on the first read, the loan not
-    yet repaid, and has caught up (40, repaid) once progress is read again. Loan (mode C) is compared at the
+    yet repaid, and has caught up (40, repaid) once progress is read again. Loan (reconciliation C) is compared at the
     current state: with a wait shorter than the catch-up (0.1 s: progress read once more, green still behind;
     a wait of 0 is refused), green is read at 30 and the difference is one the heights could explain
     (could-not-check); with a settle timeout the run polls progress until both stand at 40, takes the
@@ -438,7 +452,7 @@ def test_reorg_margin_lowers_the_cutoff_with_an_rpc_from_option_or_env(
     assert doc["cutoffs"]["1"]["block"] == 40 and doc["cutoffs"]["1"]["why"] == "lower processed block"
     assert got["counts[NftTransfer@10]"] == "PASSED", by_option.stdout.str()
     assert verdict(doc, "counts[NftTransfer@10]") == "NftTransfer@10 at block <= 35: 35 rows, fingerprints equal"
-    assert got["counts[Action@10]"] == "PASSED"  # mode B: at block 35's timestamp, read from the RPC
+    assert got["counts[Action@10]"] == "PASSED"  # reconciliation B: at block 35's timestamp, read from the RPC
     assert "timestamp <= 1700000420 (block 35)" in verdict(doc, "counts[Action@10]")
     assert got["counts[NftTransfer@1]"] == "FAILED"
     assert "NftTransfer@1 at block <= 40: count blue 36 != green 38" in verdict(doc, "counts[NftTransfer@1]")
@@ -490,7 +504,7 @@ SCHEMA_BAD = {
     "no id": ("type A { x: Int }", "entity A has no id field"),
     "no entity": ("enum E { X }", "no entity types found"),
 }
-LOAN_A = '[entities.Loan]\nmode = "A"\n'
+LOAN_A = '[entities.Loan]\nreconciliation = "A"\n'
 REFUSALS: list[Any] = [
     pytest.param(
         {}, ["--belt-blue=http://user:hunter2@127.0.0.1:99999/", G], "not a valid URL: http://***@", id="url-invalid"
@@ -575,7 +589,7 @@ REFUSALS: list[Any] = [
         id="entity-mode-a-without-block",
     ),
     pytest.param(
-        {"belt.toml": '[entities.Loan]\nmode = "B"\n', "schema.graphql": SCHEMA.read_text()},
+        {"belt.toml": '[entities.Loan]\nreconciliation = "B"\n', "schema.graphql": SCHEMA.read_text()},
         [B, G, TOML],
         "entities.Loan: reconciliation B (at timestamp) needs a timestamp field",
         id="entity-mode-b-without-timestamp",

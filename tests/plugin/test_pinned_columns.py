@@ -3,7 +3,7 @@
 belts (SQLite files served by the sandbox's Hasura-dialect server over HTTP).
 
 Green stands ahead of blue (block 50 vs 40, with rows past 40): without the pin Deposit has no block field,
-so it is mode C and cannot be compared at all while the belts stand apart; with it, it is compared at
+so it is reconciliation C and cannot be compared at all while the belts stand apart; with it, it is compared at
 block <= 40, passes when green holds blue's rows and fails when one is dropped.
 """
 

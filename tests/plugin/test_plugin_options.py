@@ -130,7 +130,7 @@ def test_lagging_chain_fails_progress_and_compares_at_the_lower_block(
     verdicts = {v["id"]: v for v in cert["verdicts"]}
     # block-field entities are compared at the lower block of the lagging chain
     assert verdicts["counts[NftTransfer@10]"]["verdict"] == "NftTransfer@10 at block <= 30: 12 rows, fingerprints equal"
-    # mode C (no block field) compares the current state: the same rows with green lower are consistent
+    # reconciliation C (no block field) compares the current state: the same rows with green lower are consistent
     # and pass, the verdict saying the heights differed (issue 8: no more "not settled")
     assert verdicts["counts[Loan@10]"]["outcome"] == "passed"
     assert verdicts["counts[Loan@10]"]["verdict"] == (

@@ -10,7 +10,7 @@ Fault belt (blue's chains 1, 10, 8453, 80094), why the faults do not interact:
 - chain 1: drop:NftTransfer@1 and dup:Erc1155Transfer@1 (different entities);
 - chain 8453: corrupt:Erc1155Transfer@8453:value and drop:NftTransfer@8453#1 + dup:NftTransfer@8453#3
   (count unchanged);
-- chain 10: lag:10=<head-2>, at or above the golden events' block, so only progress fails there and mode C
+- chain 10: lag:10=<head-2>, at or above the golden events' block, so only progress fails there and reconciliation C
   (Loan, the current state, whose difference the two heights could explain) could not be checked; the rest
   compares at the lower block and passes;
 - skip:80094 and extra:42161: whole chains, so nothing else is put on them; both are named by the one
@@ -283,7 +283,7 @@ def test_each_fault_fails_exactly_its_tests_with_its_message(
     }
 
     s, x, h = SKIP_CHAIN, EXTRA_CHAIN, heads[LAG_CHAIN]
-    # mode C at different heights: a difference the heights could explain is could-not-check
+    # reconciliation C at different heights: a difference the heights could explain is could-not-check
     apart = (
         f"but the belts stood at different heights (blue at block {h}, green at block {lag}), which could explain it"
     )
@@ -374,7 +374,7 @@ def test_each_fault_fails_exactly_its_tests_with_its_message(
     assert shared == {"chain_set"}  # skip and extra: one chain set verdict names both
     check(expected, result, got)
 
-    # the lagging chain: everything but progress and mode C compares at green's lower block, and passes
+    # the lagging chain: everything but progress and reconciliation C compares at green's lower block, and passes
     for e in ("NftTransfer", "Erc1155Transfer"):
         n = sum(1 for r in rows(blue, e, LAG_CHAIN, "blockNumber").values() if int(r["blockNumber"]) <= lag)
         assert (
@@ -382,7 +382,7 @@ def test_each_fault_fails_exactly_its_tests_with_its_message(
             == f"{e}@{LAG_CHAIN} at block <= {lag}: {n} rows, fingerprints equal"
         )
         assert got[f"content[{e}@{LAG_CHAIN}]"]["verdict"] == f"{e}@{LAG_CHAIN}: {n} sampled rows equal (seed 0)"
-    assert f"(block {lag}): " in got[f"counts[Action@{LAG_CHAIN}]"]["verdict"]  # mode B: that block's timestamp
+    assert f"(block {lag}): " in got[f"counts[Action@{LAG_CHAIN}]"]["verdict"]  # B: that block's timestamp
     assert got[f"counts[Action@{LAG_CHAIN}]"]["outcome"] == "passed"
     assert (
         got[f"counts[Loan@{LAG_CHAIN}]"]["outcome"] == got[f"content[Loan@{LAG_CHAIN}]"]["outcome"] == "could-not-check"
