@@ -87,6 +87,18 @@ def test_identical_certificates_exit_0(tmp_path: Path, capsys: pytest.CaptureFix
     assert out.count("CERTIFIED (passed 6)") == 2
 
 
+def test_a_certificate_whose_entities_say_mode_still_compares(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Certificates written before the A/B/C rename carry `entities[].mode`; newer ones `reconciliation`."""
+    entity = {"name": "NftTransfer", "chain_column": "chainId", "block_column": "blockNumber", "timestamp_column": None}
+    old = write(tmp_path, "old.json", cert_v2(entities=[{**entity, "mode": "A"}]))
+    new = write(tmp_path, "new.json", cert_v2(entities=[{**entity, "reconciliation": "A"}]))
+    rc, out, err = cli(capsys, "diff-report", str(old), str(new))
+    assert (rc, err) == (0, "")
+    assert "no change: same chains, cutoffs, counts and verdicts" in out
+
+
 def test_an_injected_regression_is_shown_first_and_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     old = cert_v2()
     text = "NftTransfer@10 at block <= 95: count blue 33 != green 32 (delta -1, allowed 0)"
