@@ -15,12 +15,10 @@ Loopback only; every server and the cluster are stopped at the end.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,41 +26,15 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_certify import certify, wide_schema  # noqa: E402
+from pg_belt import served  # noqa: E402
 
 from belt_gate.envio import parse_schema  # noqa: E402
-from belt_gate.sandbox import pgstore, procs  # noqa: E402
+from belt_gate.sandbox import pgstore  # noqa: E402
 from belt_gate.sandbox.bulk import FOOTPRINT  # noqa: E402
-from belt_gate.sandbox.hasura.app import TIMING_LOG_VAR  # noqa: E402
 from belt_gate.sandbox.pgbulk import build_pg_belt  # noqa: E402
 from belt_gate.sandbox.postgres import Cluster, connect, create_database, start_cluster, stop_cluster  # noqa: E402
 
-DSN_VAR = "BELT_BENCH_PG_DSN"
 PHASES = ("parse_s", "validate_s", "sql_s", "statements", "execute_s", "json_s")
-
-
-@contextlib.contextmanager
-def served(dsn: str, pg_schema: str, schema: Path, log: Path) -> Iterator[str]:
-    port = procs.free_port()
-    argv = [
-        sys.executable,
-        "-m",
-        "belt_gate.sandbox.hasura",
-        "--pg-dsn-env",
-        DSN_VAR,
-        "--pg-schema",
-        pg_schema,
-        "--schema",
-        str(schema),
-        "--port",
-        str(port),
-    ]
-    p = procs.spawn(argv, log, env={DSN_VAR: dsn, TIMING_LOG_VAR: str(log.with_suffix(".timings.jsonl"))})
-    try:
-        procs.wait_for_port(port, pid=p.pid, timeout=120, what="belt server")
-        yield f"http://127.0.0.1:{port}/v1/graphql"
-    finally:
-        procs.stop(p.pid)
-        p.wait(timeout=10)
 
 
 def server_side(*logs: Path) -> dict[str, object]:

@@ -1,10 +1,13 @@
 """Localising one dropped event in the seed-scale belt: rounds, requests per belt and wall time (issue 14).
 
-    .venv/bin/python bench/bench_localise.py                      # 3,000,000-row belts (a few minutes)
+    .venv/bin/python bench/bench_localise.py                      # 3,000,000-row belts in Postgres (a few minutes)
     .venv/bin/python bench/bench_localise.py --rows 1000000 --json out.json
-    .venv/bin/python bench/bench_localise.py --belt DIR           # reuse DIR/belt.sqlite (bulk, green variant)
+    .venv/bin/python bench/bench_localise.py --backend sqlite     # the same over SQLite files
+    .venv/bin/python bench/bench_localise.py --backend sqlite --belt DIR   # reuse DIR/belt.sqlite (bulk, green)
 
-The bulk footprint belt (belt_gate.sandbox.bulk, 12 entities, 6 chains) is built once and copied: blue is
+The bulk footprint belt (12 entities, 6 chains) is built once and copied: with `--backend postgres` (the
+default) into a throwaway Postgres cluster in Envio's layout (belt_gate.sandbox.pgbulk; the copy is a second
+schema), with `--backend sqlite` as a SQLite file (belt_gate.sandbox.bulk; the copy a second file). Blue is
 the copy, green the same rows less one BgtBoostEvent on chain 8453 (the largest entity, on a chain of 28M
 blocks), and, with --faults all, also one corrupted `amount` (chain 80094) and a drop plus a duplicate in
 Action (mode B, bisected on timestamps) on chain 1. Both are served by the real sandbox GraphQL server over
@@ -35,6 +38,10 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from pg_belt import copy_schema, seed_belt  # noqa: E402
+from pg_belt import served as pg_served  # noqa: E402
 
 from belt_gate.sandbox import procs  # noqa: E402
 from belt_gate.sandbox.bulk import CHAINS, FOOTPRINT, build_belt  # noqa: E402
@@ -75,6 +82,43 @@ def fault(db: Path, everything: bool) -> dict[str, Any]:
             row[cols.index("id")] = f"{row[cols.index('id')]}-dup"
             c.execute(f'INSERT INTO "Action" VALUES ({", ".join("?" for _ in cols)})', row)
             out.update(corrupted=cid[0], action_dropped=a[0][0], action_duplicated=f"{a[1][0]}-dup")
+    return out
+
+
+def fault_pg(dsn: str, pg_schema: str, everything: bool) -> dict[str, Any]:
+    """`fault` on a Postgres belt: the same rows changed (ids in the same order: the cluster's C collation)."""
+    from belt_gate.sandbox.postgres import connect
+
+    s = f'"{pg_schema}"'
+    with connect(dsn) as c, c.transaction():
+        (n,) = c.execute(f'SELECT count(*) FROM {s}."{ENTITY}" WHERE "chainId" = %s', (CHAIN,)).fetchone()
+        rid, block = c.execute(
+            f'SELECT id, "blockNumber" FROM {s}."{ENTITY}" WHERE "chainId" = %s ORDER BY id LIMIT 1 OFFSET %s',
+            (CHAIN, n // 2),
+        ).fetchone()
+        c.execute(f'DELETE FROM {s}."{ENTITY}" WHERE id = %s', (rid,))
+        out: dict[str, Any] = {"dropped": rid, "block": int(block), "slice_rows": int(n)}
+        if everything:
+            (cid,) = c.execute(
+                f'SELECT id FROM {s}."{ENTITY}" WHERE "chainId" = 80094 ORDER BY id LIMIT 1 OFFSET 777'
+            ).fetchone()
+            changed = c.execute(f'UPDATE {s}."{ENTITY}" SET amount = amount + 1 WHERE id = %s', (cid,)).rowcount
+            assert changed == 1, cid
+            a = c.execute(
+                f'SELECT id FROM {s}."Action" WHERE "chainId" = 1 ORDER BY timestamp LIMIT 2 OFFSET 1000'
+            ).fetchall()
+            c.execute(f'DELETE FROM {s}."Action" WHERE id = %s', a[0])
+            cols = [
+                r[0]
+                for r in c.execute(
+                    "SELECT column_name FROM information_schema.columns WHERE table_schema = %s"
+                    " AND table_name = 'Action' ORDER BY ordinal_position",
+                    (pg_schema,),
+                )
+            ]
+            select = ", ".join("id || '-dup'" if col == "id" else f'"{col}"' for col in cols)
+            c.execute(f'INSERT INTO {s}."Action" SELECT {select} FROM {s}."Action" WHERE id = %s', a[1])
+            out.update(corrupted=cid, action_dropped=a[0][0], action_duplicated=f"{a[1][0]}-dup")
     return out
 
 
@@ -123,37 +167,69 @@ def _found(e: dict[str, Any]) -> dict[str, Any]:
     return out | {"changed": e.get("changed", []), "status": e.get("status"), "rounds": e.get("rounds")}
 
 
+def on_postgres(rows: int, everything: bool, repeat: int, work: Path) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    with seed_belt(rows) as (dsn, built):
+        out.update(build_s=round(built.seconds, 1), rows=built.total)
+        t0 = time.perf_counter()
+        copy_schema(dsn, "green", "blue")
+        out["copy_s"] = round(time.perf_counter() - t0, 1)
+        out["fault"] = fault_pg(dsn, "green", everything)
+        with (
+            pg_served(dsn, "blue", FOOTPRINT, work / "blue.log") as blue,
+            pg_served(dsn, "green", FOOTPRINT, work / "green.log") as green,
+        ):
+            out.update(measure(blue, green, repeat, work))
+    return out
+
+
+def on_sqlite(rows: int, belt: Path | None, everything: bool, repeat: int, work: Path) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if belt is None:
+        t0 = time.perf_counter()
+        build_belt(work / "built", rows=rows, variant="green", seed=0)
+        out["build_s"] = round(time.perf_counter() - t0, 1)
+        source = work / "built" / "belt.sqlite"
+    else:
+        source = belt / "belt.sqlite"
+    shutil.copy(source, work / "blue.sqlite")
+    shutil.copy(source, work / "green.sqlite")
+    with sqlite3.connect(work / "green.sqlite") as c:
+        out["rows"] = sum(
+            c.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0]
+            for (t,) in c.execute("SELECT name FROM sqlite_master WHERE type='table' AND name != 'chain_metadata'")
+        )
+    out["fault"] = fault(work / "green.sqlite", everything)
+    with (
+        served(work / "blue.sqlite", work / "blue.log") as blue,
+        served(work / "green.sqlite", work / "green.log") as green,
+    ):
+        out.update(measure(blue, green, repeat, work))
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--backend", choices=("postgres", "sqlite"), default="postgres")
     ap.add_argument("--rows", type=int, default=3_000_000)
-    ap.add_argument("--belt", type=Path, help="a folder holding a green bulk belt.sqlite to reuse")
+    ap.add_argument("--belt", type=Path, help="(sqlite) a folder holding a green bulk belt.sqlite to reuse")
     ap.add_argument("--faults", choices=("drop", "all"), default="drop")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
-    out: dict[str, Any] = {"machine": f"{os.cpu_count()} cpus, {sys.platform}, Python {sys.version.split()[0]}"}
+    if args.belt is not None and args.backend != "sqlite":
+        ap.error("--belt reuses a SQLite belt: it needs --backend sqlite")
+    out: dict[str, Any] = {
+        "machine": f"{os.cpu_count()} cpus, {sys.platform}, Python {sys.version.split()[0]}",
+        "backend": args.backend,
+        "load_average_before": [round(x, 2) for x in os.getloadavg()],
+    }
+    everything = args.faults == "all"
     with tempfile.TemporaryDirectory(prefix="belt-bench-localise-") as tmp:
-        work = Path(tmp)
-        if args.belt is None:
-            t0 = time.perf_counter()
-            build_belt(work / "built", rows=args.rows, variant="green", seed=0)
-            out["build_s"] = round(time.perf_counter() - t0, 1)
-            source = work / "built" / "belt.sqlite"
+        if args.backend == "postgres":
+            out.update(on_postgres(args.rows, everything, args.repeat, Path(tmp)))
         else:
-            source = args.belt / "belt.sqlite"
-        shutil.copy(source, work / "blue.sqlite")
-        shutil.copy(source, work / "green.sqlite")
-        with sqlite3.connect(work / "green.sqlite") as c:
-            out["rows"] = sum(
-                c.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0]
-                for (t,) in c.execute("SELECT name FROM sqlite_master WHERE type='table' AND name != 'chain_metadata'")
-            )
-        out["fault"] = fault(work / "green.sqlite", args.faults == "all")
-        with (
-            served(work / "blue.sqlite", work / "blue.log") as blue,
-            served(work / "green.sqlite", work / "green.log") as green,
-        ):
-            out.update(measure(blue, green, args.repeat, work))
+            out.update(on_sqlite(args.rows, args.belt, everything, args.repeat, Path(tmp)))
     out["load_average"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(out, indent=2))
     if args.json:
