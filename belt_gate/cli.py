@@ -268,17 +268,6 @@ def demo_command(state: WorldState, python: str = sys.executable) -> list[str]:
     return argv
 
 
-def committed_golden(state: WorldState) -> Path | None:
-    """The project's golden/ fixtures, which fit only the default (deterministic, fault-free) world."""
-    from belt_gate.sandbox.chains import DEFAULT_CHAIN_IDS
-    from belt_gate.sandbox.tools import project_root
-    from belt_gate.sandbox.world import DEFAULT_EVENTS
-
-    golden = project_root() / "golden"
-    default = state.events == DEFAULT_EVENTS and not state.faults and sorted(state.chains) == sorted(DEFAULT_CHAIN_IDS)
-    return golden if default and golden.is_dir() else None
-
-
 def demo(args: argparse.Namespace) -> int:
     """The whole story (belt_gate.demo): refuse a faulty green, promote, roll back, promote again."""
     from belt_gate.demo import run_demo

@@ -147,7 +147,7 @@ class Story:
             stop_copy(self.state, copy)
 
     def _golden(self) -> Path | None:
-        from belt_gate.cli import committed_golden
+        from belt_gate.sandbox.world import committed_golden
 
         golden = committed_golden(self.state)
         new_chains = sorted(set(self.state.belts["green"].chains) - set(self.state.belts["blue"].chains))

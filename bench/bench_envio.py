@@ -24,8 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from belt_gate.cli import committed_golden, demo_command, gate_command  # noqa: E402
-from belt_gate.sandbox.world import World, WorldOptions, WorldState  # noqa: E402
+from belt_gate.cli import demo_command, gate_command  # noqa: E402
+from belt_gate.sandbox.world import World, WorldOptions, WorldState, committed_golden  # noqa: E402
 
 
 def certify(argv: list[str], work: Path) -> dict[str, object]:

@@ -59,9 +59,9 @@ def pct(values: list[float], q: float) -> float | None:
 
 
 def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
-    from belt_gate.cli import committed_golden, demo_command
+    from belt_gate.cli import demo_command
     from belt_gate.promote.ledger import Ledger
-    from belt_gate.sandbox.world import World, WorldOptions
+    from belt_gate.sandbox.world import World, WorldOptions, committed_golden
 
     world = World(work / "world")
     state = world.up(WorldOptions())

@@ -305,31 +305,6 @@ def deploy(chain: Chain) -> dict[str, str]:
     return dict(CONTRACTS)
 
 
-def reorg(chain: Chain, depth: int) -> dict[int, tuple[str, str]]:
-    """Replace the last `depth` blocks with blocks of different content (anvil_rollback + new blocks).
-
-    Each replacement block holds one ActionRecorded log with context "reorg:<height>", so every
-    replaced height gets a new block hash (timestamps stay on the +12 s grid). Returns
-    {height: (old hash, new hash)}.
-    """
-    from belt_gate.sandbox.traffic import encode_actions  # the traffic module owns calldata shapes
-
-    top = head(chain)
-    if depth < 1 or depth > top:
-        raise SandboxError(f"chain {chain.chain_id}: cannot reorg {depth} blocks below head {top}")
-    heights = list(range(top - depth + 1, top + 1))
-    old = {h: str(block(chain, h)["hash"]) for h in heights}
-    rpc(chain.rpc_url, "anvil_rollback", depth)
-    if head(chain) != top - depth:
-        raise SandboxError(f"chain {chain.chain_id}: rollback of {depth} blocks did not take")
-    rpc(chain.rpc_url, "anvil_dropAllTransactions")
-    for h in heights:
-        data = encode_actions([(DEPLOYER, 3, h, f"reorg:{h}")])
-        send_block(chain, [tx(chain, CONTRACTS["SandboxActions"], data, nonce=nonce(chain), gas=200_000)])
-    new = {h: str(block(chain, h)["hash"]) for h in heights}
-    return {h: (old[h], new[h]) for h in heights}
-
-
 __all__ = [
     "ABIS",
     "BLOCK_INTERVAL",
@@ -343,7 +318,6 @@ __all__ = [
     "deploy",
     "head",
     "mine",
-    "reorg",
     "rpc",
     "rpc_batch",
     "send_block",

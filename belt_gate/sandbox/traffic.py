@@ -418,6 +418,31 @@ def more_traffic(chain: Chain, n: int = 1, *, per_tx: int = 4, seed: int | None 
     return _run(chain, st, rng, quota, per_tx, 1, n)
 
 
+def reorg(chain: Chain, depth: int) -> dict[int, tuple[str, str]]:
+    """Replace the last `depth` blocks with blocks of different content (anvil_rollback + new blocks).
+
+    Each replacement block holds one ActionRecorded log with context "reorg:<height>", so every
+    replaced height gets a new block hash (timestamps stay on the +12 s grid). Returns
+    {height: (old hash, new hash)}.
+    """
+    top = chains.head(chain)
+    if depth < 1 or depth > top:
+        raise SandboxError(f"chain {chain.chain_id}: cannot reorg {depth} blocks below head {top}")
+    heights = list(range(top - depth + 1, top + 1))
+    old = {h: str(chains.block(chain, h)["hash"]) for h in heights}
+    chains.rpc(chain.rpc_url, "anvil_rollback", depth)
+    if chains.head(chain) != top - depth:
+        raise SandboxError(f"chain {chain.chain_id}: rollback of {depth} blocks did not take")
+    chains.rpc(chain.rpc_url, "anvil_dropAllTransactions")
+    for h in heights:
+        data = encode_actions([(chains.DEPLOYER, 3, h, f"reorg:{h}")])
+        chains.send_block(
+            chain, [chains.tx(chain, CONTRACTS["SandboxActions"], data, nonce=chains.nonce(chain), gas=200_000)]
+        )
+    new = {h: str(chains.block(chain, h)["hash"]) for h in heights}
+    return {h: (old[h], new[h]) for h in heights}
+
+
 __all__ = [
     "DEFAULT_EVENTS",
     "TrafficState",
@@ -428,6 +453,7 @@ __all__ = [
     "encode_nft",
     "encode_open",
     "more_traffic",
+    "reorg",
     "state_from_chain",
     "traffic",
     "users",

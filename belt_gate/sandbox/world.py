@@ -51,6 +51,7 @@ from typing import Any
 
 from belt_gate.errors import SandboxError, SettingsError
 from belt_gate.sandbox import procs
+from belt_gate.sandbox.belt_info import BeltInfo
 from belt_gate.sandbox.faults import Fault, parse_fault
 
 DEFAULT_STATE_DIR = Path(".belt-sandbox")
@@ -94,62 +95,6 @@ class WorldOptions:
     follow_interval: float = 0.5
     indexer: str = "reference"  # or "envio": real Envio HyperIndex belts in Postgres
     green_envio: str = "v3"  # with indexer envio: green's Envio ("v2" for a parity world)
-
-
-@dataclass(frozen=True)
-class BeltInfo:
-    """One running belt: its GraphQL URL, pid, port, files, chains (id -> the RPC URL it indexes)."""
-
-    name: str
-    url: str
-    port: int
-    pid: int
-    db: Path
-    schema: Path
-    log: Path
-    chains: dict[int, str]
-    faults: tuple[str, ...] = ()
-    shape: str = "admin"
-    proxies: tuple[int, ...] = ()  # pids of the RPC proxies started for this belt only
-    indexer: str = "reference"  # "envio": pid is the Hasura-dialect server, the indexer is WorldState.envio
-    version: str = ""  # the indexer's version (Envio's npm version; the reference indexer's is belt_gate's)
-
-    def to_json(self) -> dict[str, Any]:
-        """The belt process as plain JSON for the world's state file."""
-        return {
-            "name": self.name,
-            "url": self.url,
-            "port": self.port,
-            "pid": self.pid,
-            "db": str(self.db),
-            "schema": str(self.schema),
-            "log": str(self.log),
-            "chains": {str(c): u for c, u in self.chains.items()},
-            "faults": list(self.faults),
-            "shape": self.shape,
-            "proxies": list(self.proxies),
-            "indexer": self.indexer,
-            "version": self.version,
-        }
-
-    @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> BeltInfo:
-        """The belt `to_json` wrote."""
-        return cls(
-            str(d["name"]),
-            str(d["url"]),
-            int(d["port"]),
-            int(d["pid"]),
-            Path(d["db"]),
-            Path(d["schema"]),
-            Path(d["log"]),
-            {int(c): str(u) for c, u in d["chains"].items()},
-            tuple(d.get("faults", ())),
-            str(d.get("shape", "admin")),
-            tuple(int(p) for p in d.get("proxies", ())),
-            str(d.get("indexer", "reference")),
-            str(d.get("version", "")),
-        )
 
 
 @dataclass(frozen=True)
@@ -918,6 +863,16 @@ def with_faults(options: WorldOptions, *faults: str) -> WorldOptions:
     return replace(options, faults=(*options.faults, *faults))
 
 
+def committed_golden(state: WorldState) -> Path | None:
+    """The project's golden/ fixtures, which fit only the default (deterministic, fault-free) world."""
+    from belt_gate.sandbox.chains import DEFAULT_CHAIN_IDS
+    from belt_gate.sandbox.tools import project_root
+
+    golden = project_root() / "golden"
+    default = state.events == DEFAULT_EVENTS and not state.faults and sorted(state.chains) == sorted(DEFAULT_CHAIN_IDS)
+    return golden if default and golden.is_dir() else None
+
+
 __all__ = [
     "BELTS",
     "BLUE_CHAINS",
@@ -929,6 +884,7 @@ __all__ = [
     "WorldOptions",
     "WorldState",
     "capture_golden",
+    "committed_golden",
     "golden_events",
     "is_ours",
     "load_state",

@@ -25,12 +25,13 @@ from typing import Any
 import httpx
 import pytest
 
-from belt_gate.cli import committed_golden, demo_command, gate_command
+from belt_gate.cli import demo_command, gate_command
 from belt_gate.sandbox import chains as chainlib
+from belt_gate.sandbox import traffic
 from belt_gate.sandbox.envio.runner import listening_beyond_loopback
 from belt_gate.sandbox.envio.world import DATABASE, copy_without_event, stop_copy
 from belt_gate.sandbox.postgres import Cluster, connect
-from belt_gate.sandbox.world import WorldState
+from belt_gate.sandbox.world import WorldState, committed_golden
 from tests.envio.conftest import EnvioWorld
 
 pytestmark = pytest.mark.envio
@@ -169,7 +170,7 @@ def test_upgrade_world_certifies_and_a_reorg_envio_misses_fails_it(envio_world: 
         # an anvil reorg: blocks 10..15 of chain 1 replaced by blocks of other content
         chain = world.chains[REORG_CHAIN]
         before = {b: row_count(world, b, "NftTransfer", REORG_CHAIN) for b in ("blue", "green")}
-        replaced = chainlib.reorg(chain, REORG_DEPTH)
+        replaced = traffic.reorg(chain, REORG_DEPTH)
         assert all(old != new for old, new in replaced.values())
         first = min(replaced)
         time.sleep(3)  # both Envios poll the chain; give them the time to notice (they do not)

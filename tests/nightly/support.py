@@ -8,9 +8,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from belt_gate.cli import committed_golden
 from belt_gate.sandbox import chains as chainlib
-from belt_gate.sandbox.world import WorldState
+from belt_gate.sandbox.world import WorldState, committed_golden
 
 #: A conftest for the replaying process: every connect is refused and written down next to it, and a
 #: marker says it loaded (the tests assert the marker, and that nothing was tried).

@@ -26,11 +26,11 @@ from typing import Any
 
 import pytest
 
-from belt_gate.cli import committed_golden, demo_command
+from belt_gate.cli import demo_command
 from belt_gate.errors import SettingsError
 from belt_gate.golden import load_golden
 from belt_gate.sandbox import chains as chainlib
-from belt_gate.sandbox.world import BeltInfo, WorldState
+from belt_gate.sandbox.world import BeltInfo, WorldState, committed_golden
 from belt_gate.settings import build_settings
 from tests.proof.expect import expect
 from tests.proof.inprocess import gate

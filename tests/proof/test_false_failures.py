@@ -20,10 +20,10 @@ from typing import Any
 
 import pytest
 
-from belt_gate.cli import committed_golden, demo_command
+from belt_gate.cli import demo_command
 from belt_gate.rules.verdict import Outcome
 from belt_gate.sandbox import chains as chainlib
-from belt_gate.sandbox.world import World, WorldOptions, WorldState
+from belt_gate.sandbox.world import World, WorldOptions, WorldState, committed_golden
 from tests.proof.inprocess import Run, gate_many
 from tests.sandbox.conftest import world  # noqa: F401  (the shared sandbox world)
 from tests.support.runs import run as run_pytest

@@ -33,6 +33,7 @@ import pytest
 from belt_gate.errors import SettingsError
 from belt_gate.rules.verdict import Outcome
 from belt_gate.sandbox import chains as chainlib
+from belt_gate.sandbox import traffic
 from belt_gate.sandbox.bulk import load_footprint
 from belt_gate.sandbox.world import remove_entity, remove_enum_value
 from belt_gate.settings import build_settings
@@ -184,7 +185,7 @@ def l1_defects(world: SeedWorld) -> None:
     that first replayed it): the golden rule fails each, naming the chain and the event."""
     chain10 = world.replay_chain(10)
     golden10 = world.golden[10]
-    replaced = chainlib.reorg(chain10, chainlib.head(chain10) - golden10.block + 1)
+    replaced = traffic.reorg(chain10, chainlib.head(chain10) - golden10.block + 1)
     old, new = replaced[golden10.block]
     assert old == golden10.block_hash and new != old
     empty = world.proxy(1, "empty")

@@ -106,7 +106,7 @@ def test_reorg_changes_block_hash_at_height(tmp_path: Path, started: list[Chain]
     traffic.traffic(c, 6)
     top = chains.head(c)
     old_logs = chains.rpc(c.rpc_url, "eth_getLogs", {"fromBlock": hex(top), "toBlock": hex(top)})
-    changed = chains.reorg(c, 2)
+    changed = traffic.reorg(c, 2)
     assert sorted(changed) == [top - 1, top]
     for height, (old, new) in changed.items():
         assert old != new
@@ -118,7 +118,7 @@ def test_reorg_changes_block_hash_at_height(tmp_path: Path, started: list[Chain]
     # the replaced blocks keep the timestamp grid
     assert int(chains.block(c, top)["timestamp"], 16) == chains.GENESIS_TIMESTAMP + chains.BLOCK_INTERVAL * top
     with pytest.raises(SandboxError):
-        chains.reorg(c, top + 5)
+        traffic.reorg(c, top + 5)
 
 
 def test_stop_frees_port_and_leaves_no_process(tmp_path: Path) -> None:

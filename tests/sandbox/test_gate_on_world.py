@@ -31,13 +31,13 @@ from typing import Any
 import httpx
 import pytest
 
-from belt_gate.cli import committed_golden, demo_command
+from belt_gate.cli import demo_command
 from belt_gate.envio import load_schema
 from belt_gate.golden import load_golden
 from belt_gate.plan import build_plan, entity_plans
 from belt_gate.rules.golden import chains_needing_golden
 from belt_gate.sandbox import chains as chainlib
-from belt_gate.sandbox.world import BeltInfo, WorldState
+from belt_gate.sandbox.world import BeltInfo, WorldState, committed_golden
 from tests.support.runs import failed, line_with, outcomes, run
 
 pytest_plugins = ["pytester"]

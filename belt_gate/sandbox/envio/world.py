@@ -23,6 +23,7 @@ from typing import Any
 
 from belt_gate.errors import SandboxError
 from belt_gate.sandbox import procs
+from belt_gate.sandbox.belt_info import BeltInfo
 from belt_gate.sandbox.envio.project import FLAVOURS, VERSION_HINT, Flavour, built
 from belt_gate.sandbox.envio.runner import start_envio, wait_indexed
 from belt_gate.sandbox.postgres import create_database, start_cluster
@@ -69,7 +70,6 @@ def flavours_for(green: str) -> dict[str, Flavour]:
 def spawn_envio_belts(state: Any, green: str, save: Callable[[], None]) -> list[Waiter]:
     """Start the cluster and both Envio belts of `state` (a WorldState whose chains run); returns waiters."""
     from belt_gate.sandbox import chains as chainlib
-    from belt_gate.sandbox.world import BeltInfo
 
     chosen = flavours_for(green)
     missing = sorted({c for f in chosen.values() for c in f.chains} - set(state.chains))
