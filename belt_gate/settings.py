@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from belt_gate.endpoint_identity import InvalidEndpoint, location, resolve, same_endpoint
 from belt_gate.envio import (
@@ -635,22 +635,44 @@ def _localise_budget(value: Any) -> Budget:
     return parse_budget(value)
 
 
-def build_settings(
-    cli: Mapping[str, Any],
-    ini: Mapping[str, Any],
-    *,
-    config_path: Path | None = None,
-    cwd: Path | None = None,
-    env: Mapping[str, str] | None = None,
-    resolver: Callable[[str], frozenset[str]] = resolve,
-) -> Settings:
-    """Merge every source into validated Settings, or raise SettingsError with one readable line.
+#: A path option read from the merged sources, relative to the working folder (SettingsError if not a path).
+PathOption = Callable[[str], Path | None]
 
-    `resolver`: host name -> addresses, to tell whether green is blue (default: the system resolver)."""
-    env = os.environ if env is None else env
-    cwd = cwd or Path.cwd()
-    env_rpc, secrets = _env_rpc(env), environment_secrets(env)
-    _refuse_empty(cli)
+
+class _Belts(TypedDict):
+    blue: str
+    green: str
+    alias: str | None
+
+
+class _Project(TypedDict):
+    config_chains: tuple[int, ...]
+    schema: EnvioSchema | None
+    blue_schema: EnvioSchema | None
+    green_schema: EnvioSchema | None
+    entities: Mapping[str, EntitySettings]
+    audits: tuple[AuditSpec, ...]
+
+
+class _Outputs(TypedDict):
+    report: Path | None
+    record: Path | None
+    golden: Path
+
+
+class _Numbers(TypedDict):
+    seed: int
+    sample: int
+    settle_timeout: float
+    timeout: float
+    reorg_margin: int
+    head_tolerance: int
+
+
+def _merged_sources(
+    cli: Mapping[str, Any], ini: Mapping[str, Any], env: Mapping[str, str], config_path: Path | None, cwd: Path
+) -> dict[str, Any]:
+    """belt.toml < pytest ini < environment < CLI, an empty value read as not given."""
     layers: list[Mapping[str, Any]] = []
     if config_path is not None:
         layers.append(load_belt_toml(config_path if config_path.is_absolute() else cwd / config_path))
@@ -660,20 +682,31 @@ def build_settings(
     merged: dict[str, Any] = {}
     for layer in layers:
         merged.update(layer)
+    return merged
 
+
+def _path_option(merged: Mapping[str, Any], cwd: Path) -> PathOption:
     def path(key: str) -> Path | None:
         v = merged.get(key)
         if v is not None and not isinstance(v, str):
             raise SettingsError(f"--belt-{key.replace('_', '-')} must be a path")
         return None if v is None else (Path(v) if Path(v).is_absolute() else cwd / str(v))
 
+    return path
+
+
+def _envio_config(path: PathOption, cwd: Path) -> tuple[EnvioConfig | None, Path | None]:
+    """Green's Envio config.yaml (--belt-envio-config, else ./config.yaml) and where it was read."""
     envio_path = path("envio_config")
-    envio: EnvioConfig | None = None
     if envio_path is not None:
-        envio = load_config(envio_path)
-    elif (cwd / "config.yaml").exists():
-        envio = load_config(cwd / "config.yaml")
-        envio_path = cwd / "config.yaml"
+        return load_config(envio_path), envio_path
+    if (cwd / "config.yaml").exists():
+        return load_config(cwd / "config.yaml"), cwd / "config.yaml"
+    return None, None
+
+
+def _schema_path(path: PathOption, envio: EnvioConfig | None, envio_path: Path | None, cwd: Path) -> Path | None:
+    """--belt-schema, else the schema config.yaml names (or schema.graphql next to it), else ./schema.graphql."""
     schema_path = path("schema")
     if schema_path is None and envio is not None and envio_path is not None:
         candidate = envio_path.parent / (envio.schema_path or "schema.graphql")
@@ -682,7 +715,17 @@ def build_settings(
         schema_path = candidate if candidate.exists() else None
     if schema_path is None and (cwd / "schema.graphql").exists():
         schema_path = cwd / "schema.graphql"
-    schema = load_schema(schema_path) if schema_path else None
+    return schema_path
+
+
+def _project(
+    merged: Mapping[str, Any],
+    path: PathOption,
+    envio: EnvioConfig | None,
+    schema: EnvioSchema | None,
+    config_path: Path | None,
+) -> _Project:
+    """The schemas, the [entities.X] settings applied to green's schema, and the [[audit]] tables."""
     entities: Mapping[str, EntitySettings] = merged.get("entities", {})
     if schema is not None:
         schema = _apply_entities(entities, schema, str(config_path))
@@ -701,10 +744,25 @@ def build_settings(
         audits = parse_audits(tuple(merged["audits"]), source=f"{config_path}: [[audit]]")
     blue_schema = load_schema(p) if (p := path("blue_schema")) else None
     green_schema = load_schema(p) if (p := path("green_schema")) else None
+    return _Project(
+        config_chains=envio.chain_ids if envio else (),
+        schema=schema,
+        blue_schema=blue_schema,
+        green_schema=green_schema,
+        entities=entities,
+        audits=audits,
+    )
 
+
+def _mode(merged: Mapping[str, Any]) -> str:
     mode = str(merged.get("mode", "parity"))
     if mode not in MODES:
         raise SettingsError(f"--belt-mode must be parity or expansion, not {redact_text(repr(mode))}")
+    return mode
+
+
+def _belts(merged: Mapping[str, Any], cwd: Path, resolver: Callable[[str], frozenset[str]]) -> _Belts:
+    """Blue (or the alias), green and the alias: each a valid URL or a readable recording, green not blue."""
     green = merged.get("green")
     if not green:
         raise SettingsError("no green: give --belt-green=URL (the candidate deployment's GraphQL endpoint)")
@@ -719,7 +777,10 @@ def build_settings(
     for name, value in (("blue", merged.get("blue")), ("green", green), ("alias", alias)):
         if isinstance(value, str) and not is_url(value):
             _check_recording(_recorded_file(value, cwd), name)
+    return _Belts(blue=str(blue), green=str(green), alias=str(alias) if alias else None)
 
+
+def _expected_chains(merged: Mapping[str, Any], mode: str, envio: EnvioConfig | None) -> tuple[int, ...]:
     expected = parse_chain_list(merged["expected_chains"], "expected chains") if merged.get("expected_chains") else ()
     if mode == "expansion" and not expected and envio is not None:
         expected = envio.chain_ids  # the project's own config.yaml declares them, not green
@@ -728,48 +789,46 @@ def build_settings(
             "expansion needs the expected chains (--belt-expected-chains=1,10,..., or the networks of the "
             "Envio config.yaml): green cannot attest its own completeness"
         )
-    growing: tuple[int, ...] = ()
-    if (blue_envio_path := path("blue_envio_config")) is not None:
-        if envio is None:
-            raise SettingsError(
-                "--belt-blue-envio-config needs green's Envio config.yaml too "
-                "(--belt-envio-config, or ./config.yaml) to compare their sources"
-            )
-        blue_envio = load_config(blue_envio_path)
-        growing = tuple(
-            sorted(
-                c
-                for c in set(envio.chain_ids) & set(blue_envio.chain_ids)
-                if chain_sources(envio, c) != chain_sources(blue_envio, c)
-            )
+    return expected
+
+
+def _growing_chains(path: PathOption, envio: EnvioConfig | None) -> tuple[int, ...]:
+    """Shared chains whose sources green's config.yaml changes from blue's (--belt-blue-envio-config)."""
+    if (blue_envio_path := path("blue_envio_config")) is None:
+        return ()
+    if envio is None:
+        raise SettingsError(
+            "--belt-blue-envio-config needs green's Envio config.yaml too "
+            "(--belt-envio-config, or ./config.yaml) to compare their sources"
         )
+    blue_envio = load_config(blue_envio_path)
+    shared = set(envio.chain_ids) & set(blue_envio.chain_ids)
+    return tuple(sorted(c for c in shared if chain_sources(envio, c) != chain_sources(blue_envio, c)))
+
+
+def _rpc_urls(
+    merged: Mapping[str, Any], envio: EnvioConfig | None, env_rpc: Mapping[int, str], secrets: Secrets
+) -> RpcUrls:
+    """config.yaml's RPC URLs < BELT_RPC_<CHAIN> < --belt-rpc."""
     rpc = RpcUrls(secrets=secrets)
     if envio is not None:
         rpc.update({c.chain_id: c.rpc_url for c in envio.chains if c.rpc_url and is_url(c.rpc_url)})
     rpc.update(env_rpc)
     given_rpc = merged.get("rpc") or []
     rpc.update(given_rpc if isinstance(given_rpc, Mapping) else parse_rpc(given_rpc, "--belt-rpc"))
+    return rpc
 
+
+def _outputs(path: PathOption, cwd: Path) -> _Outputs:
     report = path("report")
     record = path("record")
     _check_output_path(report, "--belt-report", folder=False)
     _check_output_path(record, "--belt-record", folder=True)
-    golden = path("golden") or cwd / "golden"
-    return Settings(
-        blue=str(blue),
-        green=str(green),
-        mode=mode,
-        alias=str(alias) if alias else None,
-        expected_chains=expected,
-        config_chains=envio.chain_ids if envio else (),
-        growing_chains=growing,
-        schema=schema,
-        blue_schema=blue_schema,
-        green_schema=green_schema,
-        rpc=rpc,
-        report=report,
-        record=record,
-        golden=golden,
+    return _Outputs(report=report, record=record, golden=path("golden") or cwd / "golden")
+
+
+def _numbers(merged: Mapping[str, Any]) -> _Numbers:
+    return _Numbers(
         seed=_number(merged.get("seed", 0), "--belt-seed", int),
         sample=_number(merged.get("sample", 5), "--belt-sample", int, 1),  # 0 would compare no row, silently
         # a time like any other: finite and positive (a short wait compares about where the belts stand now)
@@ -777,8 +836,47 @@ def build_settings(
         timeout=_seconds(merged.get("timeout", 30), "--belt-timeout"),
         reorg_margin=_number(merged.get("reorg_margin", 0), "--belt-reorg-margin", int),
         head_tolerance=_number(merged.get("head_tolerance", 10), "--belt-head-tolerance", int),
-        entities=entities,
-        audits=audits,
+    )
+
+
+def build_settings(
+    cli: Mapping[str, Any],
+    ini: Mapping[str, Any],
+    *,
+    config_path: Path | None = None,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    resolver: Callable[[str], frozenset[str]] = resolve,
+) -> Settings:
+    """Merge every source into validated Settings, or raise SettingsError with one readable line.
+
+    `resolver`: host name -> addresses, to tell whether green is blue (default: the system resolver).
+    The parts are checked in this order, and the first refusal is the one reported."""
+    env = os.environ if env is None else env
+    cwd = cwd or Path.cwd()
+    env_rpc, secrets = _env_rpc(env), environment_secrets(env)
+    _refuse_empty(cli)
+    merged = _merged_sources(cli, ini, env, config_path, cwd)
+    path = _path_option(merged, cwd)
+    envio, envio_path = _envio_config(path, cwd)
+    schema_path = _schema_path(path, envio, envio_path, cwd)
+    project = _project(merged, path, envio, load_schema(schema_path) if schema_path else None, config_path)
+    mode = _mode(merged)
+    belts = _belts(merged, cwd, resolver)
+    expected = _expected_chains(merged, mode, envio)
+    growing = _growing_chains(path, envio)
+    rpc = _rpc_urls(merged, envio, env_rpc, secrets)
+    outputs = _outputs(path, cwd)
+    numbers = _numbers(merged)
+    return Settings(
+        **belts,
+        mode=mode,
+        expected_chains=expected,
+        growing_chains=growing,
+        **project,
+        rpc=rpc,
+        **outputs,
+        **numbers,
         blue_headers=_headers(env, "blue"),
         green_headers=_headers(env, "green"),
         secrets=secrets,
