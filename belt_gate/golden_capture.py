@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from belt_gate.errors import BeltGateError, SettingsError
 from belt_gate.golden import EventAbi, GoldenEvent, Value, parse_fixture, values_equal, write_fixture
@@ -23,6 +23,7 @@ from belt_gate.sources.graphql import GraphQLClient, Numeric, where_literal
 from belt_gate.sources.rpc import RpcClient
 
 if TYPE_CHECKING:
+    from belt_gate.chain_facts import Log, Receipt
     from belt_gate.envio import EnvioSchema
 
 _HASH = re.compile(r"^0x[0-9a-fA-F]{64}$")
@@ -92,6 +93,151 @@ def _expected_value(value: Any) -> Value | None:
     return None
 
 
+class _Staged(NamedTuple):
+    """A row whose columns name a log: what L1 is asked about it."""
+
+    mapping: EntityEvent
+    row: Mapping[str, Any]
+    tx: str  # lowercase
+    log_index: int
+    block: int | None  # the row's block, when it has one
+    rid: str
+
+
+def _stage(entity: str, mapping: EntityEvent, row: Mapping[str, Any], chain: int) -> _Staged | str:
+    """The row's log as its columns name it, or the problem with the row (no request is sent for it)."""
+    rid = row.get(mapping.id_field)
+    label = f"{entity} {rid!r}"
+    if not isinstance(rid, str | int) or isinstance(rid, bool) or str(rid) == "":
+        return f"{label}: row has no {mapping.id_field}"
+    tx = row.get(mapping.tx_field)
+    log_index = _int(row.get(mapping.log_index_field))
+    if not isinstance(tx, str) or not _HASH.match(tx):
+        return f"{label}: {mapping.tx_field} is not a tx hash: {tx!r}"
+    if log_index is None:
+        return f"{label}: {mapping.log_index_field} is not a log index: {row.get(mapping.log_index_field)!r}"
+    if mapping.chain_field and mapping.chain_field in row and _int(row[mapping.chain_field]) != chain:
+        return f"{label}: row is on chain {row[mapping.chain_field]!r}, the RPC serves {chain}"
+    block = None
+    if mapping.block_field and row.get(mapping.block_field) is not None:
+        block = _int(row[mapping.block_field])
+        if block is None:
+            return f"{label}: {mapping.block_field} is not a block number"
+    return _Staged(mapping, row, tx.lower(), log_index, block, str(rid))
+
+
+def _stage_rows(
+    rows_by_entity: Mapping[str, Sequence[Mapping[str, Any]]],
+    event_map: Mapping[str, EntityEvent],
+    chain: int,
+    problems: list[str],
+) -> list[_Staged]:
+    """Every row's log, by entity name; a row that names none adds its problem to `problems`."""
+    staged: list[_Staged] = []
+    for entity, rows in sorted(rows_by_entity.items()):
+        mapping = event_map.get(entity)
+        if mapping is None:
+            raise SettingsError(f"golden capture: no event mapping for entity {entity}")
+        for row in rows:
+            match _stage(entity, mapping, row, chain):
+                case str(problem):
+                    problems.append(problem)
+                case staged_row:
+                    staged.append(staged_row)
+    return staged
+
+
+def _confirmed_log(s: _Staged, receipt: Receipt | None, label: str) -> tuple[Receipt, Log] | str:
+    """The receipt and its log when L1 confirms the row (decoded parameters equal to the row's), else the problem."""
+    mapping, row = s.mapping, s.row
+    if receipt is None:
+        return f"{label}: L1 has no receipt for the transaction"
+    if s.block is not None and receipt.block_number != s.block:
+        return f"{label}: the row says block {s.block}, L1 puts the tx in {receipt.block_number}"
+    log = receipt.log_at(s.log_index)
+    if log is None:
+        return f"{label}: the receipt has no log with that index"
+    allowed = {a.lower() for a in mapping.addresses}
+    if allowed and log.address not in allowed:
+        return f"{label}: log emitted by {log.address}, not by {sorted(allowed)}"
+    if mapping.event.topic0 is not None and log.topic0 != mapping.event.topic0:
+        return f"{label}: log is not {mapping.event.signature} (topic0 {log.topic0})"
+    try:
+        decoded = mapping.event.decode(log.topics, log.data)
+    except ValueError as exc:
+        return f"{label}: {exc}"
+    params = dict(mapping.params) or {p: p for p in decoded if p in row and mapping.event.comparable(p)}
+    wrong = [
+        f"{p}={decoded[p]!r} on L1, row {f}={row.get(f)!r}"
+        for p, f in params.items()
+        if p in decoded and (f not in row or not values_equal(decoded[p], row[f]))
+    ]
+    if wrong:
+        return f"{label}: decoded log differs from the row: {'; '.join(wrong)}"
+    return receipt, log
+
+
+def _recorded_fields(s: _Staged, label: str) -> dict[str, Value] | str:
+    """The row's fields the fixture records as expected values, or the problem."""
+    mapping, row = s.mapping, s.row
+    names = (
+        mapping.fields
+        if mapping.fields is not None
+        else tuple(k for k in row if k != mapping.id_field and k not in _SKIP_FIELDS)
+    )
+    fields: dict[str, Value] = {}
+    for name in names:
+        if name not in row:
+            return f"{label}: row has no field {name}"
+        value = _expected_value(row[name])
+        if value is not None or row[name] is None:
+            fields[name] = value
+    if not fields:
+        return f"{label}: no fields to record"
+    return fields
+
+
+def _golden_event(s: _Staged, receipt: Receipt | None, chain: int, note: str) -> GoldenEvent | str:
+    """The fixture's event for a staged row, L1's receipt in hand, or the problem."""
+    label = f"{s.mapping.entity} {s.rid!r} (chain {chain}, tx {s.tx}, log index {s.log_index})"
+    confirmed = _confirmed_log(s, receipt, label)
+    if isinstance(confirmed, str):
+        return confirmed
+    receipt, log = confirmed
+    fields = _recorded_fields(s, label)
+    if isinstance(fields, str):
+        return fields
+    return GoldenEvent(
+        chain=chain,
+        tx_hash=s.tx,
+        log_index=s.log_index,
+        block_number=receipt.block_number,
+        block_hash=receipt.block_hash,
+        address=log.address,
+        event=s.mapping.event,
+        entity=s.mapping.entity,
+        entity_id=s.rid,
+        fields=fields,
+        topics=log.topics,
+        data=log.data,
+        params={p: f for p, f in (s.mapping.params or {}).items() if f in fields},
+        note=note,
+    )
+
+
+def _write(out_dir: Path, file_name: str | None, chain: int, candidates: Sequence[GoldenEvent]) -> Path:
+    """Merge the captured events into the chain's fixture file (a log already there is replaced)."""
+    path = out_dir / (file_name or f"{chain}.yaml")
+    existing: list[GoldenEvent] = []
+    if path.exists():
+        existing = parse_fixture(path.read_text(), str(path))
+    fresh = {(c.chain, c.tx_hash, c.log_index) for c in candidates}
+    kept = [e for e in existing if (e.chain, e.tx_hash, e.log_index) not in fresh]
+    ordered = sorted([*kept, *candidates], key=lambda e: (e.chain, e.block_number, e.tx_hash, e.log_index))
+    write_fixture(path, ordered, header=f"golden events captured by belt-gate, confirmed on L1 (chain {chain})")
+    return path
+
+
 def capture(
     rows_by_entity: Mapping[str, Sequence[Mapping[str, Any]]],
     rpc: RpcClient,
@@ -107,110 +253,15 @@ def capture(
     chain = rpc.chain_id
     trips0 = rpc.round_trips
     problems: list[str] = []
-    staged: list[tuple[EntityEvent, Mapping[str, Any], str, int, int | None, str]] = []
-    for entity, rows in sorted(rows_by_entity.items()):
-        mapping = event_map.get(entity)
-        if mapping is None:
-            raise SettingsError(f"golden capture: no event mapping for entity {entity}")
-        for row in rows:
-            rid = row.get(mapping.id_field)
-            label = f"{entity} {rid!r}"
-            if not isinstance(rid, str | int) or isinstance(rid, bool) or str(rid) == "":
-                problems.append(f"{label}: row has no {mapping.id_field}")
-                continue
-            tx = row.get(mapping.tx_field)
-            log_index = _int(row.get(mapping.log_index_field))
-            if not isinstance(tx, str) or not _HASH.match(tx):
-                problems.append(f"{label}: {mapping.tx_field} is not a tx hash: {tx!r}")
-                continue
-            if log_index is None:
-                problems.append(
-                    f"{label}: {mapping.log_index_field} is not a log index: {row.get(mapping.log_index_field)!r}"
-                )
-                continue
-            if mapping.chain_field and mapping.chain_field in row and _int(row[mapping.chain_field]) != chain:
-                problems.append(f"{label}: row is on chain {row[mapping.chain_field]!r}, the RPC serves {chain}")
-                continue
-            block = None
-            if mapping.block_field and row.get(mapping.block_field) is not None:
-                block = _int(row[mapping.block_field])
-                if block is None:
-                    problems.append(f"{label}: {mapping.block_field} is not a block number")
-                    continue
-            staged.append((mapping, row, tx.lower(), log_index, block, str(rid)))
-
-    receipts = rpc.receipts([s[2] for s in staged]) if staged else {}
+    staged = _stage_rows(rows_by_entity, event_map, chain, problems)
+    receipts = rpc.receipts([s.tx for s in staged]) if staged else {}
     candidates: list[GoldenEvent] = []
-    for mapping, row, tx, log_index, block, rid in staged:
-        label = f"{mapping.entity} {rid!r} (chain {chain}, tx {tx}, log index {log_index})"
-        receipt = receipts.get(tx)
-        if receipt is None:
-            problems.append(f"{label}: L1 has no receipt for the transaction")
-            continue
-        if block is not None and receipt.block_number != block:
-            problems.append(f"{label}: the row says block {block}, L1 puts the tx in {receipt.block_number}")
-            continue
-        log = receipt.log_at(log_index)
-        if log is None:
-            problems.append(f"{label}: the receipt has no log with that index")
-            continue
-        allowed = {a.lower() for a in mapping.addresses}
-        if allowed and log.address not in allowed:
-            problems.append(f"{label}: log emitted by {log.address}, not by {sorted(allowed)}")
-            continue
-        if mapping.event.topic0 is not None and log.topic0 != mapping.event.topic0:
-            problems.append(f"{label}: log is not {mapping.event.signature} (topic0 {log.topic0})")
-            continue
-        try:
-            decoded = mapping.event.decode(log.topics, log.data)
-        except ValueError as exc:
-            problems.append(f"{label}: {exc}")
-            continue
-        params = dict(mapping.params) or {p: p for p in decoded if p in row and mapping.event.comparable(p)}
-        wrong = [
-            f"{p}={decoded[p]!r} on L1, row {f}={row.get(f)!r}"
-            for p, f in params.items()
-            if p in decoded and (f not in row or not values_equal(decoded[p], row[f]))
-        ]
-        if wrong:
-            problems.append(f"{label}: decoded log differs from the row: {'; '.join(wrong)}")
-            continue
-        names = (
-            mapping.fields
-            if mapping.fields is not None
-            else tuple(k for k in row if k != mapping.id_field and k not in _SKIP_FIELDS)
-        )
-        fields: dict[str, Value] = {}
-        for name in names:
-            if name not in row:
-                problems.append(f"{label}: row has no field {name}")
-                break
-            value = _expected_value(row[name])
-            if value is not None or row[name] is None:
-                fields[name] = value
-        else:
-            if not fields:
-                problems.append(f"{label}: no fields to record")
-                continue
-            candidates.append(
-                GoldenEvent(
-                    chain=chain,
-                    tx_hash=tx,
-                    log_index=log_index,
-                    block_number=receipt.block_number,
-                    block_hash=receipt.block_hash,
-                    address=log.address,
-                    event=mapping.event,
-                    entity=mapping.entity,
-                    entity_id=rid,
-                    fields=fields,
-                    topics=log.topics,
-                    data=log.data,
-                    params={p: f for p, f in (mapping.params or {}).items() if f in fields},
-                    note=note,
-                )
-            )
-
+    for s in staged:
+        match _golden_event(s, receipts.get(s.tx), chain, note):
+            case str(problem):
+                problems.append(problem)
+            case event:
+                candidates.append(event)
     if candidates:
         probe = rpc.golden_probe(candidates)
         for c in candidates:
@@ -221,15 +272,7 @@ def capture(
         raise CaptureRefused(problems)
     if not candidates:
         raise CaptureRefused([NOTHING])
-
-    path = out_dir / (file_name or f"{chain}.yaml")
-    existing: list[GoldenEvent] = []
-    if path.exists():
-        existing = parse_fixture(path.read_text(), str(path))
-    fresh = {(c.chain, c.tx_hash, c.log_index) for c in candidates}
-    kept = [e for e in existing if (e.chain, e.tx_hash, e.log_index) not in fresh]
-    ordered = sorted([*kept, *candidates], key=lambda e: (e.chain, e.block_number, e.tx_hash, e.log_index))
-    write_fixture(path, ordered, header=f"golden events captured by belt-gate, confirmed on L1 (chain {chain})")
+    path = _write(out_dir, file_name, chain, candidates)
     return CaptureResult(path, tuple(candidates), rpc.round_trips - trips0)
 
 
