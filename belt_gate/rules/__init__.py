@@ -106,17 +106,15 @@ def _sample_verdict(label: str, fp: Fingerprint, snap: Snapshot) -> Verdict:
         expected = sample.expected
     return content.rows(
         label,
-        sample.blue,
-        sample.green,
-        seed=seed,
-        expected=expected,
-        blue_error=sample.blue_error,
-        green_error=sample.green_error,
-        blue_endpoint=snap.belts.blue.endpoint,
-        green_endpoint=snap.belts.green.endpoint,
-        columns=None if sample.columns is None else list(sample.columns),
-        heights=_heights(sample.heights),
-        append_only=fp.append_only,
+        content.Rows(sample.blue, sample.blue_error, snap.belts.blue.endpoint),
+        content.Rows(sample.green, sample.green_error, snap.belts.green.endpoint),
+        content.Sample(
+            seed,
+            expected,
+            columns=None if sample.columns is None else list(sample.columns),
+            heights=_heights(sample.heights),
+            append_only=fp.append_only,
+        ),
     )
 
 

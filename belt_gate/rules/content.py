@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from belt_gate.numbers import same_value
@@ -27,28 +28,38 @@ def sample_offsets(count: int, k: int, seed: int, label: str) -> list[int]:
     return sorted(picked)
 
 
-def rows(
-    label: str,
-    blue_rows: Sequence[Mapping[str, Any]] | None,
-    green_rows: Sequence[Mapping[str, Any]] | None,
-    *,
-    seed: int,
-    expected: int,
-    blue_error: str | None = None,
-    green_error: str | None = None,
-    blue_endpoint: str = "",
-    green_endpoint: str = "",
-    columns: Sequence[str] | None = None,
-    heights: Heights | None = None,
-    append_only: bool = True,
-) -> Verdict:
-    """`expected` is how many rows the sample should hold (from blue's count at the cutoff); green is asked
-    for the ids of blue's rows. `columns`: the columns asked of both; every row must carry each of them
-    (a row with only `id` is a malformed answer, not a match). A short answer names the belt and its
-    (redacted) `*_endpoint`. `heights`: for a sample of the current state, where each belt stood when
-    read; a difference the heights could explain is could-not-check (see counts)."""
+@dataclass(frozen=True)
+class Rows:
+    """One belt's part of a sample comparison: the rows it answered, or why there are none (`error`: they
+    could not be read), and how it is named (its redacted endpoint)."""
+
+    rows: Sequence[Mapping[str, Any]] | None = None
+    error: str | None = None
+    endpoint: str = ""
+
+
+@dataclass(frozen=True)
+class Sample:
+    """How a sample is compared. `expected`: how many rows it should hold (from blue's count at the
+    cutoff); `columns`: those asked of both (None: blue's first row's); `heights`: for a sample of the
+    current state, where each belt stood when read; `append_only`: the entity's rows are never deleted."""
+
+    seed: int
+    expected: int
+    columns: Sequence[str] | None = None
+    heights: Heights | None = None
+    append_only: bool = True
+
+
+def rows(label: str, blue_side: Rows, green_side: Rows, how: Sample) -> Verdict:
+    """Green is asked for the ids of blue's rows; every row must carry each column asked (a row with only
+    `id` is a malformed answer, not a match). A short answer names the belt and its endpoint. A difference
+    the heights could explain is could-not-check (see counts)."""
+    blue_rows, green_rows = blue_side.rows, green_side.rows
+    blue_error, green_error = blue_side.error, green_side.error
+    seed, expected, columns, heights = how.seed, how.expected, how.columns, how.heights
     props: dict[str, Any] = {"seed": seed}
-    blue_side, green_side = f"blue {blue_endpoint}".rstrip(), f"green {green_endpoint}".rstrip()
+    blue_name, green_name = f"blue {blue_side.endpoint}".rstrip(), f"green {green_side.endpoint}".rstrip()
     if blue_error:
         return Verdict.unknown(f"{label}: blue sample unreadable (seed {seed}): {blue_error}", **props)
     if green_error:
@@ -57,15 +68,15 @@ def rows(
         return Verdict.unknown(f"{label}: no sample was taken (seed {seed})", **props)
     if len(blue_rows) != expected:
         return Verdict.unknown(
-            f"{label}: {blue_side} answered {len(blue_rows)} of {expected} sampled rows (partial page, seed {seed})",
+            f"{label}: {blue_name} answered {len(blue_rows)} of {expected} sampled rows (partial page, seed {seed})",
             **props,
         )
     try:
-        wanted = _columns(blue_rows, columns, blue_side)
-        by_id = {need(r, "id", f"a row of {green_side}"): r for r in green_rows}
+        wanted = _columns(blue_rows, columns, blue_name)
+        by_id = {need(r, "id", f"a row of {green_name}"): r for r in green_rows}
         for b in blue_rows:  # the rows green was asked for must carry every column asked
             if b["id"] in by_id:
-                _has_all(by_id[b["id"]], wanted, green_side)
+                _has_all(by_id[b["id"]], wanted, green_name)
     except Missing as exc:
         return Verdict.unknown(f"{label}: cannot compare (seed {seed}): {exc}", **props)
     for b in blue_rows:
@@ -74,10 +85,10 @@ def rows(
         if g is None:
             found = sum(1 for r in blue_rows if r["id"] in by_id)
             text = (
-                f"row {rid} is in blue but not in green (seed {seed}); {green_side} answered "
+                f"row {rid} is in blue but not in green (seed {seed}); {green_name} answered "
                 f"{found} of {len(blue_rows)} rows asked by id (rows missing, or a partial page)"
             )
-            return _differs(label, text, heights, append_only, id=rid, **props)
+            return _differs(label, text, heights, how.append_only, id=rid, **props)
         for key in wanted:
             if not same_value(b[key], g[key]):
                 text = f"row {rid} field {key}: blue {b[key]!r} != green {g[key]!r} (seed {seed})"

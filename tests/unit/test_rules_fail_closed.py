@@ -49,6 +49,15 @@ def fingerprints(label: str, mode: str, blue: Any, green: Any, **kw: Any) -> Ver
     return counts.fingerprints(label, sides["blue"], sides["green"], how)
 
 
+def content_rows(label: str, blue: Any, green: Any, **kw: Any) -> Verdict:
+    """content.rows with each belt's values (blue_error, green_endpoint, ...) and the sample's as keywords."""
+    sides = {
+        side: content.Rows(answer, kw.pop(f"{side}_error", None), kw.pop(f"{side}_endpoint", ""))
+        for side, answer in (("blue", blue), ("green", green))
+    }
+    return content.rows(label, sides["blue"], sides["green"], content.Sample(**kw))
+
+
 def fp(blue: Any, green: Any, **kw: Any) -> Verdict:
     args: dict[str, Any] = {
         "tolerance": EXACT,
@@ -178,7 +187,7 @@ ROWS = [{"id": "a", "v": "1"}, {"id": "b", "v": "2"}]
 
 
 def rows(blue: Sequence[Any], green: Sequence[Any], **kw: Any) -> Verdict:
-    return content.rows("Mint@8453", blue, green, seed=7, expected=len(blue), green_endpoint=EP, **kw)
+    return content_rows("Mint@8453", blue, green, seed=7, expected=len(blue), green_endpoint=EP, **kw)
 
 
 def test_rows_with_only_ids_are_could_not_check_not_a_match() -> None:

@@ -37,6 +37,15 @@ def fingerprints(label: str, mode: str, blue: Any, green: Any, **kw: Any) -> Ver
     return counts.fingerprints(label, sides["blue"], sides["green"], how)
 
 
+def content_rows(label: str, blue: Any, green: Any, **kw: Any) -> Verdict:
+    """content.rows with each belt's values (blue_error, green_endpoint, ...) and the sample's as keywords."""
+    sides = {
+        side: content.Rows(answer, kw.pop(f"{side}_error", None), kw.pop(f"{side}_endpoint", ""))
+        for side, answer in (("blue", blue), ("green", green))
+    }
+    return content.rows(label, sides["blue"], sides["green"], content.Sample(**kw))
+
+
 def agg(count: int, total: int, lo: int, hi: int) -> dict[str, Any]:
     return {
         "aggregate": {
@@ -175,11 +184,11 @@ def test_sample_offsets_deterministic_distinct_in_range(count: int, k: int, seed
 
 def test_content_rows() -> None:
     rows = [{"id": "a", "v": "1"}, {"id": "b", "v": "2"}]
-    assert content.rows("E@1", rows, list(reversed(rows)), seed=3, expected=2).passed
-    v = content.rows("E@1", rows, [{"id": "a", "v": "1"}, {"id": "b", "v": "3"}], seed=3, expected=2)
+    assert content_rows("E@1", rows, list(reversed(rows)), seed=3, expected=2).passed
+    v = content_rows("E@1", rows, [{"id": "a", "v": "1"}, {"id": "b", "v": "3"}], seed=3, expected=2)
     assert not v.passed and "seed 3" in v.message and "field v" in v.message
-    assert not content.rows("E@1", rows, rows[:1], seed=3, expected=2).passed
-    assert not content.rows("E@1", rows[:1], rows, seed=3, expected=2).passed  # partial page
+    assert not content_rows("E@1", rows, rows[:1], seed=3, expected=2).passed
+    assert not content_rows("E@1", rows[:1], rows, seed=3, expected=2).passed  # partial page
 
 
 @given(big)
@@ -250,7 +259,7 @@ def sampled_rows(draw: st.DrawFn) -> list[dict[str, Any]]:
 def test_content_identical_rows_pass_in_any_order(rows: list[dict[str, Any]], rnd: Any) -> None:
     green = [dict(r) for r in rows]
     rnd.shuffle(green)
-    assert content.rows("E@1", rows, green, seed=1, expected=len(rows)).passed
+    assert content_rows("E@1", rows, green, seed=1, expected=len(rows)).passed
 
 
 @settings(deadline=None)
@@ -258,13 +267,13 @@ def test_content_identical_rows_pass_in_any_order(rows: list[dict[str, Any]], rn
 def test_content_removing_a_row_or_changing_a_field_fails(rows: list[dict[str, Any]], data: st.DataObject) -> None:
     i = data.draw(st.integers(min_value=0, max_value=len(rows) - 1))
     without = rows[:i] + rows[i + 1 :]
-    verdict = content.rows("E@1", rows, without, seed=5, expected=len(rows))
+    verdict = content_rows("E@1", rows, without, seed=5, expected=len(rows))
     assert not verdict.passed and f"row {rows[i]['id']} is in blue but not in green (seed 5)" in verdict.message
     column = data.draw(st.sampled_from(sorted(rows[i])))
     if column != "id":
         changed = [dict(r) for r in rows]
         changed[i][column] = "changed" if rows[i][column] != "changed" else "other"
-        verdict = content.rows("E@1", rows, changed, seed=5, expected=len(rows))
+        verdict = content_rows("E@1", rows, changed, seed=5, expected=len(rows))
         assert not verdict.passed and f"field {column}" in verdict.message
 
 
@@ -279,7 +288,7 @@ def test_content_green_rows_and_columns_added_never_fail(
 ) -> None:
     extra = [r for r in more if r["id"] not in {b["id"] for b in rows}]
     green = [{**r, **columns} for r in rows] + extra
-    assert content.rows("E@1", rows, green, seed=0, expected=len(rows)).passed
+    assert content_rows("E@1", rows, green, seed=0, expected=len(rows)).passed
 
 
 # Schemas in the Hasura dialect: entity types with scalar fields, a list and a by_pk root field each.
