@@ -34,7 +34,7 @@ from belt_gate.sandbox.envio.project import (
     rpc_env,
     tool_env,
 )
-from belt_gate.sandbox.postgres import Cluster
+from belt_gate.sandbox.postgres import Cluster, connect
 
 
 def envio_env(
@@ -121,6 +121,24 @@ def wait_indexed(
         time.sleep(0.25)
 
 
+def wait_migrated(dsn: str, schema: str, *, pid: int, log: Path, name: str, timeout: float = 120.0) -> None:
+    """Poll until Envio's start-up migrations have made `schema`'s `chain_metadata` view. Two Envio processes
+    migrating one database at once race on what they create in its public schema (measured: Envio 2 twice,
+    `get_cache_row_count` in pg_proc: a unique violation, and the second indexer exits), so the sandbox
+    starts the next belt only once this one is migrated."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with connect(dsn) as db:
+            found = db.execute("SELECT to_regclass(%s)", (f'"{schema}".chain_metadata',)).fetchone()
+        if found and found[0] is not None:
+            return
+        if not procs.alive(pid):
+            raise SandboxError(f"Envio belt {name} (pid {pid}) exited while migrating; see {log}")
+        if time.monotonic() > deadline:
+            raise SandboxError(f"Envio belt {name} made no chain_metadata in {timeout:.0f} s; see {log}")
+        time.sleep(0.25)
+
+
 def listening_beyond_loopback(pid: int) -> list[str]:
     """Local addresses of TCP sockets held by the process group of `pid` that are not 127.0.0.1."""
     wanted: set[str] = set()
@@ -150,4 +168,4 @@ def listening_beyond_loopback(pid: int) -> list[str]:
     return out
 
 
-__all__ = ["envio_env", "listening_beyond_loopback", "processed", "start_envio", "wait_indexed"]
+__all__ = ["envio_env", "listening_beyond_loopback", "processed", "start_envio", "wait_indexed", "wait_migrated"]

@@ -25,7 +25,7 @@ from belt_gate.errors import SandboxError
 from belt_gate.sandbox import procs
 from belt_gate.sandbox.belt_info import BeltInfo
 from belt_gate.sandbox.envio.project import FLAVOURS, VERSION_HINT, Flavour, built
-from belt_gate.sandbox.envio.runner import start_envio, wait_indexed
+from belt_gate.sandbox.envio.runner import start_envio, wait_indexed, wait_migrated
 from belt_gate.sandbox.postgres import create_database, start_cluster
 
 DATABASE = "belts"
@@ -81,12 +81,17 @@ def spawn_envio_belts(state: Any, green: str, save: Callable[[], None]) -> list[
     dsn = create_database(cluster, DATABASE)
     base_schema = state.schema.read_text(encoding="utf-8")
     waiters: list[Waiter] = []
+    migrating: tuple[str, int, Path] | None = None  # the belt started last: the next waits for its migrations
     for name, flavour in chosen.items():
+        if migrating is not None:
+            before, before_pid, before_log = migrating
+            wait_migrated(dsn, before, pid=before_pid, log=before_log, name=before)
         rpc = {c: state.rpc_direct[c] for c in flavour.chains}
         heads = {c: chainlib.head(url) for c, url in rpc.items()}
         log = state.run_dir / "belts" / f"{name}.envio.log"
         began = time.monotonic()
         proc, metrics_port = start_envio(flavour, cluster, DATABASE, name, rpc, log)
+        migrating = (name, proc.pid, log)
         state.envio[name] = {
             "pid": proc.pid,
             "port": metrics_port,
