@@ -15,7 +15,7 @@ import pytest
 from belt_gate.dialect import Dialect
 from belt_gate.envio import Reconciliation
 from belt_gate.plan import Case, EntityPlan
-from belt_gate.rules import chains, content, counts, evaluate
+from belt_gate.rules import chains, evaluate
 from belt_gate.rules.counts import Heights
 from belt_gate.rules.golden import evaluate_coverage
 from belt_gate.rules.verdict import Outcome, Verdict
@@ -23,6 +23,7 @@ from belt_gate.settings import Tolerance
 from belt_gate.snapshot import BeltState, fingerprint_plans, read_fingerprints
 from belt_gate.snapshot_model import Snapshot
 from belt_gate.sources.graphql import AggregateAsk, RowsAsk
+from tests.unit.rule_calls import content_rows, fingerprints
 
 EXACT = Tolerance()
 EP = "http://green.example/v1/graphql"
@@ -30,32 +31,6 @@ EP = "http://green.example/v1/graphql"
 
 def agg(count: Any = 3, total: Any = "10", lo: Any = "1", hi: Any = "5") -> dict[str, Any]:
     return {"aggregate": {"count": count, "sum": {"amount": total}, "min": {"amount": lo}, "max": {"amount": hi}}}
-
-
-def fingerprints(label: str, mode: str, blue: Any, green: Any, **kw: Any) -> Verdict:
-    """counts.fingerprints with each belt's values (blue_error, green_absent, totals, ...) as keywords."""
-    totals = kw.pop("totals", None)
-    sides = {
-        side: counts.Side(
-            answer,
-            kw.pop(f"{side}_error", None),
-            kw.pop(f"{side}_absent", False),
-            kw.pop(f"{side}_endpoint", ""),
-            None if totals is None else totals[i],
-        )
-        for i, (side, answer) in enumerate((("blue", blue), ("green", green)))
-    }
-    how = counts.Comparison(mode, at_cutoff=totals is not None, **kw)
-    return counts.fingerprints(label, sides["blue"], sides["green"], how)
-
-
-def content_rows(label: str, blue: Any, green: Any, **kw: Any) -> Verdict:
-    """content.rows with each belt's values (blue_error, green_endpoint, ...) and the sample's as keywords."""
-    sides = {
-        side: content.Rows(answer, kw.pop(f"{side}_error", None), kw.pop(f"{side}_endpoint", ""))
-        for side, answer in (("blue", blue), ("green", green))
-    }
-    return content.rows(label, sides["blue"], sides["green"], content.Sample(**kw))
 
 
 def fp(blue: Any, green: Any, **kw: Any) -> Verdict:

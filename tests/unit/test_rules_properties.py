@@ -10,40 +10,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from belt_gate.numbers import NotANumber, parse_number, same_value
-from belt_gate.rules import chains, content, counts
+from belt_gate.rules import chains
 from belt_gate.rules.content import sample_offsets
-from belt_gate.rules.verdict import Verdict
 from belt_gate.settings import Tolerance
+from tests.unit.rule_calls import content_rows, fingerprints
 
 EXACT = Tolerance()
 chain_ids = st.sets(st.integers(min_value=1, max_value=10_000_000), min_size=1, max_size=8)
 big = st.integers(min_value=0, max_value=2**200)
-
-
-def fingerprints(label: str, mode: str, blue: Any, green: Any, **kw: Any) -> Verdict:
-    """counts.fingerprints with each belt's values (blue_error, green_absent, totals, ...) as keywords."""
-    totals = kw.pop("totals", None)
-    sides = {
-        side: counts.Side(
-            answer,
-            kw.pop(f"{side}_error", None),
-            kw.pop(f"{side}_absent", False),
-            kw.pop(f"{side}_endpoint", ""),
-            None if totals is None else totals[i],
-        )
-        for i, (side, answer) in enumerate((("blue", blue), ("green", green)))
-    }
-    how = counts.Comparison(mode, at_cutoff=totals is not None, **kw)
-    return counts.fingerprints(label, sides["blue"], sides["green"], how)
-
-
-def content_rows(label: str, blue: Any, green: Any, **kw: Any) -> Verdict:
-    """content.rows with each belt's values (blue_error, green_endpoint, ...) and the sample's as keywords."""
-    sides = {
-        side: content.Rows(answer, kw.pop(f"{side}_error", None), kw.pop(f"{side}_endpoint", ""))
-        for side, answer in (("blue", blue), ("green", green))
-    }
-    return content.rows(label, sides["blue"], sides["green"], content.Sample(**kw))
 
 
 def agg(count: int, total: int, lo: int, hi: int) -> dict[str, Any]:

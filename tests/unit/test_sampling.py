@@ -16,23 +16,13 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from belt_gate import sampling
-from belt_gate.rules import content
 from belt_gate.rules.content import sample_offsets
-from belt_gate.rules.verdict import Verdict
 from belt_gate.sampling import GreenAsks, SamplePlan, assign_blue, assign_green, green_asks, plan_blue, seeded_id
 from belt_gate.sources.graphql import Condition, RowsAsk
+from tests.unit.rule_calls import content_rows
 
 SEED = 7
 COLUMNS = ("id", "chainId", "value")
-
-
-def content_rows(label: str, blue: Any, green: Any, **kw: Any) -> Verdict:
-    """content.rows with each belt's values (blue_error, green_endpoint, ...) and the sample's as keywords."""
-    sides = {
-        side: content.Rows(answer, kw.pop(f"{side}_error", None), kw.pop(f"{side}_endpoint", ""))
-        for side, answer in (("blue", blue), ("green", green))
-    }
-    return content.rows(label, sides["blue"], sides["green"], content.Sample(**kw))
 
 
 @dataclass
