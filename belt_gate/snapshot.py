@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -148,17 +149,27 @@ class L1Reader:
         return RpcClient(chain, self.settings.rpc[chain], timeout=min(self.settings.timeout, 10.0))
 
     def read_heads(self, chains: Iterable[int]) -> None:
-        """Read each chain's head from its RPC; a chain without an RPC is left out, a failed read is kept in `errors`
-        (the L1 rules then cannot check it)."""
-        for chain in chains:
-            if chain not in self.settings.rpc:
-                continue
+        """Read each chain's head from its RPC, the chains at once (a slow or unresponsive RPC costs its own
+        deadline, not one per chain before it); a chain without an RPC is left out, a failed read is kept in
+        `errors` (the L1 rules then cannot check it)."""
+        wanted = [c for c in chains if c in self.settings.rpc]
+
+        def one(chain: int) -> tuple[int, int | None, int, str | None]:
             try:
                 with self._client(chain) as rpc:
-                    self.heads[chain] = int(rpc.head_block())
-                    self.round_trips[chain] = self.round_trips.get(chain, 0) + rpc.round_trips
+                    return chain, int(rpc.head_block()), rpc.round_trips, None
             except Exception as exc:
-                self.errors[chain] = _msg(exc)
+                return chain, None, 0, _msg(exc)
+
+        with ThreadPoolExecutor(max_workers=max(1, min(16, len(wanted)))) as pool:
+            read = list(pool.map(one, wanted))
+        for chain, head, trips, error in read:  # in the chains' order, whatever finished first
+            if error is not None:
+                self.errors[chain] = error
+                continue
+            assert head is not None
+            self.heads[chain] = head
+            self.round_trips[chain] = self.round_trips.get(chain, 0) + trips
 
     def timestamp(self, chain: int, block: int) -> int:
         """The timestamp of `block` on `chain` (a reconciliation B cutoff); EndpointError when the RPC does not know the
