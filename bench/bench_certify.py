@@ -15,7 +15,6 @@ Loopback only; every server is stopped at the end.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import shutil
@@ -23,14 +22,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from pg_belt import served_file  # noqa: E402
+
 from belt_gate.envio import parse_schema  # noqa: E402
-from belt_gate.sandbox import procs  # noqa: E402
 from belt_gate.sandbox.store import connect, create_schema  # noqa: E402
 
 TIMER_PLUGIN = """
@@ -44,31 +43,6 @@ def pytest_collection_finish(session):
 def pytest_sessionfinish(session):
     open(os.environ["BELT_BENCH_TIMER"], "w").write(json.dumps(_t))
 """
-
-
-@contextlib.contextmanager
-def served(db: Path, schema: Path, log: Path) -> Iterator[str]:
-    port = procs.free_port()
-    p = procs.spawn(
-        [
-            sys.executable,
-            "-m",
-            "belt_gate.sandbox.hasura",
-            "--db",
-            str(db),
-            "--schema",
-            str(schema),
-            "--port",
-            str(port),
-        ],
-        log,
-    )
-    try:
-        procs.wait_for_port(port, pid=p.pid, timeout=120, what="belt server")
-        yield f"http://127.0.0.1:{port}/v1/graphql"
-    finally:
-        procs.stop(p.pid)
-        p.wait(timeout=10)
 
 
 def certify(blue: str, green: str, schema: Path, work: Path, extra: list[str]) -> dict[str, object]:
@@ -119,8 +93,8 @@ def seed_scale(rows: int, work: Path) -> dict[str, object]:
     db = next((work / "green").glob("*.sqlite"))
     shutil.copy(db, work / "blue" / db.name)
     with (
-        served(work / "blue" / db.name, FOOTPRINT, work / "blue.log") as blue,
-        served(db, FOOTPRINT, work / "green.log") as green,
+        served_file(work / "blue" / db.name, FOOTPRINT, work / "blue.log") as blue,
+        served_file(db, FOOTPRINT, work / "green.log") as green,
     ):
         result = certify(blue, green, FOOTPRINT, work, [])
     result.update(rows=rows, build_s=round(build_s, 1))
@@ -161,8 +135,8 @@ def wide(chains: int, entities: int, work: Path) -> dict[str, object]:
     for name in ("blue", "green"):
         wide_belt(work / f"{name}.sqlite", schema_path.read_text(), chains, 2)
     with (
-        served(work / "blue.sqlite", schema_path, work / "blue.log") as blue,
-        served(work / "green.sqlite", schema_path, work / "green.log") as green,
+        served_file(work / "blue.sqlite", schema_path, work / "blue.log") as blue,
+        served_file(work / "green.sqlite", schema_path, work / "green.log") as green,
     ):
         result = certify(blue, green, schema_path, work, [])
     result.update(chains=chains, entities=entities)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import math
 import os
@@ -32,7 +31,6 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,27 +38,17 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from pg_belt import copy_schema, seed_belt  # noqa: E402
+from pg_belt import (  # noqa: E402
+    copy_schema,
+    seed_belt,
+    served_file,
+)
 from pg_belt import served as pg_served  # noqa: E402
 
-from belt_gate.sandbox import procs  # noqa: E402
 from belt_gate.sandbox.bulk import CHAINS, FOOTPRINT, build_belt  # noqa: E402
 
 CHAIN = 8453
 ENTITY = "BgtBoostEvent"
-
-
-@contextlib.contextmanager
-def served(db: Path, log: Path) -> Iterator[str]:
-    port = procs.free_port()
-    argv = [sys.executable, "-m", "belt_gate.sandbox.hasura", "--db", str(db), "--schema", str(FOOTPRINT)]
-    p = procs.spawn([*argv, "--port", str(port)], log)
-    try:
-        procs.wait_for_port(port, pid=p.pid, timeout=120, what="belt server")
-        yield f"http://127.0.0.1:{port}/v1/graphql"
-    finally:
-        procs.stop(p.pid)
-        p.wait(timeout=10)
 
 
 def fault(db: Path, everything: bool) -> dict[str, Any]:
@@ -201,8 +189,8 @@ def on_sqlite(rows: int, belt: Path | None, everything: bool, repeat: int, work:
         )
     out["fault"] = fault(work / "green.sqlite", everything)
     with (
-        served(work / "blue.sqlite", work / "blue.log") as blue,
-        served(work / "green.sqlite", work / "green.log") as green,
+        served_file(work / "blue.sqlite", FOOTPRINT, work / "blue.log") as blue,
+        served_file(work / "green.sqlite", FOOTPRINT, work / "green.log") as green,
     ):
         out.update(measure(blue, green, repeat, work))
     return out

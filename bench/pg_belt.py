@@ -25,29 +25,29 @@ DSN_VAR = "BELT_BENCH_PG_DSN"
 
 
 @contextlib.contextmanager
-def served(dsn: str, pg_schema: str, schema: Path, log: Path) -> Iterator[str]:
-    """The Hasura-dialect server over `pg_schema`; its per-request timings go to LOG.timings.jsonl."""
+def serve(args: list[str], log: Path, env: dict[str, str] | None = None) -> Iterator[str]:
+    """The sandbox's Hasura-dialect server with `args` (where it reads the belt, the schema) on a free loopback
+    port, until the block ends; yields its GraphQL URL. Every bench starts its belts through this."""
     port = procs.free_port()
-    argv = [
-        sys.executable,
-        "-m",
-        "belt_gate.sandbox.hasura",
-        "--pg-dsn-env",
-        DSN_VAR,
-        "--pg-schema",
-        pg_schema,
-        "--schema",
-        str(schema),
-        "--port",
-        str(port),
-    ]
-    p = procs.spawn(argv, log, env={DSN_VAR: dsn, TIMING_LOG_VAR: str(log.with_suffix(".timings.jsonl"))})
+    argv = [sys.executable, "-m", "belt_gate.sandbox.hasura", *args, "--port", str(port)]
+    p = procs.spawn(argv, log, env=env)
     try:
         procs.wait_for_port(port, pid=p.pid, timeout=120, what="belt server")
         yield f"http://127.0.0.1:{port}/v1/graphql"
     finally:
         procs.stop(p.pid)
         p.wait(timeout=10)
+
+
+def served_file(db: Path, schema: Path, log: Path) -> contextlib.AbstractContextManager[str]:
+    """The server over a SQLite belt file."""
+    return serve(["--db", str(db), "--schema", str(schema)], log)
+
+
+def served(dsn: str, pg_schema: str, schema: Path, log: Path) -> contextlib.AbstractContextManager[str]:
+    """The server over `pg_schema`; its per-request timings go to LOG.timings.jsonl."""
+    args = ["--pg-dsn-env", DSN_VAR, "--pg-schema", pg_schema, "--schema", str(schema)]
+    return serve(args, log, env={DSN_VAR: dsn, TIMING_LOG_VAR: str(log.with_suffix(".timings.jsonl"))})
 
 
 @contextlib.contextmanager
